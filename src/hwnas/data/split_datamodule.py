@@ -1,0 +1,109 @@
+"""Base class of every data set used for search: a weight split, a held-out architecture split
+carved from the training data with a fixed seed (REFERENCE A5: never the test split), and a test
+split."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+
+
+class SplitDataModule(pl.LightningDataModule):
+    """A data set split into `train` (weight steps), `arch` (architecture steps and in-search
+    validation, held out from training) and `test`.
+
+    Subclasses set `in_channels`, `num_classes` and `input_size` in `__init__` (so a search
+    space can be built before `setup`) and implement `build_datasets()`, returning the full
+    training set twice (once with training augmentation, once with evaluation transforms) and
+    the test set.
+
+    Args:
+        batch_size: images per weight step (per process under DDP).
+        arch_batch_size: images per architecture step; defaults to `batch_size`.
+        arch_fraction: share of the training set held out for architecture steps.
+        num_workers: DataLoader worker processes.
+        seed: seed of the train/arch split (fixed, so every run and every rank agrees).
+    """
+
+    in_channels: int
+    num_classes: int
+    input_size: int
+
+    def __init__(
+        self,
+        batch_size: int = 64,
+        arch_batch_size: int | None = None,
+        arch_fraction: float = 0.1,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if not 0.0 < arch_fraction < 1.0:
+            raise ValueError(f"arch_fraction must lie in (0, 1), got {arch_fraction}")
+        self.batch_size = batch_size
+        self.arch_batch_size = arch_batch_size or batch_size
+        self.arch_fraction = arch_fraction
+        self.num_workers = num_workers
+        self.seed = seed
+        self.train_set: Dataset | None = None
+        self.arch_set: Dataset | None = None
+        self.test_set: Dataset | None = None
+        # False gives batches in a fixed order (e.g. to compare N processes with one)
+        self.shuffle_train = True
+
+    def build_datasets(self) -> tuple[Dataset, Dataset, Dataset]:
+        """Return (train with augmentation, train with eval transforms, test)."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        train_aug, train_plain, test = self.build_datasets()
+        n = len(train_aug)
+        n_arch = max(1, round(n * self.arch_fraction))
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed)).tolist()
+        self.train_set = Subset(train_aug, order[n_arch:])
+        self.arch_set = Subset(train_plain, order[:n_arch])
+        self.test_set = test
+
+    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            drop_last=dataset is self.train_set,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, self.batch_size, shuffle=self.shuffle_train)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.arch_set, self.arch_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, self.arch_batch_size, shuffle=False)
+
+    def arch_batches(self, world_size: int = 1, rank: int = 0) -> Iterator:
+        """Endless stream of architecture-step batches from the held-out split, sharded over
+        `world_size` ranks (each epoch of the stream reshuffles)."""
+        self.setup("fit")
+        sampler = DistributedSampler(
+            self.arch_set, num_replicas=world_size, rank=rank, shuffle=True, seed=self.seed
+        )
+        loader = DataLoader(
+            self.arch_set,
+            batch_size=self.arch_batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            drop_last=len(self.arch_set) // world_size >= self.arch_batch_size,
+        )
+        epoch = 0
+        while True:
+            sampler.set_epoch(epoch)
+            yield from loader
+            epoch += 1

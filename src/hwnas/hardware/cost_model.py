@@ -1,0 +1,72 @@
+"""Cost models price each op of a search space; `ExpectedCost` turns them into the
+differentiable expected cost of the supernet (REFERENCE A4):
+E[C] = C(fixed parts) + sum_layers sum_j p_j C(op_j), Zero counting 0."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from hwnas.hardware.op_shapes import OpShape, candidate_op, fixed_ops
+from hwnas.search_space.space import SearchSpace
+
+
+class CostModel(ABC):
+    """Prices one op. Implementations: analytic multiply-adds here; latency tables and the
+    mobile model implement the same method."""
+
+    unit: str = ""
+
+    @abstractmethod
+    def op_cost(self, op: OpShape) -> float:
+        """Cost of `op` in `self.unit`."""
+
+    def fixed_cost(self, space: SearchSpace) -> float:
+        return sum(self.op_cost(op) for op in fixed_ops(space))
+
+    def layer_costs(self, space: SearchSpace) -> list[list[float]]:
+        """Per searched layer, the cost of each candidate (0 for Zero)."""
+        costs = []
+        for layer in space.layers:
+            ops = [candidate_op(layer, cand) for cand in layer.candidates]
+            costs.append([0.0 if op is None else self.op_cost(op) for op in ops])
+        return costs
+
+
+class ExpectedCost:
+    """The expected cost of a supernet over its path distribution, differentiable in alpha.
+
+    Args:
+        model: the hardware's cost model.
+        space: the search space the costs are taken at.
+    """
+
+    def __init__(self, model: CostModel, space: SearchSpace) -> None:
+        self.unit = model.unit
+        self.fixed = float(model.fixed_cost(space))
+        self.layer_costs = [torch.tensor(c, dtype=torch.float32) for c in model.layer_costs(space)]
+
+    def __call__(self, probs: Sequence[Tensor]) -> Tensor:
+        """E[C] for per-layer probability vectors `probs` (keeps their autograd graph)."""
+        if len(probs) != len(self.layer_costs):
+            raise ValueError(
+                f"expected {len(self.layer_costs)} layers of probabilities, got {len(probs)}"
+            )
+        dtype = torch.promote_types(probs[0].dtype, torch.float32)
+        total = torch.zeros((), dtype=dtype, device=probs[0].device)
+        for p, c in zip(probs, self.layer_costs, strict=True):
+            total = total + (p.to(dtype) * c.to(p.device, dtype)).sum()
+        return total + self.fixed
+
+    def of_paths(self, indices: Sequence[int]) -> float:
+        """Cost of the single architecture that takes candidate `indices[l]` at layer l."""
+        return self.fixed + sum(float(c[i]) for c, i in zip(self.layer_costs, indices, strict=True))
+
+    def bounds(self) -> tuple[float, float]:
+        """Cheapest and dearest architecture of the space."""
+        low = self.fixed + sum(float(c.min()) for c in self.layer_costs)
+        high = self.fixed + sum(float(c.max()) for c in self.layer_costs)
+        return low, high

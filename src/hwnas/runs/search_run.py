@@ -1,0 +1,141 @@
+"""`run_search(cfg)`: everything `python search.py` does, callable from tests."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from hwnas.architecture.derive import derive_architecture
+from hwnas.architecture.timm_model import build_timm_model
+from hwnas.hardware.cost_model import ExpectedCost
+from hwnas.hardware.flops import FlopsCostModel
+from hwnas.runs.summary import format_summary, write_summary
+from hwnas.search.module import SearchModule
+
+log = logging.getLogger(__name__)
+
+
+def _resolve_target(cfg: DictConfig, expected: ExpectedCost) -> float:
+    """`hardware.target: null` -> geometric mean of the cheapest and dearest architecture."""
+    if cfg.cost_loss.get("target") is not None:
+        return float(cfg.cost_loss.target)
+    low, high = expected.bounds()
+    return math.sqrt(max(low, 1e-12) * high)
+
+
+def build_search(cfg: DictConfig) -> tuple[SearchModule, pl.LightningDataModule]:
+    """Data set, search space, cost model and SearchModule from a composed config."""
+    datamodule = instantiate(cfg.dataset)
+    space = instantiate(
+        cfg.search_space,
+        in_channels=datamodule.in_channels,
+        input_size=datamodule.input_size,
+        num_classes=datamodule.num_classes,
+    )
+    cost_model = instantiate(cfg.hardware.cost_model)
+    expected = ExpectedCost(cost_model, space)
+    target = _resolve_target(cfg, expected)
+    cost_loss = instantiate(cfg.cost_loss, target=target)
+    module = SearchModule(
+        space=space,
+        cost_model=cost_model,
+        cost_loss=cost_loss,
+        weight_optimizer=instantiate(cfg.optimizer),
+        arch_optimizer=instantiate(cfg.arch_update.optimizer),
+        arch_mode=cfg.arch_update.mode,
+        arch_every=cfg.arch_update.every,
+        warmup_epochs=cfg.arch_update.warmup_epochs,
+        alpha_init_std=cfg.arch_update.alpha_init_std,
+        path_seed=0 if cfg.get("seed") is None else int(cfg.seed),
+        **cfg.module,
+    )
+    low, high = expected.bounds()
+    log.info("%s: %d searched layers; cost range %.3f..%.3f %s, target %.3f",
+             space.name, len(space.layers), low, high, cost_model.unit, target)  # fmt: skip
+    return module, datamodule
+
+
+def _build_trainer(cfg: DictConfig) -> pl.Trainer:
+    logger = instantiate(cfg.logger) if cfg.get("logger") else False
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
+    return instantiate(cfg.trainer, logger=logger, callbacks=callbacks)
+
+
+def _scalar_metrics(trainer: pl.Trainer) -> dict[str, float]:
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+
+
+def _derived_figures(
+    module: SearchModule, metrics: dict[str, float], cfg: DictConfig, seconds: float
+) -> dict[str, Any]:
+    indices = module.supernet.argmax_paths()
+    arch = derive_architecture(module.space, indices, source={"search_config": "config.yaml"})
+    flops = ExpectedCost(FlopsCostModel("MACs"), module.space)
+    with torch.no_grad():
+        expected = float(module.expected_cost(module.supernet.probs()))
+    figures = {
+        "search_space": module.space.name,
+        "hardware": cfg.hardware.get("name", "?"),
+        "cost_unit": module.expected_cost.unit,
+        "target": module.cost_loss.target,
+        "expected_cost": expected,
+        "derived_cost": module.expected_cost.of_paths(indices),
+        "val_acc": metrics.get("val/acc", float("nan")),
+        "test_acc": metrics.get("test/acc", float("nan")),
+        "params": sum(p.numel() for p in build_timm_model(arch).parameters()),
+        "macs": int(flops.of_paths(indices)),
+        "search_time_s": seconds,
+        "arch_mode": module.arch_mode,
+        "architecture": [b.op for b in arch.layers],
+        "arch_file": "arch.yaml",
+    }
+    return {"arch": arch, "figures": figures}
+
+
+def run_search(cfg: DictConfig) -> dict[str, Any]:
+    """Search, test the argmax architecture, export `arch.yaml` and `summary.json`.
+
+    Returns the summary figures (also written to the run directory).
+    """
+    if cfg.get("seed") is not None:  # 0 is a seed
+        pl.seed_everything(int(cfg.seed), workers=True)
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    module, datamodule = build_search(cfg)
+    trainer = _build_trainer(cfg)
+    start = time.perf_counter()
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        seconds = time.perf_counter() - start
+        metrics = _scalar_metrics(trainer)
+        trainer.test(module, datamodule=datamodule, verbose=False)
+        metrics.update(_scalar_metrics(trainer))
+        result = _derived_figures(module, metrics, cfg, seconds)
+        if trainer.is_global_zero:
+            OmegaConf.save(cfg, out / "config.yaml", resolve=True)
+            result["arch"].save(out / "arch.yaml")
+            write_summary(out / "summary.json", result["figures"])
+            probs = [p.tolist() for p in module.supernet.cpu_probs()]
+            print(format_summary(result["arch"], result["figures"], probs))
+            print(f"\nWrote {out / 'arch.yaml'} and {out / 'summary.json'}")
+    finally:
+        _finish_wandb(trainer)
+    return result["figures"]
+
+
+def _finish_wandb(trainer: pl.Trainer) -> None:
+    """Close the wandb run of this job (each multirun job must end its own)."""
+    from pytorch_lightning.loggers import WandbLogger
+
+    if any(isinstance(lg, WandbLogger) for lg in trainer.loggers):
+        import wandb
+
+        wandb.finish()

@@ -1,0 +1,46 @@
+"""The end-of-search summary: a compact table of the derived architecture and the figures of
+the run, printed and written as `summary.json`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from hwnas.architecture.arch_file import Architecture
+
+
+def format_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join("{:<" + str(w) + "}" for w in widths)
+    return "\n".join(
+        [line.format(*header), line.format(*("-" * w for w in widths))]
+        + [line.format(*r) for r in rows]
+    )
+
+
+def format_summary(arch: Architecture, figures: dict[str, Any], probs: list[list[float]]) -> str:
+    """The derived architecture (with each layer's winning probability) and the run's figures."""
+    rows = arch.describe()
+    rows = [rows[0] + ("",)] + [
+        r + (f"{max(p):.2f}",) for r, p in zip(rows[1:], probs, strict=True)
+    ]
+    table = format_table(rows, ("stage", "layer", "op", "channels", "stride", "p(op)"))
+    unit = figures["cost_unit"]
+    lines = [
+        f"Derived architecture of {figures['search_space']} ({figures['hardware']}):",
+        table,
+        "",
+        f"expected cost E[C] {figures['expected_cost']:.3f} {unit}; derived net "
+        f"{figures['derived_cost']:.3f} {unit}; target {figures['target']:.3f} {unit}",
+        f"accuracy: val {figures['val_acc']:.4f}, test {figures['test_acc']:.4f} "
+        "(argmax path, supernet weights)",
+        f"parameters {figures['params']:,}; multiply-adds {figures['macs'] / 1e6:.2f} M; "
+        f"search time {figures['search_time_s']:.1f} s",
+    ]
+    return "\n".join(lines)
+
+
+def write_summary(path: Path, figures: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(figures, indent=2))
+    return path

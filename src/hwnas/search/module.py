@@ -1,0 +1,220 @@
+"""SearchModule: ProxylessNAS-G as a LightningModule with manual, alternating weight and
+architecture steps (REFERENCE A2, A4, A5)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.optim import Optimizer
+
+from hwnas.hardware.cost_model import CostModel, ExpectedCost
+from hwnas.hardware.loss import HardwareCostLoss
+from hwnas.search.bn_calibration import recalibrate_batchnorm
+from hwnas.search.mixed_op import ARCH_MODES
+from hwnas.search.schedule import warmup_then_search_cosine
+from hwnas.search.supernet import SuperNet
+from hwnas.search_space.space import SearchSpace
+
+OptimizerFactory = Callable[..., Optimizer]
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised when a step's loss is NaN or infinite."""
+
+
+class SearchModule(pl.LightningModule):
+    """Gradient-based ProxylessNAS search of `space` for the hardware priced by `cost_model`.
+
+    Each training batch is one weight step on a path sampled from p (SGD, label smoothing);
+    after `warmup_epochs`, every `arch_every`-th weight step is followed by one architecture
+    step on a batch of the held-out split (Adam on alphas; plain cross-entropy combined with the
+    expected cost by `cost_loss`).
+
+    Args:
+        space: the search space (bound to the data set).
+        cost_model: prices every candidate; E[C] is differentiable in alpha.
+        cost_loss: the hardware term's form and target.
+        weight_optimizer / arch_optimizer: partial optimisers, completed with the network
+            weights and the alphas respectively.
+        arch_mode: `full`, `two` or `full_v2` (REFERENCE A2).
+        arch_every: weight steps per architecture step.
+        warmup_epochs: epochs of weight steps only.
+        warmup_lr_scale: warm-up LR over search LR (0.05 / 0.025 in the paper).
+        label_smoothing: of the weight steps' loss.
+        bn_calibration_batches: training batches to re-estimate BN statistics of the argmax path
+            before each validation/test (0 keeps the supernet's running statistics).
+        alpha_init_std: alphas start at N(0, std) (0 = zeros).
+        grad_clip: max gradient norm of weight steps (None = off).
+        path_seed: seed of the path sampler, identical on every rank so all ranks run the same
+            path at every step.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        cost_model: CostModel,
+        cost_loss: HardwareCostLoss,
+        weight_optimizer: OptimizerFactory,
+        arch_optimizer: OptimizerFactory,
+        arch_mode: str = "full_v2",
+        arch_every: int = 5,
+        warmup_epochs: int = 0,
+        warmup_lr_scale: float = 2.0,
+        label_smoothing: float = 0.1,
+        bn_calibration_batches: int = 20,
+        alpha_init_std: float = 0.0,
+        grad_clip: float | None = None,
+        path_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if arch_mode not in ARCH_MODES:
+            raise ValueError(f"unknown arch_update.mode {arch_mode!r}; choose one of {ARCH_MODES}")
+        if arch_every < 1:
+            raise ValueError(f"arch_update.every must be at least 1, got {arch_every}")
+        self.automatic_optimization = False
+        self.space = space
+        self.supernet = SuperNet(space, alpha_init_std)
+        self.expected_cost = ExpectedCost(cost_model, space)
+        self.cost_loss = cost_loss
+        self.weight_optimizer_factory = weight_optimizer
+        self.arch_optimizer_factory = arch_optimizer
+        self.arch_mode, self.arch_every = arch_mode, arch_every
+        self.warmup_epochs, self.warmup_lr_scale = warmup_epochs, warmup_lr_scale
+        self.label_smoothing = label_smoothing
+        self.bn_calibration_batches = bn_calibration_batches
+        self.grad_clip = grad_clip
+        self.path_generator = torch.Generator().manual_seed(path_seed)
+        self._arch_batches: Iterator | None = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.supernet(x)
+
+    # --- optimisers --------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        w_opt = self.weight_optimizer_factory(self.supernet.weight_parameters())
+        a_opt = self.arch_optimizer_factory(self.supernet.arch_parameters())
+        total = int(self.trainer.estimated_stepping_batches)
+        epochs = max(1, self.trainer.max_epochs or 1)
+        warmup = min(total, self.warmup_epochs * math.ceil(total / epochs))
+        sched = warmup_then_search_cosine(w_opt, warmup, total, self.warmup_lr_scale)
+        return [w_opt, a_opt], [{"scheduler": sched, "interval": "step"}]
+
+    # --- training ----------------------------------------------------------------------
+    def on_train_start(self) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is None or not hasattr(datamodule, "arch_batches"):
+            raise RuntimeError(
+                "SearchModule needs a SplitDataModule (trainer.fit(module, datamodule=...))"
+            )
+        self._arch_batches = datamodule.arch_batches(
+            self.trainer.world_size, self.trainer.global_rank
+        )
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        w_opt, a_opt = self.optimizers()
+        x, y = batch
+        self.supernet.sample_paths(self.path_generator)
+        logits = self(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+        self._check_finite(loss, "weight step")
+        w_opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if self.grad_clip:
+            self.clip_gradients(
+                w_opt, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm"
+            )
+        w_opt.step()
+        self.lr_schedulers().step()
+        acc = (logits.argmax(1) == y).float().mean()
+        self.log_dict(
+            {"train/loss": loss.detach(), "train/acc": acc}, prog_bar=True, batch_size=len(y)
+        )
+        self.log("train/lr", w_opt.param_groups[0]["lr"])
+        if self.current_epoch >= self.warmup_epochs and (batch_idx + 1) % self.arch_every == 0:
+            self.architecture_step(a_opt)
+
+    def architecture_step(self, a_opt: Optimizer) -> Tensor:
+        """One architecture update on a held-out batch (REFERENCE A2, A4)."""
+        x, y = next(self._arch_batches)
+        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        self.supernet.begin_arch_step(self.arch_mode, self.path_generator)
+        try:
+            ce = F.cross_entropy(self(x), y)
+            expected = self.expected_cost(self.supernet.probs_for_cost())
+            loss = self.cost_loss(ce, expected)
+            self._check_finite(loss, "architecture step")
+            a_opt.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            a_opt.step()
+        finally:
+            self.supernet.end_arch_step()
+        self.log_dict(
+            {
+                "arch/loss": loss.detach(),
+                "arch/ce": ce.detach(),
+                "arch/expected_cost": expected.detach(),
+                "arch/entropy": self.supernet.entropy().detach(),
+            },
+            prog_bar=False,
+            batch_size=len(y),
+        )
+        return loss.detach()
+
+    def _check_finite(self, loss: Tensor, where: str) -> None:
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"{where}: loss is {float(loss)} at epoch {self.current_epoch}, step "
+                f"{self.global_step}; lower the learning rate (optimizer.lr), enable "
+                "grad_clip, or check the data. Checkpoints written so far are kept."
+            )
+
+    def on_train_epoch_end(self) -> None:
+        probs = {}
+        for layer, p in zip(self.space.layers, self.supernet.cpu_probs(), strict=True):
+            for cand, value in zip(layer.candidates, p.tolist(), strict=True):
+                probs[f"arch/p/layer{layer.index:02d}/{cand.name}"] = value
+        self.log_dict(probs)
+
+    # --- evaluation of the argmax architecture -----------------------------------------
+    def _evaluate_argmax(self) -> None:
+        self.supernet.set_paths(self.supernet.argmax_paths())
+        datamodule = self.trainer.datamodule
+        recalibrate_batchnorm(
+            self.supernet, datamodule.train_dataloader(), self.bn_calibration_batches, self.device
+        )
+        self.supernet.eval()
+
+    def on_validation_epoch_start(self) -> None:
+        self._evaluate_argmax()
+
+    def on_test_epoch_start(self) -> None:
+        self._evaluate_argmax()
+
+    def _eval_step(self, batch: tuple[Tensor, Tensor], split: str) -> None:
+        x, y = batch
+        logits = self(x)
+        acc = (logits.argmax(1) == y).float().mean()
+        loss = F.cross_entropy(logits, y)
+        self.log_dict(
+            {f"{split}/acc": acc, f"{split}/loss": loss}, sync_dist=True, batch_size=len(y)
+        )
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    # --- checkpoints -------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["path_generator_state"] = self.path_generator.get_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "path_generator_state" in checkpoint:
+            self.path_generator.set_state(checkpoint["path_generator_state"])

@@ -1,0 +1,86 @@
+"""Export: arch.yaml round trip, timm models from it, the published nets, bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+import yaml
+
+from hwnas.architecture import (
+    Architecture,
+    build_timm_model,
+    derive_architecture,
+    resolve_architecture,
+)
+from hwnas.search import SuperNet
+
+ARCH_DIR = Path(__file__).resolve().parents[2] / "conf" / "arch"
+
+
+def test_proxyless_mobile_has_the_papers_parameter_count() -> None:
+    model = timm.create_model("proxyless_mobile")
+    assert sum(p.numel() for p in model.parameters()) == 4_080_512
+
+
+@pytest.mark.parametrize("path", sorted(ARCH_DIR.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_published_arch_builds_and_runs(path: Path) -> None:
+    arch = Architecture.load(path)
+    model = build_timm_model(arch, num_classes=7).eval()
+    assert model(torch.randn(1, 3, 64, 64)).shape == (1, 7)
+    assert timm.create_model(path.stem, num_classes=7).num_classes == 7
+
+
+def test_derived_arch_round_trips_and_matches_the_supernet_path(tiny_space, tmp_path: Path) -> None:
+    net = SuperNet(tiny_space)
+    indices = [1, 4, 0, 4]  # layers 1 and 3 take Zero
+    arch = derive_architecture(tiny_space, indices)
+    path = arch.save(tmp_path / "arch.yaml")
+    loaded = Architecture.load(path)
+    assert loaded.to_dict() == arch.to_dict()
+    assert [b.removed for b in loaded.layers] == [False, True, False, True]
+    assert loaded.arch_def() == [["ds_r1_k3_s1_c8"], ["ir_r1_k3_s2_e3_c16"], ["ds_r1_k3_s2_c24"]]
+    model = timm.create_model("hwnas_arch", arch_file=str(path))
+    active = [
+        p for b, i in zip(net.blocks, indices, strict=True) for p in b.candidates[i].parameters()
+    ]
+    fixed = [p for n, p in net.named_parameters() if not n.startswith("blocks.")]
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in active + fixed)
+    assert model(torch.randn(2, 3, 16, 16)).shape == (2, 4)
+
+
+def _edited(tmp_path: Path, edit) -> Path:
+    data = yaml.safe_load((ARCH_DIR / "proxyless_mobile.yaml").read_text())
+    edit(data)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_unknown_op_names_the_layer(tmp_path: Path) -> None:
+    path = _edited(tmp_path, lambda d: d["layers"][3].update(op="conv9", removed=False))
+    with pytest.raises(ValueError, match=r"layer 3 \(stage 1\).*unknown candidate 'conv9'"):
+        Architecture.load(path)
+
+
+def test_inconsistent_channels_name_the_layer(tmp_path: Path) -> None:
+    path = _edited(tmp_path, lambda d: d["layers"][5].update(in_channels=48))
+    with pytest.raises(
+        ValueError, match=r"layer 5 \(stage 2\): in_channels 48 does not match .* 40"
+    ):
+        Architecture.load(path)
+
+
+def test_edited_arch_def_is_refused(tmp_path: Path) -> None:
+    path = _edited(tmp_path, lambda d: d["timm_arch_def"][1].append("ir_r1_k3_s1_e3_c32"))
+    with pytest.raises(ValueError, match="timm_arch_def disagrees"):
+        Architecture.load(path)
+
+
+def test_missing_file_and_unknown_name() -> None:
+    with pytest.raises(FileNotFoundError, match="nowhere.yaml"):
+        resolve_architecture("nowhere.yaml")
+    with pytest.raises(FileNotFoundError, match="no architecture named 'proxyless_phone'"):
+        resolve_architecture("proxyless_phone")

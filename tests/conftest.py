@@ -1,0 +1,40 @@
+"""Shared fixtures: a tiny search space and the repository's config directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from hwnas.search_space import SearchSpace
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+
+
+def _load_space(
+    name: str, in_channels: int = 3, input_size: int = 32, num_classes: int = 10, **overrides
+) -> SearchSpace:
+    cfg = OmegaConf.load(CONF / "search_space" / f"{name}.yaml")
+    return instantiate(
+        cfg, in_channels=in_channels, input_size=input_size, num_classes=num_classes, **overrides
+    )
+
+
+@pytest.fixture(autouse=True)
+def _few_threads() -> None:
+    torch.set_num_threads(2)
+
+
+@pytest.fixture
+def tiny_space() -> SearchSpace:
+    return _load_space("tiny", in_channels=3, input_size=16, num_classes=4)
+
+
+@pytest.fixture(name="load_space")
+def load_space_fixture():
+    """`load_space(name, in_channels, input_size, num_classes, **overrides)` from conf/."""
+    return _load_space

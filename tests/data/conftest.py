@@ -1,0 +1,28 @@
+"""Shared fixtures for the data tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def write_image_tree(root: Path, classes: int, per_class: int, size: int, split: str) -> None:
+    """Write `classes` x `per_class` random RGB PNGs of `size` x `size` in ImageFolder layout."""
+    rng = np.random.default_rng(0)
+    for c in range(classes):
+        folder = root / split / f"class{c}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / f"{i}.png")
+
+
+@pytest.fixture
+def tiny_tree(tmp_path: Path) -> Path:
+    """3 classes x 4 images of 40x40 in train/ and 3 x 2 in val/."""
+    write_image_tree(tmp_path, classes=3, per_class=4, size=40, split="train")
+    write_image_tree(tmp_path, classes=3, per_class=2, size=40, split="val")
+    return tmp_path

@@ -1,0 +1,48 @@
+"""Run by test_ddp.py under torchrun: a tiny search on N processes; each rank saves its alphas."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from pytorch_lightning import seed_everything
+
+from hwnas.runs.search_run import build_search
+
+CONF = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+def main(out_dir: str, devices: int, batch_size: int) -> None:
+    """Per-process batches: the single process gets `devices` times as much."""
+    torch.set_num_threads(1)
+    overrides = [
+        "debug=fast", "dataset=synthetic", "dataset.input_size=16", "dataset.train_size=256",
+        f"dataset.batch_size={batch_size}", f"dataset.arch_batch_size={32 // devices}", "epochs=2",
+        "arch_update.warmup_epochs=0", "arch_update.every=1", "arch_update.optimizer.lr=0.05",
+        "trainer.limit_train_batches=4", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1",
+        f"trainer.devices={devices}", "trainer.accelerator=cpu", "+trainer.enable_checkpointing=false",
+        "+trainer.num_nodes=1", "+trainer.enable_progress_bar=false",
+    ]  # fmt: skip
+    if devices > 1:
+        overrides.append("trainer.strategy=ddp_find_unused_parameters_true")
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(config_name="search", overrides=overrides)
+    seed_everything(0, workers=True)
+    module, datamodule = build_search(cfg)
+    datamodule.shuffle_train = False  # rank r takes samples r, r+N, ...: one batch = N half-batches
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
+    trainer.fit(module, datamodule=datamodule)
+    rank = int(os.environ.get("RANK", 0))
+    alphas = [a.detach().cpu() for a in module.supernet.arch_parameters()]
+    torch.save(
+        {"alphas": alphas, "paths": module.supernet.argmax_paths()},
+        Path(out_dir) / f"rank{rank}.pt",
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))

@@ -1,0 +1,71 @@
+"""Binarised paths: gradients reach only the active candidate; `two` keeps other probabilities."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hwnas.search import MixedOp, SuperNet
+
+
+def test_weight_step_gives_no_gradient_to_inactive_candidates_or_alphas(tiny_space) -> None:
+    net = SuperNet(tiny_space)
+    net.sample_paths(torch.Generator().manual_seed(0))
+    net(torch.randn(2, 3, 16, 16)).sum().backward()
+    for block in net.blocks:
+        for index, op in enumerate(block.candidates):
+            grads = [p.grad for p in op.parameters()]
+            if index == block.active:
+                assert all(g is not None for g in grads)
+            else:
+                assert all(g is None for g in grads), (
+                    f"{block.spec.label}: inactive candidate got gradient"
+                )
+        assert block.alpha.grad is None
+
+
+def test_two_mode_keeps_every_other_probability(tiny_space) -> None:
+    spec = tiny_space.layers[1]
+    layer = MixedOp(spec)
+    layer.alpha.data = torch.randn(len(spec.candidates))
+    opt = torch.optim.Adam([layer.alpha], lr=0.5, betas=(0.0, 0.999))
+    x = torch.randn(4, spec.in_channels, 8, 8)
+    for seed in range(5):
+        before = torch.softmax(layer.alpha.detach(), 0).clone()
+        layer.begin_arch_step("two", before, torch.Generator().manual_seed(seed))
+        pair = list(layer._involved)
+        opt.zero_grad()
+        (layer(x) ** 2).mean().backward()
+        others = [i for i in range(len(before)) if i not in pair]
+        assert layer.alpha.grad[others].abs().sum() == 0
+        opt.step()
+        layer.end_arch_step()
+        after = torch.softmax(layer.alpha.detach(), 0)
+        torch.testing.assert_close(after[others], before[others], rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(after[pair].sum(), before[pair].sum(), rtol=1e-5, atol=1e-7)
+        assert not torch.allclose(after[pair], before[pair])
+
+
+def test_unknown_mode_is_refused(tiny_space) -> None:
+    layer = MixedOp(tiny_space.layers[0])
+    with pytest.raises(ValueError, match="arch_update.mode"):
+        layer.begin_arch_step("dart", torch.ones(len(layer.candidates)) / 4, torch.Generator())
+
+
+@pytest.mark.parametrize("mode", ["full", "two", "full_v2"])
+def test_arch_step_output_equals_the_active_path(tiny_space, mode: str) -> None:
+    """Gates are one-hot: the value of an architecture step's forward is the active path's."""
+    net = SuperNet(tiny_space).eval()
+    x = torch.randn(2, 3, 16, 16)
+    net.begin_arch_step(mode, torch.Generator().manual_seed(3))
+    gated = net(x)
+    active = [b.active for b in net.blocks]
+    net.end_arch_step()
+    net.set_paths(active)
+    torch.testing.assert_close(gated, net(x))
+
+
+def test_same_generator_state_gives_the_same_paths(tiny_space) -> None:
+    a, b = SuperNet(tiny_space), SuperNet(tiny_space)
+    ga, gb = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    assert [a.sample_paths(ga) for _ in range(10)] == [b.sample_paths(gb) for _ in range(10)]
