@@ -51,6 +51,8 @@ class SearchModule(pl.LightningModule):
             before each validation/test (0 keeps the supernet's running statistics).
         alpha_init_std: alphas start at N(0, std) (0 = zeros).
         grad_clip: max gradient norm of weight steps (None = off).
+        channels_last: keep weights and inputs in NHWC; depthwise convolutions run about 2x
+            faster that way on CPUs, and it is the fast layout for bf16 on GPUs.
         path_seed: seed of the path sampler, identical on every rank so all ranks run the same
             path at every step.
     """
@@ -70,6 +72,7 @@ class SearchModule(pl.LightningModule):
         bn_calibration_batches: int = 20,
         alpha_init_std: float = 0.0,
         grad_clip: float | None = None,
+        channels_last: bool = True,
         path_seed: int = 0,
     ) -> None:
         super().__init__()
@@ -80,6 +83,9 @@ class SearchModule(pl.LightningModule):
         self.automatic_optimization = False
         self.space = space
         self.supernet = SuperNet(space, alpha_init_std)
+        self.channels_last = channels_last
+        if channels_last:
+            self.supernet.to(memory_format=torch.channels_last)
         self.expected_cost = ExpectedCost(cost_model, space)
         self.cost_loss = cost_loss
         self.weight_optimizer_factory = weight_optimizer
@@ -93,6 +99,8 @@ class SearchModule(pl.LightningModule):
         self._arch_batches: Iterator | None = None
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.supernet(x)
 
     # --- optimisers --------------------------------------------------------------------
