@@ -187,7 +187,7 @@ class SearchModule(pl.LightningModule):
         for layer, p in zip(self.space.layers, self.supernet.cpu_probs(), strict=True):
             for cand, value in zip(layer.candidates, p.tolist(), strict=True):
                 probs[f"arch/p/layer{layer.index:02d}/{cand.name}"] = value
-        self.log_dict(probs)
+        self.log_dict(probs, sync_dist=True)  # identical on every rank; syncing once an epoch is cheap
 
     # --- evaluation of the argmax architecture -----------------------------------------
     def _evaluate_argmax(self) -> None:
