@@ -48,6 +48,14 @@ class ExpectedCost:
         self.unit = model.unit
         self.fixed = float(model.fixed_cost(space))
         self.layer_costs = [torch.tensor(c, dtype=torch.float32) for c in model.layer_costs(space)]
+        self._on_device: dict[tuple[torch.device, torch.dtype], list[Tensor]] = {}
+
+    def _costs(self, device: torch.device, dtype: torch.dtype) -> list[Tensor]:
+        """The cost vectors on `device`, copied once rather than at every step."""
+        key = (device, dtype)
+        if key not in self._on_device:
+            self._on_device[key] = [c.to(device, dtype) for c in self.layer_costs]
+        return self._on_device[key]
 
     def __call__(self, probs: Sequence[Tensor]) -> Tensor:
         """E[C] for per-layer probability vectors `probs` (keeps their autograd graph)."""
@@ -57,8 +65,9 @@ class ExpectedCost:
             )
         dtype = torch.promote_types(probs[0].dtype, torch.float32)
         total = torch.zeros((), dtype=dtype, device=probs[0].device)
-        for p, c in zip(probs, self.layer_costs, strict=True):
-            total = total + (p.to(dtype) * c.to(p.device, dtype)).sum()
+        costs = self._costs(probs[0].device, dtype)
+        for p, c in zip(probs, costs, strict=True):
+            total = total + (p.to(dtype) * c).sum()
         return total + self.fixed
 
     def of_paths(self, indices: Sequence[int]) -> float:

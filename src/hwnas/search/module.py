@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from hwnas.hardware.cost_model import CostModel, ExpectedCost
@@ -22,6 +23,20 @@ from hwnas.search.supernet import SuperNet
 from hwnas.search_space.space import SearchSpace
 
 OptimizerFactory = Callable[..., Optimizer]
+NAN_CHECK_EVERY = 10  # weight steps between checks that the loss is finite
+
+
+@contextmanager
+def frozen(params: list[nn.Parameter]) -> Iterator[None]:
+    """Temporarily stop `params` from requiring gradients."""
+    previous = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, previous, strict=True):
+            p.requires_grad_(flag)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -130,7 +145,8 @@ class SearchModule(pl.LightningModule):
         self.supernet.sample_paths(self.path_generator)
         logits = self(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
-        self._check_finite(loss, "weight step")
+        if batch_idx % NAN_CHECK_EVERY == 0:  # reading the loss waits for the GPU: not every step
+            self._check_finite(loss, "weight step")
         w_opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         if self.grad_clip:
@@ -153,12 +169,15 @@ class SearchModule(pl.LightningModule):
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
         self.supernet.begin_arch_step(self.arch_mode, self.path_generator)
         try:
-            ce = F.cross_entropy(self(x), y)
-            expected = self.expected_cost(self.supernet.probs_for_cost())
-            loss = self.cost_loss(ce, expected)
-            self._check_finite(loss, "architecture step")
-            a_opt.zero_grad(set_to_none=True)
-            self.manual_backward(loss)
+            # Weights need no gradient here: skipping it saves the weight-gradient half of the
+            # backward, and activations before the first searched layer are not kept.
+            with frozen(self.supernet.weight_parameters()):
+                ce = F.cross_entropy(self(x), y)
+                expected = self.expected_cost(self.supernet.probs_for_cost())
+                loss = self.cost_loss(ce, expected)
+                self._check_finite(loss, "architecture step")
+                a_opt.zero_grad(set_to_none=True)
+                self.manual_backward(loss)
             a_opt.step()
         finally:
             self.supernet.end_arch_step()
@@ -179,7 +198,9 @@ class SearchModule(pl.LightningModule):
             raise NonFiniteLossError(
                 f"{where}: loss is {float(loss)} at epoch {self.current_epoch}, step "
                 f"{self.global_step}; lower the learning rate (optimizer.lr), enable "
-                "grad_clip, or check the data. Checkpoints written so far are kept."
+                "module.grad_clip, or check the data (with cost_loss.form=mul_log the expected "
+                "cost must stay above 1: use a smaller hardware.cost_model.unit). Checkpoints "
+                "written so far are kept."
             )
 
     def on_train_epoch_end(self) -> None:
@@ -187,7 +208,8 @@ class SearchModule(pl.LightningModule):
         for layer, p in zip(self.space.layers, self.supernet.cpu_probs(), strict=True):
             for cand, value in zip(layer.candidates, p.tolist(), strict=True):
                 probs[f"arch/p/layer{layer.index:02d}/{cand.name}"] = value
-        self.log_dict(probs, sync_dist=True)  # identical on every rank; syncing once an epoch is cheap
+        # identical on every rank; syncing them once an epoch is cheap
+        self.log_dict(probs, sync_dist=True)
 
     # --- evaluation of the argmax architecture -----------------------------------------
     def _evaluate_argmax(self) -> None:
