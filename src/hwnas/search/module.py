@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 from torch.optim import Optimizer
 
 from hwnas.hardware.cost_model import CostModel, ExpectedCost
 from hwnas.hardware.loss import HardwareCostLoss
+from hwnas.search.arch_step import architecture_step
 from hwnas.search.bn_calibration import recalibrate_batchnorm
 from hwnas.search.mixed_op import ARCH_MODES
 from hwnas.search.schedule import warmup_then_search_cosine
@@ -24,19 +24,6 @@ from hwnas.search_space.space import SearchSpace
 
 OptimizerFactory = Callable[..., Optimizer]
 NAN_CHECK_EVERY = 10  # weight steps between checks that the loss is finite
-
-
-@contextmanager
-def frozen(params: list[nn.Parameter]) -> Iterator[None]:
-    """Temporarily stop `params` from requiring gradients."""
-    previous = [p.requires_grad for p in params]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in zip(params, previous, strict=True):
-            p.requires_grad_(flag)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -167,31 +154,22 @@ class SearchModule(pl.LightningModule):
         """One architecture update on a held-out batch (REFERENCE A2, A4)."""
         x, y = next(self._arch_batches)
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-        self.supernet.begin_arch_step(self.arch_mode, self.path_generator)
-        try:
-            # Weights need no gradient here: skipping it saves the weight-gradient half of the
-            # backward, and activations before the first searched layer are not kept.
-            with frozen(self.supernet.weight_parameters()):
-                ce = F.cross_entropy(self(x), y)
-                expected = self.expected_cost(self.supernet.probs_for_cost())
-                loss = self.cost_loss(ce, expected)
-                self._check_finite(loss, "architecture step")
-                a_opt.zero_grad(set_to_none=True)
-                self.manual_backward(loss)
-            a_opt.step()
-        finally:
-            self.supernet.end_arch_step()
+        loss, ce, expected = architecture_step(
+            self.supernet, x, y, self.arch_mode, self.path_generator, self.expected_cost,
+            self.cost_loss, a_opt, forward=self, backward=self.manual_backward,
+            check=lambda value: self._check_finite(value, "architecture step"),
+        )  # fmt: skip
         self.log_dict(
             {
-                "arch/loss": loss.detach(),
-                "arch/ce": ce.detach(),
-                "arch/expected_cost": expected.detach(),
+                "arch/loss": loss,
+                "arch/ce": ce,
+                "arch/expected_cost": expected,
                 "arch/entropy": self.supernet.entropy().detach(),
             },
             prog_bar=False,
             batch_size=len(y),
         )
-        return loss.detach()
+        return loss
 
     def _check_finite(self, loss: Tensor, where: str) -> None:
         if not torch.isfinite(loss):
