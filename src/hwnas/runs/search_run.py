@@ -46,7 +46,7 @@ def build_search(cfg: DictConfig) -> tuple[SearchModule, pl.LightningDataModule]
     cost_loss = instantiate(cfg.cost_loss, target=target)
     module = SearchModule(
         space=space,
-        cost_model=cost_model,
+        expected_cost=expected,
         cost_loss=cost_loss,
         weight_optimizer=instantiate(cfg.optimizer),
         arch_optimizer=instantiate(cfg.arch_update.optimizer),

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.optim import Optimizer
 
-from hwnas.hardware.cost_model import CostModel, ExpectedCost
+from hwnas.hardware.cost_model import ExpectedCost
 from hwnas.hardware.loss import HardwareCostLoss
 from hwnas.search.arch_step import architecture_step
 from hwnas.search.bn_calibration import recalibrate_batchnorm
@@ -31,7 +31,7 @@ class NonFiniteLossError(RuntimeError):
 
 
 class SearchModule(pl.LightningModule):
-    """Gradient-based ProxylessNAS search of `space` for the hardware priced by `cost_model`.
+    """Gradient-based ProxylessNAS search of `space` for the hardware priced by `expected_cost`.
 
     Each training batch is one weight step on a path sampled from p (SGD, label smoothing);
     after `warmup_epochs`, every `arch_every`-th weight step is followed by one architecture
@@ -40,7 +40,8 @@ class SearchModule(pl.LightningModule):
 
     Args:
         space: the search space (bound to the data set).
-        cost_model: prices every candidate; E[C] is differentiable in alpha.
+        expected_cost: E[C] of `space` under the target hardware's cost model, differentiable
+            in alpha.
         cost_loss: the hardware term's form and target.
         weight_optimizer / arch_optimizer: partial optimisers, completed with the network
             weights and the alphas respectively.
@@ -62,7 +63,7 @@ class SearchModule(pl.LightningModule):
     def __init__(
         self,
         space: SearchSpace,
-        cost_model: CostModel,
+        expected_cost: ExpectedCost,
         cost_loss: HardwareCostLoss,
         weight_optimizer: OptimizerFactory,
         arch_optimizer: OptimizerFactory,
@@ -88,7 +89,7 @@ class SearchModule(pl.LightningModule):
         self.channels_last = channels_last
         if channels_last:
             self.supernet.to(memory_format=torch.channels_last)
-        self.expected_cost = ExpectedCost(cost_model, space)
+        self.expected_cost = expected_cost
         self.cost_loss = cost_loss
         self.weight_optimizer_factory = weight_optimizer
         self.arch_optimizer_factory = arch_optimizer
