@@ -19,6 +19,14 @@ from hwnas.search_space.space import SearchSpace
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "search_space"
 
 
+def add_space_options(parser: argparse.ArgumentParser) -> None:
+    """The search space and the data shape every benchmark takes."""
+    parser.add_argument("--space", default="proxyless_cifar")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--input-size", type=int, default=32)
+    parser.add_argument("--classes", type=int, default=10)
+
+
 def add_device_options(parser: argparse.ArgumentParser) -> None:
     """Options every benchmark takes: device, threads, autocast, memory format."""
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from common import (
     add_device_options,
+    add_space_options,
     autocast,
     cycle,
     load_space,
@@ -202,10 +203,7 @@ def report(configs: list[Config], args: argparse.Namespace) -> str:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--space", default="proxyless_cifar")
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--input-size", type=int, default=32)
-    parser.add_argument("--classes", type=int, default=10)
+    add_space_options(parser)
     parser.add_argument("--width-mult", type=float, default=1.0)
     parser.add_argument(
         "--arch-mode",
