@@ -95,6 +95,8 @@ def test_nan_loss_stops_with_a_clear_error(tmp_path: Path) -> None:
     cfg = tiny_cfg(tmp_path, "optimizer.lr=1e30", "epochs=3", "module.grad_clip=null")
     with pytest.raises(Exception, match="loss is (nan|inf).*lower the learning rate"):
         run_search(cfg)
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()  # the finished epoch is kept
+    assert (tmp_path / "checkpoints" / "interrupted.ckpt").is_file()
 
 
 def _check(group: str, cfg: DictConfig) -> None:

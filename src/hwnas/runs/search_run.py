@@ -13,6 +13,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from hwnas.architecture.arch_file import Architecture
 from hwnas.architecture.derive import derive_architecture
 from hwnas.architecture.timm_model import build_timm_model
 from hwnas.hardware.cost_model import ExpectedCost
@@ -75,7 +76,7 @@ def _scalar_metrics(trainer: pl.Trainer) -> dict[str, float]:
 
 def _derived_figures(
     module: SearchModule, metrics: dict[str, float], cfg: DictConfig, seconds: float
-) -> dict[str, Any]:
+) -> tuple[Architecture, dict[str, Any]]:
     indices = module.supernet.argmax_paths()
     arch = derive_architecture(module.space, indices, source={"search_config": "config.yaml"})
     flops = ExpectedCost(FlopsCostModel("MACs"), module.space)
@@ -97,7 +98,7 @@ def _derived_figures(
         "architecture": [b.op for b in arch.layers],
         "arch_file": "arch.yaml",
     }
-    return {"arch": arch, "figures": figures}
+    return arch, figures
 
 
 def run_search(cfg: DictConfig) -> dict[str, Any]:
@@ -118,17 +119,17 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         metrics = _scalar_metrics(trainer)
         trainer.test(module, datamodule=datamodule, verbose=False)
         metrics.update(_scalar_metrics(trainer))
-        result = _derived_figures(module, metrics, cfg, seconds)
+        arch, figures = _derived_figures(module, metrics, cfg, seconds)
         if trainer.is_global_zero:
             OmegaConf.save(cfg, out / "config.yaml", resolve=True)
-            result["arch"].save(out / "arch.yaml")
-            write_summary(out / "summary.json", result["figures"])
+            arch.save(out / "arch.yaml")
+            write_summary(out / "summary.json", figures)
             probs = [p.tolist() for p in module.supernet.cpu_probs()]
-            print(format_summary(result["arch"], result["figures"], probs))
+            print(format_summary(arch, figures, probs))
             print(f"\nWrote {out / 'arch.yaml'} and {out / 'summary.json'}")
     finally:
         _finish_wandb(trainer)
-    return result["figures"]
+    return figures
 
 
 def _finish_wandb(trainer: pl.Trainer) -> None:
