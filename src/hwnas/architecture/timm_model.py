@@ -48,13 +48,14 @@ def build_timm_model(
     Extra keyword arguments go to `EfficientNet` (e.g. `drop_rate`, `drop_path_rate`).
     """
     kwargs.setdefault("drop_rate", float(arch.head.get("dropout", 0.0)))
+    if int(arch.stem.get("kernel", 3)) != 3:  # an argument of recent timm releases only
+        kwargs["stem_kernel_size"] = int(arch.stem["kernel"])
     model = EfficientNet(
         block_args=decode_arch_def(arch.arch_def()),
         num_classes=arch.num_classes if num_classes is None else num_classes,
         num_features=int(arch.head["channels"]),
         in_chans=arch.in_channels,
         stem_size=int(arch.stem["channels"]),
-        stem_kernel_size=int(arch.stem.get("kernel", 3)),
         fix_stem=True,
         act_layer=nn.ReLU6,
         norm_layer=partial(nn.BatchNorm2d, eps=arch.bn_eps),
