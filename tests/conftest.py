@@ -29,6 +29,14 @@ def _few_threads() -> None:
     torch.set_num_threads(2)
 
 
+@pytest.fixture(autouse=True)
+def _latency_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Latency tables built by tests go to one temporary cache, never to ~/.cache."""
+    monkeypatch.setenv("HWNAS_CACHE", str(tmp_path_factory.getbasetemp() / "hwnas-cache"))
+
+
 @pytest.fixture
 def tiny_space() -> SearchSpace:
     return _load_space("tiny", in_channels=3, input_size=16, num_classes=4)

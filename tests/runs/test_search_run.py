@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,9 @@ def _check(group: str, cfg: DictConfig) -> None:
     node = cfg.get(group)
     if group == "search_space":
         assert len(instantiate(node, in_channels=3, input_size=32, num_classes=10).layers) > 0
+    elif group == "hardware" and node.name == "gpu" and not torch.cuda.is_available():
+        with pytest.raises(Exception, match="hardware=gpu needs a CUDA device"):
+            instantiate(node.cost_model)
     elif group == "hardware":
         assert instantiate(node.cost_model).unit
     elif group == "arch_update":
@@ -158,3 +162,25 @@ def test_interrupted_search_resumes_from_last_checkpoint(tmp_path: Path) -> None
     epoch_col = metrics[0].split(",").index("epoch")
     epochs = {row.split(",")[epoch_col] for row in metrics[1:]} - {""}
     assert "1" in epochs and "0" not in epochs  # only the missing epoch was trained
+
+
+def test_search_with_a_hard_constraint_ends_at_or_below_it(tmp_path: Path) -> None:
+    probe = tiny_cfg(tmp_path / "probe", "hardware=flops", "hardware.cost_model.unit=kMACs")
+    module, _ = build_search(probe)
+    low, high = module.expected_cost.bounds()
+    limit = low + 0.25 * (high - low)  # far below what the unconstrained search picks
+    figures = run_search(
+        tiny_cfg(
+            tmp_path / "run",
+            "hardware=flops",
+            "hardware.cost_model.unit=kMACs",
+            f"latency.constraint={limit}",
+            "epochs=2",
+            "arch_update.warmup_epochs=0",
+        )  # fmt: skip
+    )
+    assert figures["cost_form"] == "constraint" and figures["target"] == pytest.approx(limit)
+    assert figures["derived_cost"] <= limit
+    assert math.isfinite(figures["expected_cost"])
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["cost_constraint"]["multiplier"] > 0  # the constraint was active and is saved

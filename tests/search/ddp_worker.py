@@ -20,7 +20,8 @@ def main(out_dir: str, devices: int, batch_size: int) -> None:
     """Per-process batches: the single process gets `devices` times as much."""
     torch.set_num_threads(1)
     overrides = [
-        "debug=fast", "dataset=synthetic", "dataset.input_size=16", "dataset.train_size=512",
+        "debug=fast", "hardware=flops", "hardware.cost_model.unit=kMACs", "cost_loss.form=mul_log",
+        "dataset=synthetic", "dataset.input_size=16", "dataset.train_size=512",
         f"dataset.batch_size={batch_size}", f"dataset.arch_batch_size={32 // devices}", "epochs=2",
         "arch_update.warmup_epochs=0", "arch_update.every=1", "arch_update.optimizer._target_=torch.optim.SGD", "arch_update.optimizer.lr=20",
         "~arch_update.optimizer.betas", "~arch_update.optimizer.eps",

@@ -24,6 +24,10 @@ class CostModel(ABC):
     def op_cost(self, op: OpShape) -> float:
         """Cost of `op` in `self.unit`."""
 
+    def prepare(self, space: SearchSpace) -> None:  # noqa: B027 - optional hook
+        """Called once with the search space before any cost is asked for: measured tables
+        are loaded or built here, and checked to cover the space."""
+
     def fixed_cost(self, space: SearchSpace) -> float:
         return sum(self.op_cost(op) for op in fixed_ops(space))
 

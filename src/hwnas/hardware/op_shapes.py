@@ -61,3 +61,13 @@ def fixed_ops(space: SearchSpace) -> list[OpShape]:
         OpShape("conv_1x1", space.head_input_size, space.last_channels, space.head_out),
         OpShape("logits", space.head_input_size, space.head_out, space.num_classes),
     ]  # fmt: skip
+
+
+def space_ops(space: SearchSpace) -> list[OpShape]:
+    """Every distinct op an architecture of `space` can run (fixed parts and all candidates),
+    in network order: what a latency table of the space must price."""
+    ops = dict.fromkeys(fixed_ops(space)[:2])
+    for layer in space.layers:
+        ops.update(dict.fromkeys(op for c in layer.candidates if (op := candidate_op(layer, c))))
+    ops.update(dict.fromkeys(fixed_ops(space)[2:]))
+    return list(ops)

@@ -16,8 +16,11 @@ from omegaconf import DictConfig, OmegaConf
 from hwnas.architecture.arch_file import Architecture
 from hwnas.architecture.derive import derive_architecture
 from hwnas.architecture.timm_model import build_timm_model
+from hwnas.hardware.constraint import CostConstraint
 from hwnas.hardware.cost_model import ExpectedCost
 from hwnas.hardware.flops import FlopsCostModel
+from hwnas.hardware.loss import HardwareCostLoss
+from hwnas.latency.select import build_cost_model
 from hwnas.runs.summary import format_summary, write_summary
 from hwnas.search.module import SearchModule
 
@@ -41,10 +44,9 @@ def build_search(cfg: DictConfig) -> tuple[SearchModule, pl.LightningDataModule]
         input_size=datamodule.input_size,
         num_classes=datamodule.num_classes,
     )
-    cost_model = instantiate(cfg.hardware.cost_model)
+    cost_model = build_cost_model(cfg.hardware, space, cfg.paths.get("cache_dir"))
     expected = ExpectedCost(cost_model, space)
-    target = _resolve_target(cfg, expected)
-    cost_loss = instantiate(cfg.cost_loss, target=target)
+    cost_loss = _build_cost_loss(cfg, expected)
     module = SearchModule(
         space=space,
         expected_cost=expected,
@@ -59,9 +61,21 @@ def build_search(cfg: DictConfig) -> tuple[SearchModule, pl.LightningDataModule]
         **cfg.module,
     )
     low, high = expected.bounds()
-    log.info("%s: %d searched layers; cost range %.3f..%.3f %s, target %.3f",
-             space.name, len(space.layers), low, high, cost_model.unit, target)  # fmt: skip
+    log.info("%s: %d searched layers; cost range %.3f..%.3f %s, %s %.3f", space.name,
+             len(space.layers), low, high, cost_model.unit, cost_loss.form, cost_loss.target)  # fmt: skip
     return module, datamodule
+
+
+def _build_cost_loss(cfg: DictConfig, expected: ExpectedCost) -> HardwareCostLoss | CostConstraint:
+    """`latency.constraint=T` (hard) replaces the soft `cost_loss` term."""
+    latency = cfg.get("latency") or {}
+    if latency.get("constraint") is None:
+        return instantiate(cfg.cost_loss, target=_resolve_target(cfg, expected))
+    constraint = CostConstraint(
+        float(latency.constraint), latency.get("multiplier_lr", 0.5), latency.get("margin", 0.02)
+    )
+    constraint.check_feasible(expected)
+    return constraint
 
 
 def _build_trainer(cfg: DictConfig) -> pl.Trainer:
@@ -77,7 +91,8 @@ def _scalar_metrics(trainer: pl.Trainer) -> dict[str, float]:
 def _derived_figures(
     module: SearchModule, metrics: dict[str, float], cfg: DictConfig, seconds: float
 ) -> tuple[Architecture, dict[str, Any]]:
-    indices = module.supernet.argmax_paths()
+    indices = module.derived_paths()
+    argmax = module.supernet.argmax_paths()
     arch = derive_architecture(module.space, indices, source={"search_config": "config.yaml"})
     flops = ExpectedCost(FlopsCostModel("MACs"), module.space)
     with torch.no_grad():
@@ -86,7 +101,9 @@ def _derived_figures(
         "search_space": module.space.name,
         "hardware": cfg.hardware.get("name", "?"),
         "cost_unit": module.expected_cost.unit,
+        "cost_form": module.cost_loss.form,
         "target": module.cost_loss.target,
+        "repaired_layers": sum(a != b for a, b in zip(argmax, indices, strict=True)),
         "expected_cost": expected,
         "derived_cost": module.expected_cost.of_paths(indices),
         "val_acc": metrics.get("val/acc", float("nan")),

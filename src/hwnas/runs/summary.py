@@ -4,6 +4,7 @@ the run, printed and written as `summary.json`."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,11 @@ def format_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
     )
 
 
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
+
+
 def format_summary(arch: Architecture, figures: dict[str, Any], probs: list[list[float]]) -> str:
     """The derived architecture (with each layer's winning probability) and the run's figures."""
     rows = arch.describe()
@@ -32,13 +38,21 @@ def format_summary(arch: Architecture, figures: dict[str, Any], probs: list[list
         table,
         "",
         f"expected cost E[C] {figures['expected_cost']:.3f} {unit}; derived net "
-        f"{figures['derived_cost']:.3f} {unit}; target {figures['target']:.3f} {unit}",
+        f"{figures['derived_cost']:.3f} {unit}; {_target_text(figures)}",
         f"accuracy: val {figures['val_acc']:.4f}, test {figures['test_acc']:.4f} "
         "(argmax path, supernet weights)",
         f"parameters {figures['params']:,}; multiply-adds {figures['macs'] / 1e6:.2f} M; "
         f"search time {figures['search_time_s']:.1f} s",
     ]
     return "\n".join(lines)
+
+
+def _target_text(figures: dict[str, Any]) -> str:
+    target, unit = figures["target"], figures["cost_unit"]
+    if figures.get("cost_form") != "constraint":
+        return f"target {target:.3f} {unit}"
+    met = "met" if figures["derived_cost"] <= target else "NOT met"
+    return f"hard constraint {target:.3f} {unit} ({met})"
 
 
 def write_summary(path: Path, figures: dict[str, Any]) -> Path:

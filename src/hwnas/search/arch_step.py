@@ -13,7 +13,6 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from hwnas.hardware.cost_model import ExpectedCost
-from hwnas.hardware.loss import HardwareCostLoss
 from hwnas.search.mixed_op import ArchMode
 from hwnas.search.supernet import SuperNet
 
@@ -44,7 +43,7 @@ def architecture_step(
     mode: ArchMode,
     generator: torch.Generator,
     expected_cost: ExpectedCost,
-    cost_loss: HardwareCostLoss,
+    cost_loss: Callable[[Tensor, Tensor], Tensor],
     optimizer: Optimizer,
     forward: Callable[[Tensor], Tensor] | None = None,
     backward: Callable[[Tensor], None] | None = None,

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.optim import Optimizer
 
+from hwnas.hardware.constraint import CostConstraint
 from hwnas.hardware.cost_model import ExpectedCost
 from hwnas.hardware.loss import HardwareCostLoss
 from hwnas.search.arch_step import architecture_step
@@ -42,7 +43,7 @@ class SearchModule(pl.LightningModule):
         space: the search space (bound to the data set).
         expected_cost: E[C] of `space` under the target hardware's cost model, differentiable
             in alpha.
-        cost_loss: the hardware term's form and target.
+        cost_loss: the hardware term's form and target, or a hard constraint.
         weight_optimizer / arch_optimizer: partial optimisers, completed with the network
             weights and the alphas respectively.
         arch_mode: `full`, `two` or `full_v2` (REFERENCE A2).
@@ -64,7 +65,7 @@ class SearchModule(pl.LightningModule):
         self,
         space: SearchSpace,
         expected_cost: ExpectedCost,
-        cost_loss: HardwareCostLoss,
+        cost_loss: HardwareCostLoss | CostConstraint,
         weight_optimizer: OptimizerFactory,
         arch_optimizer: OptimizerFactory,
         arch_mode: str = "full_v2",
@@ -160,17 +161,27 @@ class SearchModule(pl.LightningModule):
             self.cost_loss, a_opt, forward=self, backward=self.manual_backward,
             check=lambda value: self._check_finite(value, "architecture step"),
         )  # fmt: skip
-        self.log_dict(
-            {
-                "arch/loss": loss,
-                "arch/ce": ce,
-                "arch/expected_cost": expected,
-                "arch/entropy": self.supernet.entropy().detach(),
-            },
-            prog_bar=False,
-            batch_size=len(y),
-        )
+        metrics = {
+            "arch/loss": loss,
+            "arch/ce": ce,
+            "arch/expected_cost": expected,
+            "arch/entropy": self.supernet.entropy().detach(),
+        }
+        if isinstance(self.cost_loss, CostConstraint):
+            derived = self.expected_cost.of_paths(self.supernet.argmax_paths())
+            self.cost_loss.update(float(expected), derived)
+            metrics |= {"arch/derived_cost": derived, "arch/multiplier": self.cost_loss.multiplier}
+        self.log_dict(metrics, prog_bar=False, batch_size=len(y))
         return loss
+
+    def derived_paths(self) -> list[int]:
+        """The architecture the search hands over: the argmax of p, repaired to meet a hard
+        constraint if there is one."""
+        indices = self.supernet.argmax_paths()
+        if isinstance(self.cost_loss, CostConstraint):
+            probs = [p.tolist() for p in self.supernet.cpu_probs()]
+            indices = self.cost_loss.repair(indices, probs, self.expected_cost)
+        return indices
 
     def _check_finite(self, loss: Tensor, where: str) -> None:
         if not torch.isfinite(loss):
@@ -192,7 +203,7 @@ class SearchModule(pl.LightningModule):
 
     # --- evaluation of the argmax architecture -----------------------------------------
     def _evaluate_argmax(self) -> None:
-        self.supernet.set_paths(self.supernet.argmax_paths())
+        self.supernet.set_paths(self.derived_paths())
         datamodule = self.trainer.datamodule
         recalibrate_batchnorm(
             self.supernet, datamodule.train_dataloader(), self.bn_calibration_batches, self.device
@@ -223,7 +234,11 @@ class SearchModule(pl.LightningModule):
     # --- checkpoints -------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["path_generator_state"] = self.path_generator.get_state()
+        if isinstance(self.cost_loss, CostConstraint):
+            checkpoint["cost_constraint"] = self.cost_loss.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "path_generator_state" in checkpoint:
             self.path_generator.set_state(checkpoint["path_generator_state"])
+        if isinstance(self.cost_loss, CostConstraint) and "cost_constraint" in checkpoint:
+            self.cost_loss.load_state_dict(checkpoint["cost_constraint"])

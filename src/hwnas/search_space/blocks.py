@@ -18,16 +18,22 @@ def mid_channels(in_channels: int, expand: float) -> int:
 
 
 def build_mbconv(
-    cand: Candidate, in_channels: int, out_channels: int, stride: int, bn_eps: float
+    cand: Candidate,
+    in_channels: int,
+    out_channels: int,
+    stride: int,
+    bn_eps: float,
+    shortcut: bool = False,
 ) -> nn.Module:
-    """MBConv without its shortcut (the caller adds it): 1x1 expand + BN + ReLU6 (absent for
-    expand 1), depthwise kxk + BN + ReLU6, 1x1 projection + BN (REFERENCE A1)."""
+    """MBConv: 1x1 expand + BN + ReLU6 (absent for expand 1), depthwise kxk + BN + ReLU6, 1x1
+    projection + BN (REFERENCE A1); with `shortcut` the identity is added where the shapes
+    allow it, as in timm (the supernet adds its shortcut itself)."""
     if cand.is_zero:
         raise ValueError("Zero has no module; it removes the layer")
     common = dict(
         dw_kernel_size=cand.kernel,
         stride=stride,
-        noskip=True,
+        noskip=not shortcut,
         act_layer=nn.ReLU6,
         norm_layer=partial(nn.BatchNorm2d, eps=bn_eps),
     )

@@ -1,0 +1,112 @@
+"""Where measured tables live: built once per (hardware fingerprint, search space) under the
+user's cache directory, reused while both match, rebuilt when either changes."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import shutil
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from hwnas.hardware.op_shapes import space_ops
+from hwnas.latency.profilers.base import Profiler
+from hwnas.latency.table import LatencyTable, space_hash
+from hwnas.search_space.space import SearchSpace
+
+log = logging.getLogger(__name__)
+URL_SCHEMES = ("http", "https", "file")
+
+
+def default_cache_dir() -> Path:
+    """$HWNAS_CACHE, else $XDG_CACHE_HOME/hwnas, else ~/.cache/hwnas."""
+    if os.environ.get("HWNAS_CACHE"):
+        return Path(os.environ["HWNAS_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "hwnas"
+
+
+def cached_table_path(cache_dir: str | Path | None, profiler: Profiler, space: SearchSpace) -> Path:
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    fp = profiler.fingerprint()
+    return root / "latency" / f"{space.name}-{fp.runtime}-{fp.digest}-{space_hash(space)}.json"
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One builder at a time (DDP ranks, parallel sweep jobs): the others wait, then reuse."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _reusable(table: LatencyTable, profiler: Profiler, space: SearchSpace) -> str | None:
+    """None if `table` may be used for `space` on `profiler`'s hardware, else the reason not."""
+    here = profiler.fingerprint()
+    if table.fingerprint != here:
+        there = table.fingerprint.describe() if table.fingerprint else "unknown hardware"
+        return f"it was measured on {there}, not on {here.describe()}"
+    if table.metadata.get("space_hash") != space_hash(space):
+        return "it was built for other ops"
+    if table.missing(space_ops(space)):
+        return "it lacks ops of the space"
+    return None
+
+
+def load_or_build(profiler: Profiler, space: SearchSpace, cache_dir: str | Path | None = None,
+                  rebuild: bool = False, progress: bool = True) -> LatencyTable:  # fmt: skip
+    """The table of `space` on `profiler`'s hardware: cached if it matches, else measured."""
+    path = cached_table_path(cache_dir, profiler, space)
+    with _locked(path):
+        if path.is_file() and not rebuild:
+            table = LatencyTable.load(path)
+            reason = _reusable(table, profiler, space)
+            if reason is None:
+                log.info("Using the cached %s (%s)", table.describe(), path)
+                return table
+            log.warning("Rebuilding the latency table %s: %s", path, reason)
+        ops = space_ops(space)
+        log.info(
+            "Measuring %d ops of %s on %s", len(ops), space.name, profiler.fingerprint().describe()
+        )
+        table = profiler.build_table(ops, {"space": space.name, "space_hash": space_hash(space)},
+                                     progress=progress)  # fmt: skip
+        table.save(path)
+        log.info("Built the latency table in %.1f s: %s", table.metadata["build_seconds"], path)
+    return table
+
+
+def fetch_table(source: str, cache_dir: str | Path | None = None) -> Path:
+    """A local path for `hardware.table`: a file path as is, a URL downloaded once into the cache."""
+    scheme = urllib.parse.urlparse(source).scheme
+    if scheme not in URL_SCHEMES:
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"hardware.table={source!r}: no such file. Pass the path (or URL) of a latency "
+                "table, or leave hardware.table unset to use the hardware's own model"
+            )
+        return path
+    name = Path(urllib.parse.urlparse(source).path).name or "table.yaml"
+    digest = hashlib.sha256(source.encode()).hexdigest()[:12]
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    path = root / "latency" / "downloads" / f"{digest}-{name}"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".part")
+        try:
+            with urllib.request.urlopen(source, timeout=60) as response, open(tmp, "wb") as out:
+                shutil.copyfileobj(response, out)
+        except OSError as err:
+            raise FileNotFoundError(f"hardware.table={source!r}: download failed: {err}") from None
+        tmp.replace(path)
+    return path

@@ -1,0 +1,43 @@
+"""`MeasuredLatencyModel`: the cost model of `hardware=cpu|onnxruntime|gpu`, a latency table
+measured on this machine (built on first use, then cached)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hwnas.hardware.cost_model import CostModel
+from hwnas.hardware.op_shapes import OpShape
+from hwnas.latency.cache import load_or_build
+from hwnas.latency.profilers.base import Profiler
+from hwnas.latency.table import LatencyTable
+from hwnas.latency.units import ms_to
+from hwnas.search_space.space import SearchSpace
+
+
+class MeasuredLatencyModel(CostModel):
+    """Latency (ms) of each op measured by `profiler` on this machine.
+
+    Args:
+        profiler: how and where ops are timed.
+        cache_dir: where tables are kept (None: `default_cache_dir()`).
+        rebuild: measure again even if a matching cached table exists.
+        progress: show a progress bar while measuring.
+        unit: `ms`, or `us` for networks faster than 1 ms.
+    """
+
+    def __init__(self, profiler: Profiler, cache_dir: str | Path | None = None,
+                 rebuild: bool = False, progress: bool = True, unit: str = "ms") -> None:  # fmt: skip
+        ms_to(unit)
+        self.unit = unit
+        self.profiler, self.cache_dir = profiler, cache_dir
+        self.rebuild, self.progress = rebuild, progress
+        self.table: LatencyTable | None = None
+
+    def prepare(self, space: SearchSpace) -> None:
+        table = load_or_build(self.profiler, space, self.cache_dir, self.rebuild, self.progress)
+        self.table = table.set_unit(self.unit)
+
+    def op_cost(self, op: OpShape) -> float:
+        if self.table is None:
+            raise RuntimeError("MeasuredLatencyModel.prepare(space) must run before op_cost")
+        return self.table.op_cost(op)

@@ -1,0 +1,232 @@
+"""LatencyTable: measured latency of each op, keyed by its shape, with the hardware it was
+measured on. Reads and writes its own format (JSON or YAML, with metadata) and the original
+ProxylessNAS / Once-for-All format (REFERENCE A4)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hwnas.hardware.cost_model import CostModel
+from hwnas.hardware.op_shapes import OpShape, space_ops
+from hwnas.latency.errors import MalformedTableError, MissingLatencyError
+from hwnas.latency.fingerprint import HardwareFingerprint
+from hwnas.latency.keys import op_key, parse_key
+from hwnas.latency.units import ms_to
+from hwnas.search_space.space import SearchSpace
+
+FORMAT = "hwnas-latency-table/1"
+SHOWN_MISSING = 5
+
+
+@dataclass(frozen=True)
+class LatencyEntry:
+    """Latency of one op in ms: `ms` is the estimate the search uses (the median of the
+    repeats where one was measured, else the mean); `std_ms` the spread over repeats."""
+
+    mean_ms: float
+    std_ms: float = 0.0
+    count: int = 1
+    median_ms: float | None = None
+
+    @property
+    def ms(self) -> float:
+        return self.mean_ms if self.median_ms is None else self.median_ms
+
+
+def space_hash(space: SearchSpace) -> str:
+    """A hash of the ops of `space`: two spaces with the same ops share tables."""
+    keys = sorted(op_key(op) for op in space_ops(space))
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:12]
+
+
+class LatencyTable(CostModel):
+    """Per-op latency (ms) of one device, a `CostModel` for the search.
+
+    Args:
+        entries: latency of each op.
+        metadata: `fingerprint` (a HardwareFingerprint as dict), `space`, `space_hash`,
+            `created`, `source` and anything else worth keeping.
+    """
+
+    unit = "ms"
+
+    def __init__(self, entries: dict[OpShape, LatencyEntry], metadata: dict[str, Any]) -> None:
+        self.entries = dict(entries)
+        self.metadata = dict(metadata)
+        self.path: Path | None = None
+        self._scale = 1.0
+
+    def set_unit(self, unit: str) -> LatencyTable:
+        """Price ops in `unit` (`ms` or `us`); entries stay in ms."""
+        self._scale, self.unit = ms_to(unit), unit
+        return self
+
+    @property
+    def fingerprint(self) -> HardwareFingerprint | None:
+        data = self.metadata.get("fingerprint")
+        return None if data is None else HardwareFingerprint.from_dict(data)
+
+    def describe(self) -> str:
+        fp = self.fingerprint
+        where = fp.describe() if fp else "unknown hardware (no fingerprint)"
+        return f"latency table of {len(self.entries)} ops, {where}"
+
+    # --- lookups -----------------------------------------------------------------------
+    def _how_to_fix(self) -> str:
+        source = f" ({self.path})" if self.path else ""
+        return (
+            f"The table{source} does not cover this search space. Rebuild it for the space with "
+            "`python -m hwnas.latency build hardware=<cpu|onnxruntime|gpu> search_space=<space>`,"
+            " measure the ops on the device (`python -m hwnas.latency export`, then `import`), or"
+            " leave hardware.table unset so that the profiler measures the space itself."
+        )
+
+    def op_cost(self, op: OpShape) -> float:
+        entry = self.entries.get(op)
+        if entry is None:
+            raise MissingLatencyError(f"no latency for {op_key(op)}. {self._how_to_fix()}")
+        return entry.ms * self._scale
+
+    def missing(self, ops: list[OpShape]) -> list[OpShape]:
+        return [op for op in ops if op not in self.entries]
+
+    def prepare(self, space: SearchSpace) -> None:
+        """Check that every op of `space` has an entry (before the search starts)."""
+        missing = self.missing(space_ops(space))
+        if missing:
+            shown = ", ".join(op_key(op) for op in missing[:SHOWN_MISSING])
+            more = (
+                f" and {len(missing) - SHOWN_MISSING} more" if len(missing) > SHOWN_MISSING else ""
+            )
+            raise MissingLatencyError(
+                f"no latency for {len(missing)} ops of search space {space.name!r}: {shown}{more}. "
+                + self._how_to_fix()
+            )
+
+    # --- files -------------------------------------------------------------------------
+    def save(self, path: str | Path, original_format: bool = False) -> Path:
+        """Write JSON (`.json`) or YAML (`.yaml`/`.yml`); `original_format` writes the
+        ProxylessNAS / Once-for-All key format (entries only, `mean` = the estimate `ms`)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = _to_original(self) if original_format else _to_native(self)
+        if path.suffix == ".json":
+            text = json.dumps(data, indent=1)
+        else:
+            text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=120)
+            if original_format:
+                text = _original_header(self) + text
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)  # never leaves a half-written table behind
+        self.path = path
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> LatencyTable:
+        """Read a table in either format (detected from its content)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"latency table {path} does not exist")
+        try:
+            text = path.read_text()
+            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as err:
+            raise MalformedTableError(
+                f"latency table {path} is not valid JSON/YAML: {err}"
+            ) from None
+        if not isinstance(data, dict):
+            raise MalformedTableError(
+                f"latency table {path} must hold a mapping, not {type(data).__name__}"
+            )
+        table = _from_native(data, path) if "format" in data else _from_original(data, path)
+        table.path = path
+        return table
+
+
+def _entry_dict(op: OpShape, entry: LatencyEntry) -> dict[str, Any]:
+    return {
+        "key": op_key(op), "op": op.kind, "input": [op.input_size, op.input_size, op.in_channels],
+        "out_channels": op.out_channels, "kernel": op.kernel, "stride": op.stride,
+        "expand": op.expand, "shortcut": op.shortcut, "mean_ms": entry.mean_ms,
+        "median_ms": entry.median_ms, "std_ms": entry.std_ms, "count": entry.count,
+    }  # fmt: skip
+
+
+def _to_native(table: LatencyTable) -> dict[str, Any]:
+    entries = [_entry_dict(op, e) for op, e in table.entries.items()]
+    return {"format": FORMAT, "metadata": table.metadata, "entries": entries}
+
+
+def _to_original(table: LatencyTable) -> dict[str, Any]:
+    return {op_key(op): {"count": e.count, "mean": e.ms, "var": e.std_ms**2}
+            for op, e in table.entries.items()}  # fmt: skip
+
+
+def _original_header(table: LatencyTable) -> str:
+    lines = ["ProxylessNAS / Once-for-All latency table (ms) written by hwnas", table.describe()]
+    lines += [f"{k}: {v}" for k, v in table.metadata.items() if k != "fingerprint"]
+    return "".join(f"# {line}\n" for line in lines)
+
+
+def _number(raw: Any, name: str, where: str) -> float:
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise MalformedTableError(f"{where}: {name} {raw!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise MalformedTableError(f"{where}: {name} {raw!r} must be a finite number >= 0")
+    return value
+
+
+def _from_native(data: dict[str, Any], path: Path) -> LatencyTable:
+    if data["format"] != FORMAT:
+        raise MalformedTableError(
+            f"latency table {path}: unknown format {data['format']!r} (expected {FORMAT!r})"
+        )
+    entries = {}
+    for i, raw in enumerate(data.get("entries") or []):
+        where = f"latency table {path}, entry {i} ({raw.get('key', '?') if isinstance(raw, dict) else raw!r})"
+        try:
+            h, w, c = raw["input"]
+            if h != w:
+                raise MalformedTableError(f"{where}: non-square input {h}x{w}")
+            op = OpShape(raw["op"], int(h), int(c), int(raw["out_channels"]), int(raw["kernel"]),
+                         int(raw["stride"]), float(raw["expand"]), bool(raw["shortcut"]))  # fmt: skip
+            median = raw.get("median_ms")
+            entry = LatencyEntry(
+                _number(raw["mean_ms"], "mean_ms", where), _number(raw.get("std_ms", 0), "std_ms", where),
+                int(raw.get("count", 1)), None if median is None else _number(median, "median_ms", where),
+            )  # fmt: skip
+        except (KeyError, TypeError, ValueError) as err:
+            if isinstance(err, MalformedTableError):
+                raise
+            raise MalformedTableError(f"{where}: {type(err).__name__} {err}") from None
+        if op.kind not in ("conv", "expanded_conv", "conv_1x1", "logits"):
+            raise MalformedTableError(f"{where}: unknown op {op.kind!r}")
+        entries[op] = entry
+    return LatencyTable(entries, data.get("metadata") or {})
+
+
+def _from_original(data: dict[str, Any], path: Path) -> LatencyTable:
+    entries, skipped = {}, 0
+    for key, raw in data.items():
+        where = f"latency table {path}, entry {key!r}"
+        op = parse_key(str(key))
+        if op is None:  # a layer type this project does not build (e.g. MobileNetV3's)
+            skipped += 1
+            continue
+        if not isinstance(raw, dict) or "mean" not in raw:
+            raise MalformedTableError(f"{where}: expected a mapping with count, mean and var")
+        var = _number(raw.get("var", 0.0), "var", where)
+        entries[op] = LatencyEntry(_number(raw["mean"], "mean", where), math.sqrt(var),
+                                   int(raw.get("count", 1)))  # fmt: skip
+    metadata = {"source": str(path), "format_read": "original", "skipped_entries": skipped}
+    return LatencyTable(entries, metadata)

@@ -1,0 +1,116 @@
+"""Validation of a latency model against end-to-end measurement: random architectures of a
+space are measured as whole networks on the device and compared with the sum of the table's
+op latencies (issue: "proof they predict real latency")."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from hwnas.architecture.derive import derive_architecture
+from hwnas.architecture.timm_model import build_timm_model
+from hwnas.hardware.cost_model import CostModel, ExpectedCost
+from hwnas.hardware.flops import FlopsCostModel
+from hwnas.latency.profilers.base import Profiler
+from hwnas.latency.units import ms_to
+from hwnas.latency.validation.statistics import Agreement, fit_linear, kendall_tau
+from hwnas.runs.summary import markdown_table
+from hwnas.search_space.space import SearchSpace
+
+
+@dataclass
+class ValidationReport:
+    """Predicted against measured latency (ms) of `n` random architectures; the correction
+    measured = intercept + slope * predicted is fitted on the first `fit_n` and judged, with
+    the raw prediction and multiply-adds, on the other `n - fit_n`."""
+
+    space: str
+    hardware: str
+    n: int
+    fit_n: int
+    intercept_ms: float
+    slope: float
+    raw: Agreement
+    corrected: Agreement
+    macs_kendall_tau: float
+    seconds: float
+    rows: list[dict[str, Any]] = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sample_architectures(space: SearchSpace, n: int, seed: int = 0) -> list[list[int]]:
+    """`n` distinct architectures, each layer's candidate drawn uniformly."""
+    rng = random.Random(seed)
+    total = 1
+    for k in space.num_candidates:
+        total *= k
+    if n > total:
+        raise ValueError(f"{space.name} has only {total} architectures; ask for at most that many")
+    seen: dict[tuple[int, ...], None] = {}
+    while len(seen) < n:
+        seen[tuple(rng.randrange(k) for k in space.num_candidates)] = None
+    return [list(a) for a in seen]
+
+
+def measure_architectures(profiler: Profiler, space: SearchSpace, archs: list[list[int]],
+                          progress: bool = True) -> list[float]:  # fmt: skip
+    """End-to-end latency (ms) of each architecture, built as the timm network it exports to."""
+    shape = (profiler.batch_size, space.in_channels, space.input_size, space.input_size)
+    measured = []
+    for indices in tqdm(archs, desc="end-to-end latency", unit="net", disable=not progress):
+        model = build_timm_model(derive_architecture(space, indices))
+        measured.append(profiler.time_module(model, shape).median_ms)
+    return measured
+
+
+def validate_latency(model: CostModel, profiler: Profiler, space: SearchSpace,
+                     num_archs: int = 50, fit_fraction: float = 0.5, seed: int = 0,
+                     progress: bool = True) -> ValidationReport:  # fmt: skip
+    """Measure `num_archs` random architectures of `space` and compare with `model` (prepared
+    for `space`)."""
+    if num_archs < 4 or not 0 < fit_fraction < 1:
+        raise ValueError("validation needs num_archs >= 4 and 0 < fit_fraction < 1")
+    start = time.perf_counter()
+    archs = sample_architectures(space, num_archs, seed)
+    expected = ExpectedCost(model, space)
+    predicted = [expected.of_paths(a) / ms_to(model.unit) for a in archs]
+    macs = [ExpectedCost(FlopsCostModel("MACs"), space).of_paths(a) for a in archs]
+    measured = measure_architectures(profiler, space, archs, progress)
+    fit_n = min(max(2, round(num_archs * fit_fraction)), num_archs - 2)
+    intercept, slope = fit_linear(predicted[:fit_n], measured[:fit_n])
+    held_pred, held_meas = predicted[fit_n:], measured[fit_n:]
+    rows = [{"choices": a, "predicted_ms": p, "measured_ms": m, "macs": int(c), "fit": i < fit_n}
+            for i, (a, p, m, c) in enumerate(zip(archs, predicted, measured, macs, strict=True))]  # fmt: skip
+    return ValidationReport(
+        space=space.name, hardware=profiler.fingerprint().describe(), n=num_archs, fit_n=fit_n,
+        intercept_ms=intercept, slope=slope, raw=Agreement.of(held_pred, held_meas),
+        corrected=Agreement.of([intercept + slope * p for p in held_pred], held_meas),
+        macs_kendall_tau=kendall_tau(macs[fit_n:], held_meas),
+        seconds=time.perf_counter() - start, rows=rows,
+    )  # fmt: skip
+
+
+def format_report(report: ValidationReport) -> str:
+    """A Markdown table of the held-out agreement before and after the correction."""
+
+    def row(name: str, a: Agreement, tau_macs: str = "") -> list[str]:
+        return [name, f"{a.mean_abs_pct_error:.1f}%", f"{100 * a.within_5pct:.0f}%",
+                f"{100 * a.within_10pct:.0f}%", f"{a.kendall_tau:.3f}", tau_macs]  # fmt: skip
+
+    header = ["prediction", "mean abs error", "within 5%", "within 10%", "Kendall tau",
+              "tau of multiply-adds"]  # fmt: skip
+    rows = [row("table sum", report.raw, f"{report.macs_kendall_tau:.3f}"),
+            row("corrected", report.corrected)]  # fmt: skip
+    return "\n".join([
+        f"Latency validation of {report.space} on {report.hardware}",
+        f"{report.n} random architectures: correction fitted on {report.fit_n}, judged on "
+        f"{report.n - report.fit_n}; measured = {report.intercept_ms:.3f} ms + "
+        f"{report.slope:.3f} x table sum ({report.seconds:.0f} s)",
+        "", markdown_table(header, rows),
+    ])  # fmt: skip
