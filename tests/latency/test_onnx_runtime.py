@@ -16,7 +16,7 @@ from hwnas.hardware.op_shapes import OpShape
 from hwnas.latency.onnx_export import export_onnx
 from hwnas.latency.op_modules import op_input_shape, op_module
 from hwnas.latency.profilers import OnnxRuntimeProfiler
-from hwnas.latency.profilers.onnx_runtime import blocked_autorange
+from hwnas.latency.profilers.base import Timing, blocked_autorange
 
 HARDWARE_CONF = Path(__file__).resolve().parents[2] / "conf" / "hardware"
 SMALL = OpShape("conv", 16, 3, 8, 3, 2)
@@ -34,18 +34,25 @@ def test_blocked_autorange_sizes_blocks_and_spends_min_run_time() -> None:
         calls.append(number)
         return number * 1e-3
 
-    timing = blocked_autorange(run_block, min_run_time=0.5)
+    samples, count = blocked_autorange(run_block, min_run_time=0.5)
     assert calls[:2] == [1, 10]  # calibration: 1 run is under 10 ms, 10 runs reach it
     assert calls[2:] == [10] * 50  # then 10 ms blocks until 0.5 s are spent
-    assert timing.median_ms == pytest.approx(1.0)
+    timing = Timing.from_samples(samples, count)
+    assert timing.median_ms == pytest.approx(1.0) == timing.ms
     assert timing.std_ms == pytest.approx(0.0, abs=1e-9)
     assert timing.count == 500
 
 
 def test_blocked_autorange_short_run_time_keeps_ten_blocks() -> None:
-    timing = blocked_autorange(lambda n: n * 2e-4, min_run_time=0.02)  # 0.2 ms per run
-    assert timing.count // 10 >= 10  # blocks of 2 ms (10 runs), at least 10 of them
-    assert timing.mean_ms == pytest.approx(0.2)
+    samples, count = blocked_autorange(lambda n: n * 2e-4, min_run_time=0.02)  # 0.2 ms per run
+    assert count // 10 >= 10 and len(samples) >= 10  # blocks of 2 ms (10 runs), at least 10
+    assert Timing.from_samples(samples, count).mean_ms == pytest.approx(0.2)
+
+
+def test_estimate_is_a_low_quantile_of_the_blocks() -> None:
+    slow_phase = [1.8] * 60 + [1.0] * 40  # a neighbour took the core for most of the run
+    timing = Timing.from_samples(slow_phase, 100, quantile=0.1)
+    assert timing.ms == 1.0 and timing.median_ms == 1.8
 
 
 def test_profiler_measures_ops_in_proportion_to_their_work() -> None:
@@ -99,4 +106,5 @@ def test_config_builds_the_profiler() -> None:
     assert cfg.name == "onnxruntime"
     profiler = instantiate(cfg.cost_model.profiler)
     assert isinstance(profiler, OnnxRuntimeProfiler)
-    assert (profiler.batch_size, profiler.threads, profiler.min_run_time) == (1, 1, 0.5)
+    assert (profiler.batch_size, profiler.threads, profiler.min_run_time) == (1, 1, 1.0)
+    assert (profiler.rounds, profiler.quantile) == (10, 0.1)

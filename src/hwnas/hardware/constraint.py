@@ -30,8 +30,13 @@ class CostConstraint:
 
     form = "constraint"
 
-    def __init__(self, limit: float, multiplier_lr: float = 0.5, margin: float = 0.02,
-                 initial_multiplier: float = 0.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        limit: float,
+        multiplier_lr: float = 0.5,
+        margin: float = 0.02,
+        initial_multiplier: float = 0.0,
+    ) -> None:
         if not limit > 0 or not math.isfinite(limit):
             raise ValueError(f"latency.constraint must be a positive number, got {limit}")
         if multiplier_lr <= 0 or not 0 <= margin < 1:
@@ -60,8 +65,9 @@ class CostConstraint:
                 f"{high:.4g}). Raise the constraint or choose a smaller search space"
             )
 
-    def repair(self, indices: Sequence[int], probs: Sequence[Sequence[float]],
-               expected: ExpectedCost) -> list[int]:  # fmt: skip
+    def repair(
+        self, indices: Sequence[int], probs: Sequence[Sequence[float]], expected: ExpectedCost
+    ) -> list[int]:
         """`indices` changed until the architecture costs at most T: each swap takes the
         cheaper candidate that loses the least log-probability per unit of cost saved."""
         indices = list(indices)

@@ -62,8 +62,13 @@ def _reusable(table: LatencyTable, profiler: Profiler, space: SearchSpace) -> st
     return None
 
 
-def load_or_build(profiler: Profiler, space: SearchSpace, cache_dir: str | Path | None = None,
-                  rebuild: bool = False, progress: bool = True) -> LatencyTable:  # fmt: skip
+def load_or_build(
+    profiler: Profiler,
+    space: SearchSpace,
+    cache_dir: str | Path | None = None,
+    rebuild: bool = False,
+    progress: bool = True,
+) -> LatencyTable:
     """The table of `space` on `profiler`'s hardware: cached if it matches, else measured."""
     path = cached_table_path(cache_dir, profiler, space)
     with _locked(path):

@@ -55,7 +55,9 @@ def validate(cfg: DictConfig) -> str:
     model = build_cost_model(cfg.hardware, space, cfg.paths.get("cache_dir"))
     profiler = instantiate(cfg.hardware.cost_model.profiler)
     v = cfg.validate
-    report = validate_latency(model, profiler, space, v.num_archs, v.fit_fraction, v.seed)
+    report = validate_latency(
+        model, profiler, space, v.num_archs, v.fit_fraction, v.seed, v.sampling
+    )
     out = _output_dir(cfg) / "validation.json"
     out.write_text(json.dumps(report.to_dict(), indent=1))
     return format_report(report) + f"\n\nWrote {out}"

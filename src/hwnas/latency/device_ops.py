@@ -46,8 +46,13 @@ def _ops_hash(ops: list[OpShape]) -> str:
     return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:12]
 
 
-def export_ops(ops: list[OpShape], out_dir: str | Path, batch_size: int = 1,
-               space_name: str = "", opset: int = DEFAULT_OPSET) -> Path:  # fmt: skip
+def export_ops(
+    ops: list[OpShape],
+    out_dir: str | Path,
+    batch_size: int = 1,
+    space_name: str = "",
+    opset: int = DEFAULT_OPSET,
+) -> Path:
     """Write each op as `ops/NNN_<short>.onnx` under `out_dir`, with `manifest.json` and a
     `results_template.csv` (columns key,file,mean_ms,std_ms,count) to fill on the device.
 
@@ -113,8 +118,9 @@ def _value(raw: str | None, name: str, where: str, default: float | None = None)
     return value
 
 
-def _row_op(row: dict[str, str], where: str, by_key: dict[str, Any],
-            by_file: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def _row_op(
+    row: dict[str, str], where: str, by_key: dict[str, Any], by_file: dict[str, Any]
+) -> dict[str, Any]:
     """The manifest entry a CSV row names, by `key` or by `file`."""
     key, file = (row.get("key") or "").strip(), (row.get("file") or "").strip()
     entry = by_key.get(key) if key else None
@@ -174,9 +180,15 @@ def _read_rows(results_csv: Path, manifest: dict[str, Any]) -> dict[str, Latency
     return results
 
 
-def import_results(manifest_path: str | Path, results_csv: str | Path, device: str, runtime: str,
-                   runtime_version: str = "", threads: int = 0,
-                   dtype: str = "float32") -> LatencyTable:  # fmt: skip
+def import_results(
+    manifest_path: str | Path,
+    results_csv: str | Path,
+    device: str,
+    runtime: str,
+    runtime_version: str = "",
+    threads: int = 0,
+    dtype: str = "float32",
+) -> LatencyTable:
     """A `LatencyTable` from the CSV the user filled on the device.
 
     Rows are matched to the manifest's ops by `key`, or by `file` where the key is empty.

@@ -25,8 +25,14 @@ class MeasuredLatencyModel(CostModel):
         unit: `ms`, or `us` for networks faster than 1 ms.
     """
 
-    def __init__(self, profiler: Profiler, cache_dir: str | Path | None = None,
-                 rebuild: bool = False, progress: bool = True, unit: str = "ms") -> None:  # fmt: skip
+    def __init__(
+        self,
+        profiler: Profiler,
+        cache_dir: str | Path | None = None,
+        rebuild: bool = False,
+        progress: bool = True,
+        unit: str = "ms",
+    ) -> None:
         ms_to(unit)
         self.unit = unit
         self.profiler, self.cache_dir = profiler, cache_dir

@@ -34,8 +34,9 @@ def _legacy_export(module: nn.Module, x: torch.Tensor, path: Path, opset: int) -
     return True
 
 
-def export_onnx(module: nn.Module, input_shape: tuple[int, ...], path: str | Path,
-                opset: int = DEFAULT_OPSET) -> Path:  # fmt: skip
+def export_onnx(
+    module: nn.Module, input_shape: tuple[int, ...], path: str | Path, opset: int = DEFAULT_OPSET
+) -> Path:
     """Write `module` (in eval mode, float32, fixed input shape) as an ONNX model.
 
     Args:
@@ -71,8 +72,9 @@ def import_onnxruntime() -> ModuleType:
     return onnxruntime
 
 
-def check_onnx(path: str | Path, module: nn.Module, input_shape: tuple[int, ...],
-               seed: int = 0) -> float:  # fmt: skip
+def check_onnx(
+    path: str | Path, module: nn.Module, input_shape: tuple[int, ...], seed: int = 0
+) -> float:
     """Largest absolute difference between onnxruntime running `path` and `module` (eval
     mode) on one random input of `input_shape`."""
     ort = import_onnxruntime()

@@ -17,8 +17,9 @@ from hwnas.search_space.space import SearchSpace
 log = logging.getLogger(__name__)
 
 
-def build_cost_model(hardware: DictConfig, space: SearchSpace,
-                     cache_dir: str | Path | None = None) -> CostModel:  # fmt: skip
+def build_cost_model(
+    hardware: DictConfig, space: SearchSpace, cache_dir: str | Path | None = None
+) -> CostModel:
     """Instantiate `hardware.cost_model` (or load `hardware.table`) and prepare it for `space`:
     measured tables are loaded or built here, and every op of the space must have a price."""
     source = hardware.get("table")

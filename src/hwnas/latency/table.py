@@ -27,17 +27,18 @@ SHOWN_MISSING = 5
 
 @dataclass(frozen=True)
 class LatencyEntry:
-    """Latency of one op in ms: `ms` is the estimate the search uses (the median of the
-    repeats where one was measured, else the mean); `std_ms` the spread over repeats."""
+    """Latency of one op in ms: `ms` is the estimate the search uses (a profiler's estimate
+    where one was measured, else the mean); `std_ms` the spread over repeats."""
 
     mean_ms: float
     std_ms: float = 0.0
     count: int = 1
     median_ms: float | None = None
+    estimate_ms: float | None = None
 
     @property
     def ms(self) -> float:
-        return self.mean_ms if self.median_ms is None else self.median_ms
+        return self.mean_ms if self.estimate_ms is None else self.estimate_ms
 
 
 def space_hash(space: SearchSpace) -> str:
@@ -93,6 +94,12 @@ class LatencyTable(CostModel):
         if entry is None:
             raise MissingLatencyError(f"no latency for {op_key(op)}. {self._how_to_fix()}")
         return entry.ms * self._scale
+
+    def fixed_cost(self, space: SearchSpace) -> float:
+        """Stem, first block and head, plus the runtime's cost per call where one was kept
+        apart from the ops (`call_overhead_ms`)."""
+        overhead = float(self.metadata.get("call_overhead_ms") or 0.0)
+        return super().fixed_cost(space) + overhead * self._scale
 
     def missing(self, ops: list[OpShape]) -> list[OpShape]:
         return [op for op in ops if op not in self.entries]
@@ -155,7 +162,7 @@ def _entry_dict(op: OpShape, entry: LatencyEntry) -> dict[str, Any]:
     return {
         "key": op_key(op), "op": op.kind, "input": [op.input_size, op.input_size, op.in_channels],
         "out_channels": op.out_channels, "kernel": op.kernel, "stride": op.stride,
-        "expand": op.expand, "shortcut": op.shortcut, "mean_ms": entry.mean_ms,
+        "expand": op.expand, "shortcut": op.shortcut, "ms": entry.estimate_ms, "mean_ms": entry.mean_ms,
         "median_ms": entry.median_ms, "std_ms": entry.std_ms, "count": entry.count,
     }  # fmt: skip
 
@@ -200,10 +207,11 @@ def _from_native(data: dict[str, Any], path: Path) -> LatencyTable:
                 raise MalformedTableError(f"{where}: non-square input {h}x{w}")
             op = OpShape(raw["op"], int(h), int(c), int(raw["out_channels"]), int(raw["kernel"]),
                          int(raw["stride"]), float(raw["expand"]), bool(raw["shortcut"]))  # fmt: skip
-            median = raw.get("median_ms")
+            median, estimate = raw.get("median_ms"), raw.get("ms")
             entry = LatencyEntry(
                 _number(raw["mean_ms"], "mean_ms", where), _number(raw.get("std_ms", 0), "std_ms", where),
                 int(raw.get("count", 1)), None if median is None else _number(median, "median_ms", where),
+                None if estimate is None else _number(estimate, "ms", where),
             )  # fmt: skip
         except (KeyError, TypeError, ValueError) as err:
             if isinstance(err, MalformedTableError):

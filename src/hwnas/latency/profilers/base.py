@@ -8,6 +8,7 @@ import statistics
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -23,31 +24,43 @@ from hwnas.latency.table import LatencyEntry, LatencyTable
 
 @dataclass(frozen=True)
 class Timing:
-    """Latency of one module in ms over `count` timed runs."""
+    """Latency of one module in ms over `count` timed runs. `ms` is the estimate a table
+    keeps: a low quantile of the block times, the latency when nothing competes for the
+    device; median, mean and spread describe all blocks."""
 
+    ms: float
     median_ms: float
     mean_ms: float
     std_ms: float
     count: int
 
     @classmethod
-    def from_samples(cls, samples_ms: Sequence[float], runs_per_sample: int = 1) -> Timing:
-        """From per-run times, each the average of `runs_per_sample` back-to-back runs."""
+    def from_samples(cls, samples_ms: Sequence[float], count: int, quantile: float = 0.5) -> Timing:
+        """From per-run times, each the average of a block of back-to-back runs."""
         if not samples_ms:
             raise ValueError("no timing samples")
-        std = statistics.stdev(samples_ms) if len(samples_ms) > 1 else 0.0
-        return cls(statistics.median(samples_ms), statistics.fmean(samples_ms), std,
-                   len(samples_ms) * runs_per_sample)  # fmt: skip
+        ordered = sorted(samples_ms)
+        low = ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
+        std = statistics.stdev(ordered) if len(ordered) > 1 else 0.0
+        return cls(low, statistics.median(ordered), statistics.fmean(ordered), std, count)
 
-    def entry(self) -> LatencyEntry:
-        return LatencyEntry(self.mean_ms, self.std_ms, self.count, self.median_ms)
+    def entry(self, minus_ms: float = 0.0) -> LatencyEntry:
+        """As a table entry, less a fixed `minus_ms` (a runtime's per-call overhead)."""
+
+        def less(v: float) -> float:
+            return max(v - minus_ms, 0.0)
+
+        return LatencyEntry(less(self.mean_ms), self.std_ms, self.count, less(self.median_ms),
+                            less(self.ms))  # fmt: skip
 
 
 BLOCK_SECONDS = 0.01  # like torch.utils.benchmark: blocks of >= 10 ms average out timer jitter
 MIN_BLOCKS = 10  # short min_run_time (tests) shrinks the blocks rather than the repeats
 
 
-def blocked_autorange(run_block: Callable[[int], float], min_run_time: float) -> Timing:
+def blocked_autorange(
+    run_block: Callable[[int], float], min_run_time: float
+) -> tuple[list[float], int]:
     """Time repeated runs as `torch.utils.benchmark.Timer.blocked_autorange` does: choose
     the runs per block so that a block lasts at least ~10 ms (less where `min_run_time` is
     short), then time blocks until `min_run_time` seconds are spent.
@@ -57,7 +70,7 @@ def blocked_autorange(run_block: Callable[[int], float], min_run_time: float) ->
         min_run_time: seconds of timed blocks.
 
     Returns:
-        The per-run time (ms) of each block, summarised.
+        The per-run time (ms) of each block, and the number of runs timed.
     """
     block = min(BLOCK_SECONDS, min_run_time / MIN_BLOCKS)
     number, elapsed = 1, run_block(1)
@@ -70,54 +83,124 @@ def blocked_autorange(run_block: Callable[[int], float], min_run_time: float) ->
         elapsed = run_block(number)
         samples_ms.append(elapsed / number * 1e3)
         total += elapsed
-    return Timing.from_samples(samples_ms, number)
+    return samples_ms, len(samples_ms) * number
+
+
+Runner = Callable[[int], float]  # runs the prepared module n times, returns the seconds taken
 
 
 class Profiler(ABC):
     """Times modules on one device and runtime.
 
+    Shared machines have slow phases (a neighbour on the same core) that last from
+    milliseconds to minutes, long enough to hold every repeat of a module timed in one go. So
+    modules are timed in `rounds`, round-robin (every module once per round), and the estimate
+    is a low `quantile` of all their block times: the latency of the device when nothing else
+    competes for it. Tables and end-to-end validation are measured alike.
+
     Args:
         batch_size: of the measured inputs.
         threads: intra-op threads.
         warmup: untimed runs before timing (caches, allocator, autotuning).
-        min_run_time: seconds of timed runs per module; more repeats give a steadier median.
+        min_run_time: seconds of timed runs per module, split over the rounds.
+        rounds: round-robin passes over the modules.
+        quantile: of the block times, the estimate (0.5: the median).
     """
 
     runtime: str = ""
 
-    def __init__(self, batch_size: int = 1, threads: int = 1, warmup: int = 10,
-                 min_run_time: float = 0.5) -> None:  # fmt: skip
-        if batch_size < 1 or threads < 0 or min_run_time <= 0:
+    def __init__(
+        self,
+        batch_size: int = 1,
+        threads: int = 1,
+        warmup: int = 10,
+        min_run_time: float = 0.5,
+        rounds: int = 3,
+        quantile: float = 0.1,
+    ) -> None:
+        if (
+            batch_size < 1
+            or threads < 0
+            or min_run_time <= 0
+            or rounds < 1
+            or not 0 <= quantile <= 1
+        ):
             raise ValueError(
-                f"{type(self).__name__}: batch_size must be >= 1, threads >= 0 and "
-                f"min_run_time > 0 (got {batch_size}, {threads}, {min_run_time})"
+                f"{type(self).__name__}: batch_size must be >= 1, threads >= 0, "
+                f"min_run_time > 0, rounds >= 1 and 0 <= quantile <= 1 (got {batch_size}, "
+                f"{threads}, {min_run_time}, {rounds}, {quantile})"
             )
         self.batch_size, self.threads = batch_size, threads
-        self.warmup, self.min_run_time = warmup, min_run_time
+        self.warmup, self.min_run_time, self.rounds = warmup, min_run_time, rounds
+        self.quantile = quantile
 
     @abstractmethod
     def fingerprint(self) -> HardwareFingerprint:
         """What this profiler measures on; tables are reused only where it matches."""
 
     @abstractmethod
+    def runner(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runner:
+        """`module` (in eval mode) prepared to run on a random input of `input_shape`."""
+
+    def call_overhead_ms(self) -> float:
+        """The fixed cost of one call into the runtime, paid once per network rather than once
+        per op (e.g. an onnxruntime session run); 0 where ops run as in the network."""
+        return 0.0
+
+    def measuring(self) -> AbstractContextManager[None]:
+        """Settings held while timing (threads, inference mode, ...)."""
+        return nullcontext()
+
+    def time_runners(self, runners: Sequence[Runner], progress: str | None = None) -> list[Timing]:
+        """Time every runner in round-robin rounds."""
+        per_round = self.min_run_time / self.rounds
+        samples: list[list[float]] = [[] for _ in runners]
+        counts = [0] * len(runners)
+        bar = tqdm(total=len(runners) * self.rounds, desc=progress, disable=progress is None)
+        with self.measuring(), bar:
+            for _ in range(self.rounds):
+                for i, run in enumerate(runners):
+                    run(max(1, self.warmup // self.rounds))  # caches are cold again
+                    block_ms, runs = blocked_autorange(run, per_round)
+                    samples[i] += block_ms
+                    counts[i] += runs
+                    bar.update()
+        return [
+            Timing.from_samples(s, c, self.quantile) for s, c in zip(samples, counts, strict=True)
+        ]
+
+    def time_modules(
+        self, modules: Sequence[tuple[nn.Module, tuple[int, ...]]], progress: str | None = None
+    ) -> list[Timing]:
+        """Latency of each (module, input shape)."""
+        with self.measuring():
+            runners = [self.runner(m, shape) for m, shape in modules]
+        return self.time_runners(runners, progress)
+
     def time_module(self, module: nn.Module, input_shape: tuple[int, ...]) -> Timing:
-        """Latency of `module` (in eval mode) on a random input of `input_shape`."""
+        return self.time_modules([(module, input_shape)])[0]
 
     def measure_op(self, op: OpShape) -> LatencyEntry:
         return self.time_module(op_module(op), op_input_shape(op, self.batch_size)).entry()
 
-    def build_table(self, ops: Sequence[OpShape], metadata: dict[str, Any] | None = None,
-                    progress: bool = True) -> LatencyTable:  # fmt: skip
-        """Measure every op, with a progress bar."""
+    def build_table(
+        self, ops: Sequence[OpShape], metadata: dict[str, Any] | None = None, progress: bool = True
+    ) -> LatencyTable:
+        """Measure every op, with a progress bar. A runtime's fixed cost per call (see
+        `call_overhead_ms`) is taken off every op and kept once, as `call_overhead_ms`."""
         start = time.perf_counter()
-        entries = {}
-        bar = tqdm(ops, desc=f"latency table ({self.runtime})", unit="op", disable=not progress)
-        for op in bar:
-            entries[op] = self.measure_op(op)
+        modules = [(op_module(op), op_input_shape(op, self.batch_size)) for op in ops]
+        desc = f"latency table ({self.runtime})" if progress else None
+        timings = self.time_modules(modules, desc)
+        overhead = self.call_overhead_ms()
+        entries = {op: t.entry(minus_ms=overhead) for op, t in zip(ops, timings, strict=True)}
         meta = {
             "fingerprint": self.fingerprint().to_dict(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "source": f"measured by hwnas ({type(self).__name__})",
+            "estimate": f"quantile {self.quantile} of the block times over {self.rounds} "
+            "round-robin rounds",
+            "call_overhead_ms": overhead,
             "build_seconds": round(time.perf_counter() - start, 2),
             **(metadata or {}),
         }

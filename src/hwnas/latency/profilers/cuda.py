@@ -3,11 +3,14 @@ timed with CUDA events."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
 from hwnas.latency.fingerprint import HardwareFingerprint
-from hwnas.latency.profilers.base import Profiler, Timing, blocked_autorange
+from hwnas.latency.profilers.base import Profiler, Runner
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 NO_CUDA = (
@@ -32,11 +35,19 @@ class CudaProfiler(Profiler):
 
     runtime = "torch-cuda"
 
-    def __init__(self, batch_size: int = 8, warmup: int = 10, min_run_time: float = 0.5,
-                 channels_last: bool = True, dtype: str = "float32") -> None:  # fmt: skip
+    def __init__(
+        self,
+        batch_size: int = 8,
+        warmup: int = 10,
+        min_run_time: float = 0.5,
+        rounds: int = 3,
+        quantile: float = 0.1,
+        channels_last: bool = True,
+        dtype: str = "float32",
+    ) -> None:
         if not torch.cuda.is_available():
             raise RuntimeError(NO_CUDA)
-        super().__init__(batch_size, 0, warmup, min_run_time)
+        super().__init__(batch_size, 0, warmup, min_run_time, rounds, quantile)
         if dtype not in DTYPES:
             raise ValueError(
                 f"unknown hardware.profiler.dtype {dtype!r}; choose one of {list(DTYPES)}"
@@ -63,11 +74,21 @@ class CudaProfiler(Profiler):
             x = x.contiguous(memory_format=torch.channels_last)
         return module, x
 
-    def time_module(self, module: nn.Module, input_shape: tuple[int, ...]) -> Timing:
+    @contextmanager
+    def measuring(self) -> Iterator[None]:
+        previous = torch.backends.cudnn.benchmark
+        torch.backends.cudnn.benchmark = True  # stays on while timing: keeps the chosen algorithms
+        try:
+            with torch.inference_mode():
+                yield
+        finally:
+            torch.backends.cudnn.benchmark = previous
+
+    def runner(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runner:
         module, x = self._prepare(module, input_shape)
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
 
-        def run_block(number: int) -> float:
+        def run(number: int) -> float:
             start.record()
             for _ in range(number):
                 module(x)
@@ -75,13 +96,6 @@ class CudaProfiler(Profiler):
             end.synchronize()
             return start.elapsed_time(end) / 1e3  # ms -> s
 
-        previous = torch.backends.cudnn.benchmark
-        torch.backends.cudnn.benchmark = True  # stays on while timing: keeps the chosen algorithms
-        try:
-            with torch.inference_mode():
-                for _ in range(self.warmup):
-                    module(x)
-                torch.cuda.synchronize()
-                return blocked_autorange(run_block, self.min_run_time)
-        finally:
-            torch.backends.cudnn.benchmark = previous
+        with self.measuring():
+            run(self.warmup)  # cuDNN autotunes each convolution here
+        return run

@@ -13,7 +13,7 @@ from torch import nn
 
 from hwnas.latency.fingerprint import HardwareFingerprint, cpu_name
 from hwnas.latency.onnx_export import DEFAULT_OPSET, export_onnx, import_onnxruntime
-from hwnas.latency.profilers.base import Profiler, Timing, blocked_autorange
+from hwnas.latency.profilers.base import Profiler, Runner, Timing
 
 PROVIDER = "CPUExecutionProvider"
 
@@ -31,10 +31,19 @@ class OnnxRuntimeProfiler(Profiler):
     runtime = "onnxruntime"
     optimization = "ORT_ENABLE_ALL"
 
-    def __init__(self, batch_size: int = 1, threads: int = 1, warmup: int = 10,
-                 min_run_time: float = 0.5, opset: int = DEFAULT_OPSET) -> None:  # fmt: skip
-        super().__init__(batch_size, threads, warmup, min_run_time)
+    def __init__(
+        self,
+        batch_size: int = 1,
+        threads: int = 1,
+        warmup: int = 10,
+        min_run_time: float = 0.5,
+        rounds: int = 3,
+        quantile: float = 0.1,
+        opset: int = DEFAULT_OPSET,
+    ) -> None:
+        super().__init__(batch_size, threads, warmup, min_run_time, rounds, quantile)
         self.opset = opset
+        self._overhead_ms: float | None = None
         self._ort = import_onnxruntime()
 
     def fingerprint(self) -> HardwareFingerprint:
@@ -56,25 +65,34 @@ class OnnxRuntimeProfiler(Profiler):
         options.log_severity_level = 3  # errors only
         return ort.InferenceSession(str(path), options, providers=[PROVIDER])
 
-    def time_onnx_file(self, path: str | Path, input_shape: tuple[int, ...]) -> Timing:
-        """Latency of the ONNX model at `path` (one float32 input) on a random input of
-        `input_shape`."""
+    def onnx_runner(self, path: str | Path, input_shape: tuple[int, ...]) -> Runner:
+        """The ONNX model at `path` (one float32 input) prepared on a random input."""
         session = self.session(path)
         x = np.random.default_rng(0).standard_normal(input_shape, np.float32)
         feed = {session.get_inputs()[0].name: x}
         outputs = [o.name for o in session.get_outputs()]
-        for _ in range(self.warmup):
-            session.run(outputs, feed)
 
-        def run_block(number: int) -> float:
+        def run(number: int) -> float:
             start = time.perf_counter()
             for _ in range(number):
                 session.run(outputs, feed)
             return time.perf_counter() - start
 
-        return blocked_autorange(run_block, self.min_run_time)
+        run(self.warmup)
+        return run
 
-    def time_module(self, module: nn.Module, input_shape: tuple[int, ...]) -> Timing:
+    def time_onnx_file(self, path: str | Path, input_shape: tuple[int, ...]) -> Timing:
+        """Latency of the ONNX model at `path` on a random input of `input_shape`."""
+        return self.time_runners([self.onnx_runner(path, input_shape)])[0]
+
+    def call_overhead_ms(self) -> float:
+        """One session run of an identity model on one value: the cost of the call itself."""
+        if self._overhead_ms is None:
+            self._overhead_ms = self.time_modules([(nn.Identity(), (1, 1, 1, 1))])[0].ms
+        return self._overhead_ms
+
+    def runner(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runner:
+        # the session holds the model in memory: the exported file may go at once
         with tempfile.TemporaryDirectory(prefix="hwnas-ort-") as tmp:
             path = export_onnx(module, input_shape, Path(tmp) / "module.onnx", self.opset)
-            return self.time_onnx_file(path, input_shape)
+            return self.onnx_runner(path, input_shape)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
 
 from hwnas.latency.fingerprint import HardwareFingerprint, cpu_name
-from hwnas.latency.profilers.base import Profiler, Timing, blocked_autorange
+from hwnas.latency.profilers import steady_malloc
+from hwnas.latency.profilers.base import Profiler, Runner
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
@@ -19,15 +22,26 @@ class TorchCpuProfiler(Profiler):
     Args:
         channels_last: NHWC weights and inputs (about 2x faster depthwise convolutions here).
         dtype: `float32` or `bfloat16`.
+        keep_heap: stop glibc from handing activation memory back to the OS between runs
+            (see `steady_malloc`; a caching allocator, as deployments use).
         Others as in `Profiler`.
     """
 
     runtime = "torch-eager"
 
-    def __init__(self, batch_size: int = 1, threads: int = 1, warmup: int = 10,
-                 min_run_time: float = 0.5, channels_last: bool = True,
-                 dtype: str = "float32") -> None:  # fmt: skip
-        super().__init__(batch_size, threads, warmup, min_run_time)
+    def __init__(
+        self,
+        batch_size: int = 1,
+        threads: int = 1,
+        warmup: int = 10,
+        min_run_time: float = 0.5,
+        rounds: int = 3,
+        quantile: float = 0.1,
+        channels_last: bool = True,
+        dtype: str = "float32",
+        keep_heap: bool = True,
+    ) -> None:
+        super().__init__(batch_size, threads, warmup, min_run_time, rounds, quantile)
         if dtype not in DTYPES:
             raise ValueError(
                 f"unknown hardware.profiler.dtype {dtype!r}; choose one of {list(DTYPES)}"
@@ -35,12 +49,13 @@ class TorchCpuProfiler(Profiler):
         if threads < 1:
             raise ValueError("the cpu profiler needs hardware.profiler.threads >= 1")
         self.channels_last, self.dtype = channels_last, dtype
+        self.keep_heap = keep_heap and steady_malloc.keep_heap()
 
     def fingerprint(self) -> HardwareFingerprint:
         return HardwareFingerprint(
             device=cpu_name(), runtime=self.runtime, runtime_version=torch.__version__,
             threads=self.threads, batch_size=self.batch_size, dtype=self.dtype,
-            options={"channels_last": self.channels_last},
+            options={"channels_last": self.channels_last, "keep_heap": self.keep_heap},
         )  # fmt: skip
 
     def _prepare(
@@ -54,21 +69,25 @@ class TorchCpuProfiler(Profiler):
             x = x.contiguous(memory_format=torch.channels_last)
         return module, x
 
-    def time_module(self, module: nn.Module, input_shape: tuple[int, ...]) -> Timing:
-        module, x = self._prepare(module, input_shape)
+    @contextmanager
+    def measuring(self) -> Iterator[None]:
         previous = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         try:
             with torch.inference_mode():
-                for _ in range(self.warmup):
-                    module(x)
-
-                def run_block(number: int) -> float:
-                    start = time.perf_counter()
-                    for _ in range(number):
-                        module(x)
-                    return time.perf_counter() - start
-
-                return blocked_autorange(run_block, self.min_run_time)
+                yield
         finally:
             torch.set_num_threads(previous)
+
+    def runner(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runner:
+        module, x = self._prepare(module, input_shape)
+
+        def run(number: int) -> float:
+            start = time.perf_counter()
+            for _ in range(number):
+                module(x)
+            return time.perf_counter() - start
+
+        with self.measuring():
+            run(self.warmup)
+        return run

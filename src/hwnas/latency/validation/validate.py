@@ -4,12 +4,11 @@ op latencies (issue: "proof they predict real latency")."""
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
-
-from tqdm.auto import tqdm
 
 from hwnas.architecture.derive import derive_architecture
 from hwnas.architecture.timm_model import build_timm_model
@@ -30,6 +29,7 @@ class ValidationReport:
 
     space: str
     hardware: str
+    sampling: str
     n: int
     fit_n: int
     intercept_ms: float
@@ -44,40 +44,71 @@ class ValidationReport:
         return asdict(self)
 
 
-def sample_architectures(space: SearchSpace, n: int, seed: int = 0) -> list[list[int]]:
-    """`n` distinct architectures, each layer's candidate drawn uniformly."""
-    rng = random.Random(seed)
-    total = 1
-    for k in space.num_candidates:
-        total *= k
+SAMPLINGS = ("stratified", "uniform")
+
+
+def sample_architectures(
+    space: SearchSpace, n: int, seed: int = 0, sampling: str = "stratified"
+) -> list[list[int]]:
+    """`n` distinct architectures of `space`.
+
+    `uniform` draws each layer's candidate uniformly: by the central limit theorem nearly all
+    such nets land near the middle of the space's latency range. `stratified` (the default)
+    covers the whole range, as a latency predictor must: each architecture draws a level u in
+    [0, 1] and takes, in every layer, a candidate near quantile u of that layer's candidates
+    ordered by multiply-adds (Zero first).
+    """
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"unknown validate.sampling {sampling!r}; choose one of {SAMPLINGS}")
+    total = math.prod(space.num_candidates)
     if n > total:
         raise ValueError(f"{space.name} has only {total} architectures; ask for at most that many")
+    rng = random.Random(seed)
+    order = [sorted(range(len(c)), key=c.__getitem__) for c in _layer_macs(space)]
     seen: dict[tuple[int, ...], None] = {}
     while len(seen) < n:
-        seen[tuple(rng.randrange(k) for k in space.num_candidates)] = None
+        level = rng.random()
+        arch = []
+        for ranked in order:
+            if sampling == "uniform":
+                arch.append(rng.randrange(len(ranked)))
+                continue
+            pos = round(level * (len(ranked) - 1) + rng.gauss(0, 1))
+            arch.append(ranked[min(max(pos, 0), len(ranked) - 1)])
+        seen[tuple(arch)] = None
     return [list(a) for a in seen]
 
 
-def measure_architectures(profiler: Profiler, space: SearchSpace, archs: list[list[int]],
-                          progress: bool = True) -> list[float]:  # fmt: skip
+def _layer_macs(space: SearchSpace) -> list[list[float]]:
+    return [c.tolist() for c in ExpectedCost(FlopsCostModel("MACs"), space).layer_costs]
+
+
+def measure_architectures(
+    profiler: Profiler, space: SearchSpace, archs: list[list[int]], progress: bool = True
+) -> list[float]:
     """End-to-end latency (ms) of each architecture, built as the timm network it exports to."""
     shape = (profiler.batch_size, space.in_channels, space.input_size, space.input_size)
-    measured = []
-    for indices in tqdm(archs, desc="end-to-end latency", unit="net", disable=not progress):
-        model = build_timm_model(derive_architecture(space, indices))
-        measured.append(profiler.time_module(model, shape).median_ms)
-    return measured
+    models = [(build_timm_model(derive_architecture(space, a)), shape) for a in archs]
+    timings = profiler.time_modules(models, "end-to-end latency" if progress else None)
+    return [t.ms for t in timings]
 
 
-def validate_latency(model: CostModel, profiler: Profiler, space: SearchSpace,
-                     num_archs: int = 50, fit_fraction: float = 0.5, seed: int = 0,
-                     progress: bool = True) -> ValidationReport:  # fmt: skip
-    """Measure `num_archs` random architectures of `space` and compare with `model` (prepared
-    for `space`)."""
+def validate_latency(
+    model: CostModel,
+    profiler: Profiler,
+    space: SearchSpace,
+    num_archs: int = 50,
+    fit_fraction: float = 0.5,
+    seed: int = 0,
+    sampling: str = "stratified",
+    progress: bool = True,
+) -> ValidationReport:
+    """Measure `num_archs` random architectures of `space` (see `sample_architectures`) and
+    compare with `model` (prepared for `space`)."""
     if num_archs < 4 or not 0 < fit_fraction < 1:
         raise ValueError("validation needs num_archs >= 4 and 0 < fit_fraction < 1")
     start = time.perf_counter()
-    archs = sample_architectures(space, num_archs, seed)
+    archs = sample_architectures(space, num_archs, seed, sampling)
     expected = ExpectedCost(model, space)
     predicted = [expected.of_paths(a) / ms_to(model.unit) for a in archs]
     macs = [ExpectedCost(FlopsCostModel("MACs"), space).of_paths(a) for a in archs]
@@ -88,7 +119,8 @@ def validate_latency(model: CostModel, profiler: Profiler, space: SearchSpace,
     rows = [{"choices": a, "predicted_ms": p, "measured_ms": m, "macs": int(c), "fit": i < fit_n}
             for i, (a, p, m, c) in enumerate(zip(archs, predicted, measured, macs, strict=True))]  # fmt: skip
     return ValidationReport(
-        space=space.name, hardware=profiler.fingerprint().describe(), n=num_archs, fit_n=fit_n,
+        space=space.name, hardware=profiler.fingerprint().describe(), sampling=sampling,
+        n=num_archs, fit_n=fit_n,
         intercept_ms=intercept, slope=slope, raw=Agreement.of(held_pred, held_meas),
         corrected=Agreement.of([intercept + slope * p for p in held_pred], held_meas),
         macs_kendall_tau=kendall_tau(macs[fit_n:], held_meas),
@@ -109,7 +141,7 @@ def format_report(report: ValidationReport) -> str:
             row("corrected", report.corrected)]  # fmt: skip
     return "\n".join([
         f"Latency validation of {report.space} on {report.hardware}",
-        f"{report.n} random architectures: correction fitted on {report.fit_n}, judged on "
+        f"{report.n} random architectures ({report.sampling}): correction fitted on {report.fit_n}, judged on "
         f"{report.n - report.fit_n}; measured = {report.intercept_ms:.3f} ms + "
         f"{report.slope:.3f} x table sum ({report.seconds:.0f} s)",
         "", markdown_table(header, rows),
