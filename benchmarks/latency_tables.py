@@ -2,7 +2,8 @@
 
 For each hardware (profiler) and search space: build the table from scratch (timed), then
 measure N random architectures end to end and compare with the table's sum (see
-`hwnas.latency.validation`). Prints one Markdown table.
+`hwnas.latency.validation`; by default the table's ops are measured again in the same rounds
+as the networks, as `python -m hwnas.latency validate` does). Prints one Markdown table.
 
     python benchmarks/latency_tables.py                       # cpu + onnxruntime, 2 spaces
     python benchmarks/latency_tables.py --hardware gpu        # on a CUDA machine (batch 8)
@@ -48,8 +49,8 @@ def run_one(hardware: str, space_name: str, args: argparse.Namespace, cache: Pat
     model = build_cost_model(cfg.hardware, space, cache)
     build_s = time.perf_counter() - start
     profiler = instantiate(cfg.hardware.cost_model.profiler)
-    r = validate_latency(model, profiler, space, args.num_archs, 0.5, args.seed, args.sampling,
-                         progress=False)  # fmt: skip
+    r = validate_latency(None if args.remeasure else model, profiler, space, args.num_archs,
+                         0.5, args.seed, args.sampling, progress=False, cache_dir=cache)  # fmt: skip
     print(f"  {hardware} / {space_name}: {r.hardware}", flush=True)
     return [
         hardware, space_name, str(len(space_ops(space))), f"{build_s:.0f}",
@@ -67,6 +68,9 @@ def main() -> None:
     parser.add_argument("--num-archs", type=int, default=50)
     parser.add_argument("--sampling", default="stratified", choices=["stratified", "uniform"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cached-table", dest="remeasure", action="store_false",
+                        help="validate the table built first instead of measuring its ops again "
+                        "in the same rounds as the networks")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="tiny space, 8 nets, short timings")
     args = parser.parse_args()
     if args.quick:

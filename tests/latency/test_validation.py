@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from hwnas.latency import MeasuredLatencyModel
+from hwnas.latency import LatencyTable, MeasuredLatencyModel
 from hwnas.latency.commands import run_command
 from hwnas.latency.profilers import TorchCpuProfiler
 from hwnas.latency.validation import (
@@ -74,6 +74,9 @@ def test_validate_command_writes_its_report(tmp_path: Path) -> None:
     assert "Latency validation of tiny" in text
     report = json.loads((tmp_path / "validation.json").read_text())
     assert report["n"] == 6 and len(report["rows"]) == 6
+    # the ops were measured again beside the networks, and that table is the cached one now
+    (cached,) = (tmp_path / "cache" / "latency").glob("tiny-torch-eager-*.json")
+    assert LatencyTable.load(cached).fingerprint.runtime == "torch-eager"
 
 
 def test_validate_refuses_a_model_without_a_device(tmp_path: Path) -> None:

@@ -83,11 +83,22 @@ def load_or_build(
         log.info(
             "Measuring %d ops of %s on %s", len(ops), space.name, profiler.fingerprint().describe()
         )
-        table = profiler.build_table(ops, {"space": space.name, "space_hash": space_hash(space)},
-                                     progress=progress)  # fmt: skip
+        table = profiler.build_table(ops, table_metadata(space), progress=progress)
         table.save(path)
         log.info("Built the latency table in %.1f s: %s", table.metadata["build_seconds"], path)
     return table
+
+
+def table_metadata(space: SearchSpace) -> dict[str, str]:
+    return {"space": space.name, "space_hash": space_hash(space)}
+
+
+def store(table: LatencyTable, profiler: Profiler, space: SearchSpace,
+          cache_dir: str | Path | None = None) -> Path:  # fmt: skip
+    """Put a table measured elsewhere (e.g. by validation) where `load_or_build` finds it."""
+    path = cached_table_path(cache_dir, profiler, space)
+    with _locked(path):
+        return table.save(path)
 
 
 def fetch_table(source: str, cache_dir: str | Path | None = None) -> Path:

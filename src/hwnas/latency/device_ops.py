@@ -5,7 +5,6 @@ with its own tools, then import the filled CSV as a `LatencyTable`."""
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 from dataclasses import asdict, fields
@@ -19,7 +18,7 @@ from hwnas.latency.fingerprint import HardwareFingerprint
 from hwnas.latency.keys import op_key
 from hwnas.latency.onnx_export import DEFAULT_OPSET, export_onnx
 from hwnas.latency.op_modules import op_input_shape, op_module
-from hwnas.latency.table import LatencyEntry, LatencyTable
+from hwnas.latency.table import LatencyEntry, LatencyTable, ops_hash
 
 FORMAT = "hwnas-device-ops/1"
 MANIFEST, TEMPLATE = "manifest.json", "results_template.csv"
@@ -38,12 +37,6 @@ def _short_name(op: OpShape) -> str:
     if op.kind == "logits":
         return f"logits_{size}_c{op.out_channels}"
     return f"{op.kind}_{size}_k{op.kernel}s{op.stride}_c{op.out_channels}"
-
-
-def _ops_hash(ops: list[OpShape]) -> str:
-    """As `table.space_hash`: equal to the space's hash where `ops` are all its ops."""
-    keys = sorted(op_key(op) for op in ops)
-    return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:12]
 
 
 def export_ops(
@@ -76,7 +69,7 @@ def export_ops(
         entries.append({"index": index, "key": op_key(op), "file": file,
                         "input_shape": list(shape), "op": asdict(op)})  # fmt: skip
     manifest = {
-        "format": FORMAT, "space": space_name, "space_hash": _ops_hash(list(dict.fromkeys(ops))),
+        "format": FORMAT, "space": space_name, "space_hash": ops_hash(ops),
         "batch_size": batch_size, "opset": opset, "input_name": "input", "output_name": "output",
         "dtype": "float32", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "ops": entries,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,10 +42,15 @@ class LatencyEntry:
         return self.mean_ms if self.estimate_ms is None else self.estimate_ms
 
 
+def ops_hash(ops: Iterable[OpShape]) -> str:
+    """A short hash of a set of ops."""
+    keys = sorted({op_key(op) for op in ops})
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:12]
+
+
 def space_hash(space: SearchSpace) -> str:
     """A hash of the ops of `space`: two spaces with the same ops share tables."""
-    keys = sorted(op_key(op) for op in space_ops(space))
-    return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:12]
+    return ops_hash(space_ops(space))
 
 
 class LatencyTable(CostModel):

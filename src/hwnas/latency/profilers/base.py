@@ -186,14 +186,25 @@ class Profiler(ABC):
     def build_table(
         self, ops: Sequence[OpShape], metadata: dict[str, Any] | None = None, progress: bool = True
     ) -> LatencyTable:
-        """Measure every op, with a progress bar. A runtime's fixed cost per call (see
-        `call_overhead_ms`) is taken off every op and kept once, as `call_overhead_ms`."""
+        """Measure every op, with a progress bar."""
+        return self.measure(ops, [], metadata, progress)[0]
+
+    def measure(
+        self,
+        ops: Sequence[OpShape],
+        modules: Sequence[tuple[nn.Module, tuple[int, ...]]],
+        metadata: dict[str, Any] | None = None,
+        progress: bool = True,
+    ) -> tuple[LatencyTable, list[Timing]]:
+        """The table of `ops` and the latency of other `modules`, timed in the same rounds
+        (so that a change of the machine's load affects both alike). A runtime's fixed cost
+        per call (`call_overhead_ms`) is taken off every op and kept once in the metadata."""
         start = time.perf_counter()
-        modules = [(op_module(op), op_input_shape(op, self.batch_size)) for op in ops]
+        op_modules = [(op_module(op), op_input_shape(op, self.batch_size)) for op in ops]
         desc = f"latency table ({self.runtime})" if progress else None
-        timings = self.time_modules(modules, desc)
+        timings = self.time_modules([*op_modules, *modules], desc)
         overhead = self.call_overhead_ms()
-        entries = {op: t.entry(minus_ms=overhead) for op, t in zip(ops, timings, strict=True)}
+        entries = {op: t.entry(minus_ms=overhead) for op, t in zip(ops, timings, strict=False)}
         meta = {
             "fingerprint": self.fingerprint().to_dict(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -204,4 +215,4 @@ class Profiler(ABC):
             "build_seconds": round(time.perf_counter() - start, 2),
             **(metadata or {}),
         }
-        return LatencyTable(entries, meta)
+        return LatencyTable(entries, meta), timings[len(ops) :]

@@ -8,12 +8,15 @@ import math
 import random
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hwnas.architecture.derive import derive_architecture
 from hwnas.architecture.timm_model import build_timm_model
 from hwnas.hardware.cost_model import CostModel, ExpectedCost
 from hwnas.hardware.flops import FlopsCostModel
+from hwnas.hardware.op_shapes import space_ops
+from hwnas.latency.cache import store, table_metadata
 from hwnas.latency.profilers.base import Profiler
 from hwnas.latency.units import ms_to
 from hwnas.latency.validation.statistics import Agreement, fit_linear, kendall_tau
@@ -83,18 +86,22 @@ def _layer_macs(space: SearchSpace) -> list[list[float]]:
     return [c.tolist() for c in ExpectedCost(FlopsCostModel("MACs"), space).layer_costs]
 
 
+def _networks(space: SearchSpace, archs: list[list[int]], batch_size: int) -> list:
+    shape = (batch_size, space.in_channels, space.input_size, space.input_size)
+    return [(build_timm_model(derive_architecture(space, a)), shape) for a in archs]
+
+
 def measure_architectures(
     profiler: Profiler, space: SearchSpace, archs: list[list[int]], progress: bool = True
 ) -> list[float]:
     """End-to-end latency (ms) of each architecture, built as the timm network it exports to."""
-    shape = (profiler.batch_size, space.in_channels, space.input_size, space.input_size)
-    models = [(build_timm_model(derive_architecture(space, a)), shape) for a in archs]
+    models = _networks(space, archs, profiler.batch_size)
     timings = profiler.time_modules(models, "end-to-end latency" if progress else None)
     return [t.ms for t in timings]
 
 
 def validate_latency(
-    model: CostModel,
+    model: CostModel | None,
     profiler: Profiler,
     space: SearchSpace,
     num_archs: int = 50,
@@ -102,17 +109,29 @@ def validate_latency(
     seed: int = 0,
     sampling: str = "stratified",
     progress: bool = True,
+    cache_dir: str | Path | None = None,
 ) -> ValidationReport:
     """Measure `num_archs` random architectures of `space` (see `sample_architectures`) and
-    compare with `model` (prepared for `space`)."""
+    compare with `model` (prepared for `space`).
+
+    With `model=None` the table is measured anew, its ops in the same round-robin rounds as
+    the networks, so that a change of the machine's load between the two cannot pass for an
+    error of the table; that table then replaces the cached one.
+    """
     if num_archs < 4 or not 0 < fit_fraction < 1:
         raise ValueError("validation needs num_archs >= 4 and 0 < fit_fraction < 1")
     start = time.perf_counter()
     archs = sample_architectures(space, num_archs, seed, sampling)
+    if model is None:
+        nets = _networks(space, archs, profiler.batch_size)
+        table, timings = profiler.measure(space_ops(space), nets, table_metadata(space), progress)
+        store(table, profiler, space, cache_dir)
+        model, measured = table, [t.ms for t in timings]
+    else:
+        measured = measure_architectures(profiler, space, archs, progress)
     expected = ExpectedCost(model, space)
     predicted = [expected.of_paths(a) / ms_to(model.unit) for a in archs]
     macs = [ExpectedCost(FlopsCostModel("MACs"), space).of_paths(a) for a in archs]
-    measured = measure_architectures(profiler, space, archs, progress)
     fit_n = min(max(2, round(num_archs * fit_fraction)), num_archs - 2)
     intercept, slope = fit_linear(predicted[:fit_n], measured[:fit_n])
     held_pred, held_meas = predicted[fit_n:], measured[fit_n:]
