@@ -100,6 +100,7 @@ def _derived_figures(
     figures = {
         "search_space": module.space.name,
         "hardware": cfg.hardware.get("name", "?"),
+        "latency_table": cfg.hardware.get("table"),
         "cost_unit": module.expected_cost.unit,
         "cost_form": module.cost_loss.form,
         "target": module.cost_loss.target,

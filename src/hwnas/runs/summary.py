@@ -34,7 +34,7 @@ def format_summary(arch: Architecture, figures: dict[str, Any], probs: list[list
     table = format_table(rows, ("stage", "layer", "op", "channels", "stride", "p(op)"))
     unit = figures["cost_unit"]
     lines = [
-        f"Derived architecture of {figures['search_space']} ({figures['hardware']}):",
+        f"Derived architecture of {figures['search_space']} ({_hardware_text(figures)}):",
         table,
         "",
         f"expected cost E[C] {figures['expected_cost']:.3f} {unit}; derived net "
@@ -45,6 +45,11 @@ def format_summary(arch: Architecture, figures: dict[str, Any], probs: list[list
         f"search time {figures['search_time_s']:.1f} s",
     ]
     return "\n".join(lines)
+
+
+def _hardware_text(figures: dict[str, Any]) -> str:
+    table = figures.get("latency_table")
+    return figures["hardware"] + (f", table {table}" if table else "")
 
 
 def _target_text(figures: dict[str, Any]) -> str:

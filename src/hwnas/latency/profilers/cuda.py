@@ -11,6 +11,7 @@ from torch import nn
 
 from hwnas.latency.fingerprint import HardwareFingerprint
 from hwnas.latency.profilers.base import Profiler, Runner
+from hwnas.latency.profilers.torch_cpu import module_and_input
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 NO_CUDA = (
@@ -63,17 +64,6 @@ class CudaProfiler(Profiler):
             options={"channels_last": self.channels_last, "cudnn_benchmark": True},
         )  # fmt: skip
 
-    def _prepare(
-        self, module: nn.Module, input_shape: tuple[int, ...]
-    ) -> tuple[nn.Module, torch.Tensor]:
-        dtype = DTYPES[self.dtype]
-        module = module.eval().to("cuda", dtype)
-        x = torch.randn(input_shape, device="cuda", dtype=dtype)
-        if self.channels_last and x.dim() == 4:
-            module = module.to(memory_format=torch.channels_last)
-            x = x.contiguous(memory_format=torch.channels_last)
-        return module, x
-
     @contextmanager
     def measuring(self) -> Iterator[None]:
         previous = torch.backends.cudnn.benchmark
@@ -85,7 +75,9 @@ class CudaProfiler(Profiler):
             torch.backends.cudnn.benchmark = previous
 
     def runner(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runner:
-        module, x = self._prepare(module, input_shape)
+        module, x = module_and_input(
+            module, input_shape, DTYPES[self.dtype], self.channels_last, "cuda"
+        )
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
 
         def run(number: int) -> float:

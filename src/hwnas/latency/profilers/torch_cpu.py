@@ -16,6 +16,23 @@ from hwnas.latency.profilers.base import Profiler, Runner
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
+def module_and_input(
+    module: nn.Module,
+    input_shape: tuple[int, ...],
+    dtype: torch.dtype,
+    channels_last: bool,
+    device: str = "cpu",
+) -> tuple[nn.Module, torch.Tensor]:
+    """`module` in eval mode on `device` in `dtype`, and a random input for it (NHWC both if
+    `channels_last`)."""
+    module = module.eval().to(device, dtype)
+    x = torch.randn(input_shape, device=device, dtype=dtype)
+    if channels_last and x.dim() == 4:
+        module = module.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    return module, x
+
+
 class TorchCpuProfiler(Profiler):
     """Eager PyTorch on the CPU, batch 1 by default, under `torch.inference_mode`.
 
@@ -58,17 +75,6 @@ class TorchCpuProfiler(Profiler):
             options={"channels_last": self.channels_last, "keep_heap": self.keep_heap},
         )  # fmt: skip
 
-    def _prepare(
-        self, module: nn.Module, input_shape: tuple[int, ...]
-    ) -> tuple[nn.Module, torch.Tensor]:
-        dtype = DTYPES[self.dtype]
-        module = module.eval().to(dtype)
-        x = torch.randn(input_shape, dtype=dtype)
-        if self.channels_last and x.dim() == 4:
-            module = module.to(memory_format=torch.channels_last)
-            x = x.contiguous(memory_format=torch.channels_last)
-        return module, x
-
     @contextmanager
     def measuring(self) -> Iterator[None]:
         previous = torch.get_num_threads()
@@ -80,7 +86,7 @@ class TorchCpuProfiler(Profiler):
             torch.set_num_threads(previous)
 
     def runner(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runner:
-        module, x = self._prepare(module, input_shape)
+        module, x = module_and_input(module, input_shape, DTYPES[self.dtype], self.channels_last)
 
         def run(number: int) -> float:
             start = time.perf_counter()
