@@ -10,7 +10,7 @@ import torch
 from omegaconf import OmegaConf
 
 from hwnas.hardware.cost_model import ExpectedCost
-from hwnas.hardware.op_shapes import space_ops
+from hwnas.hardware.op_shapes import fixed_ops, space_ops
 from hwnas.latency import LatencyTable, MeasuredLatencyModel, build_cost_model
 from hwnas.latency.cache import cached_table_path, fetch_table, load_or_build
 from hwnas.latency.profilers import TorchCpuProfiler
@@ -63,6 +63,10 @@ def test_measured_model_prices_the_space_from_its_table(tmp_path: Path, tiny_spa
     model.prepare(tiny_space)
     low, high = ExpectedCost(model, tiny_space).bounds()
     assert 0 < low < high
+    model.table.metadata["call_overhead_ms"] = 0.5  # paid once per network, not per op
+    assert model.fixed_cost(tiny_space) == pytest.approx(
+        sum(model.op_cost(op) for op in fixed_ops(tiny_space)) + 0.5
+    )
 
 
 def test_hardware_table_accepts_a_path_or_url_and_checks_coverage(

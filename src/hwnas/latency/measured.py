@@ -43,7 +43,13 @@ class MeasuredLatencyModel(CostModel):
         table = load_or_build(self.profiler, space, self.cache_dir, self.rebuild, self.progress)
         self.table = table.set_unit(self.unit)
 
-    def op_cost(self, op: OpShape) -> float:
+    def _prepared(self) -> LatencyTable:
         if self.table is None:
             raise RuntimeError("MeasuredLatencyModel.prepare(space) must run before op_cost")
-        return self.table.op_cost(op)
+        return self.table
+
+    def op_cost(self, op: OpShape) -> float:
+        return self._prepared().op_cost(op)
+
+    def fixed_cost(self, space: SearchSpace) -> float:
+        return self._prepared().fixed_cost(space)  # with the runtime's per-call overhead
