@@ -14,6 +14,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from hwnas.runs.summary import markdown_table  # noqa: F401 - the benchmarks' table
 from hwnas.search_space.space import SearchSpace
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "search_space"
@@ -94,13 +95,6 @@ def synthetic_batches(
             x = x.contiguous(memory_format=torch.channels_last)
         out.append((x.to(device), y.to(device)))
     return out
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    """A Markdown table."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def sync(device: torch.device) -> None:

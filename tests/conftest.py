@@ -37,6 +37,33 @@ def _latency_cache(
     monkeypatch.setenv("HWNAS_CACHE", str(tmp_path_factory.getbasetemp() / "hwnas-cache"))
 
 
+def _hooked_macs(model: torch.nn.Module, input_size: int = 224) -> int:
+    """Multiply-adds of every Conv2d and Linear, counted by forward hooks on a 3-channel input."""
+    total = 0
+
+    def hook(module, inputs, output):
+        nonlocal total
+        if isinstance(module, torch.nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1]
+            total += output[0].numel() * module.in_channels // module.groups * k
+        else:
+            total += module.in_features * module.out_features
+
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d | torch.nn.Linear):
+            m.register_forward_hook(hook)
+    with torch.no_grad():
+        model.eval()(torch.zeros(1, 3, input_size, input_size))
+    return total
+
+
+@pytest.fixture
+def count_macs():
+    """`count_macs(model, input_size=224)`: multiply-adds measured by hooks, to check the
+    analytic counts against."""
+    return _hooked_macs
+
+
 @pytest.fixture
 def tiny_space() -> SearchSpace:
     return _load_space("tiny", in_channels=3, input_size=16, num_classes=4)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import timm
 import torch
-from torch import nn
 
 import hwnas.architecture  # noqa: F401  (registers the published nets with timm)
 from hwnas.hardware import ExpectedCost, FlopsCostModel, HardwareCostLoss
@@ -58,25 +57,7 @@ def test_hardware_term_moves_alphas_toward_cheaper_ops(tiny_space, mode: str, fo
     assert float(cost(net.probs())) < 0.9 * start
 
 
-def _conv_linear_macs(model: nn.Module, input_size: int) -> int:
-    total = 0
-
-    def hook(module, inputs, output):
-        nonlocal total
-        if isinstance(module, nn.Conv2d):
-            k = module.kernel_size[0] * module.kernel_size[1]
-            total += output[0].numel() * module.in_channels // module.groups * k
-        else:
-            total += module.in_features * module.out_features
-
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d | nn.Linear):
-            m.register_forward_hook(hook)
-    model.eval()(torch.zeros(1, 3, input_size, input_size))
-    return total
-
-
-def test_analytic_macs_match_hooks_and_the_papers_figure() -> None:
+def test_analytic_macs_match_hooks_and_the_papers_figure(count_macs) -> None:
     from hwnas.architecture import resolve_architecture
     from hwnas.hardware.flops import op_macs
     from hwnas.hardware.op_shapes import OpShape
@@ -93,7 +74,7 @@ def test_analytic_macs_match_hooks_and_the_papers_figure() -> None:
         size = (size - 1) // b.stride + 1
     ops += [OpShape("conv_1x1", 7, 320, 1280), OpShape("logits", 7, 1280, 1000)]
     analytic = sum(op_macs(op) for op in ops)
-    assert analytic == _conv_linear_macs(model, 224)
+    assert analytic == count_macs(model, 224)
     assert analytic == pytest.approx(320e6, rel=0.03)  # "about 320M multiply-adds"
 
 

@@ -5,7 +5,6 @@ from hwnas.latency.errors import (
     LatencyTableError,
     MalformedTableError,
     MissingLatencyError,
-    TableMismatchError,
 )
 from hwnas.latency.fingerprint import HardwareFingerprint
 from hwnas.latency.measured import MeasuredLatencyModel
@@ -20,6 +19,5 @@ __all__ = [
     "MalformedTableError",
     "MeasuredLatencyModel",
     "MissingLatencyError",
-    "TableMismatchError",
     "build_cost_model",
 ]

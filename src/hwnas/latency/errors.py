@@ -13,7 +13,3 @@ class MalformedTableError(LatencyTableError):
 
 class MissingLatencyError(LatencyTableError):
     """A table without an entry for an op the search space needs."""
-
-
-class TableMismatchError(LatencyTableError):
-    """A table measured on other hardware or for another search space."""
