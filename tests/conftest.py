@@ -9,6 +9,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from hwnas.architecture import macs
 from hwnas.search_space import SearchSpace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,22 +40,7 @@ def _latency_cache(
 
 def _hooked_macs(model: torch.nn.Module, input_size: int = 224) -> int:
     """Multiply-adds of every Conv2d and Linear, counted by forward hooks on a 3-channel input."""
-    total = 0
-
-    def hook(module, inputs, output):
-        nonlocal total
-        if isinstance(module, torch.nn.Conv2d):
-            k = module.kernel_size[0] * module.kernel_size[1]
-            total += output[0].numel() * module.in_channels // module.groups * k
-        else:
-            total += module.in_features * module.out_features
-
-    for m in model.modules():
-        if isinstance(m, torch.nn.Conv2d | torch.nn.Linear):
-            m.register_forward_hook(hook)
-    with torch.no_grad():
-        model.eval()(torch.zeros(1, 3, input_size, input_size))
-    return total
+    return macs.count_macs(model, (1, 3, input_size, input_size))
 
 
 @pytest.fixture

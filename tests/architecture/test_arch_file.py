@@ -17,7 +17,7 @@ from hwnas.architecture import (
 )
 from hwnas.search import SuperNet
 
-ARCH_DIR = Path(__file__).resolve().parents[2] / "conf" / "arch"
+ARCH_DIR = Path(__file__).resolve().parents[2] / "src" / "hwnas" / "architecture" / "published"
 
 
 def test_proxyless_mobile_has_the_papers_parameter_count() -> None:
@@ -30,7 +30,8 @@ def test_every_published_arch_builds_and_runs(path: Path) -> None:
     arch = Architecture.load(path)
     model = build_timm_model(arch, num_classes=7).eval()
     assert model(torch.randn(1, 3, 64, 64)).shape == (1, 7)
-    assert timm.create_model(path.stem, num_classes=7).num_classes == 7
+    if path.stem != "tiny":  # the debug runs' net is not registered with timm
+        assert timm.create_model(path.stem, num_classes=7).num_classes == 7
 
 
 def test_derived_arch_round_trips_and_matches_the_supernet_path(tiny_space, tmp_path: Path) -> None:

@@ -26,3 +26,17 @@ def tiny_tree(tmp_path: Path) -> Path:
     write_image_tree(tmp_path, classes=3, per_class=4, size=40, split="train")
     write_image_tree(tmp_path, classes=3, per_class=2, size=40, split="val")
     return tmp_path
+
+
+@pytest.fixture
+def cifar_tree(tmp_path: Path) -> Path:
+    """CIFAR-10's layout in small: 10 classes x 6 train and 2 test 32x32 PNGs."""
+    root = tmp_path / "cifar"
+    write_image_tree(root, classes=10, per_class=6, size=32, split="train")
+    write_image_tree(root, classes=10, per_class=2, size=32, split="test")
+    return root
+
+
+@pytest.fixture(name="write_image_tree")
+def write_image_tree_fixture():
+    return write_image_tree

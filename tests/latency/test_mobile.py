@@ -17,12 +17,11 @@ import hwnas.architecture  # noqa: F401  (registers the published nets with timm
 from hwnas.architecture import resolve_architecture
 from hwnas.hardware import ExpectedCost
 from hwnas.hardware.flops import op_macs
-from hwnas.hardware.op_shapes import OpShape, space_ops
+from hwnas.hardware.op_shapes import OpShape, architecture_ops, space_ops
 from hwnas.latency.mobile import MobileCoefficients, MobileLatencyModel, load_coefficients
 from hwnas.latency.mobile.fit import fit, fit_coefficients, fit_mobile_model, net_features, nnls
 from hwnas.latency.mobile.model import load_coefficients_file
 from hwnas.latency.mobile.reference_nets import (
-    architecture_ops,
     mobilenet_v1_ops,
     mobilenet_v2_ops,
     reference_nets,

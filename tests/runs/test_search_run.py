@@ -140,7 +140,10 @@ def _check(group: str, cfg: DictConfig) -> None:
     ],
 )
 def test_every_config_file_instantiates(tmp_path: Path, group: str) -> None:
-    files = sorted((Path(CONF) / group).glob("*.yaml"))
+    # train_*: train.py's experiments and debug runs (tested with train.yaml)
+    files = sorted(
+        p for p in (Path(CONF) / group).glob("*.yaml") if not p.stem.startswith("train_")
+    )
     assert files
     for path in files:
         _check(group, tiny_cfg(tmp_path, f"{group}={path.stem}"))

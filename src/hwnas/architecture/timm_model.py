@@ -17,8 +17,8 @@ from hwnas.architecture.arch_file import Architecture
 
 __all__ = ["build_timm_model", "published_arch_path", "resolve_architecture"]
 
-# Published nets live in the repository's conf/arch (REFERENCE A6).
-ARCH_DIR = Path(__file__).resolve().parents[3] / "conf" / "arch"
+# Published nets (REFERENCE A6) and the project's own, shipped with the package.
+ARCH_DIR = Path(__file__).resolve().parent / "published"
 
 
 def published_arch_path(name: str) -> Path:
@@ -33,7 +33,7 @@ def published_arch_path(name: str) -> Path:
 
 
 def resolve_architecture(name_or_path: str | Path) -> Architecture:
-    """An `Architecture` from a file path or the name of a file in conf/arch."""
+    """An `Architecture` from a file path or the name of a published one (`ARCH_DIR`)."""
     path = Path(name_or_path)
     if path.suffix in {".yaml", ".yml"} or path.exists():
         return Architecture.load(path)
@@ -108,3 +108,9 @@ def proxyless_cpu(pretrained: bool = False, **kwargs: Any) -> EfficientNet:
 def proxyless_gpu(pretrained: bool = False, **kwargs: Any) -> EfficientNet:
     """ProxylessNAS-GPU."""
     return _published("proxyless_gpu", **kwargs)
+
+
+@register_model
+def proxyless_mobile_cifar(pretrained: bool = False, **kwargs: Any) -> EfficientNet:
+    """ProxylessNAS-Mobile's ops in the 32x32 space (stem and first stage at stride 1)."""
+    return _published("proxyless_mobile_cifar", **kwargs)

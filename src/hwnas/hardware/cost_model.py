@@ -31,6 +31,10 @@ class CostModel(ABC):
     def fixed_cost(self, space: SearchSpace) -> float:
         return sum(self.op_cost(op) for op in fixed_ops(space))
 
+    def network_cost(self, ops: Sequence[OpShape]) -> float:
+        """Cost of a whole network made of `ops` (e.g. `architecture_ops(arch)`)."""
+        return sum(self.op_cost(op) for op in ops)
+
     def layer_costs(self, space: SearchSpace) -> list[list[float]]:
         """Per searched layer, the cost of each candidate (0 for Zero)."""
         costs = []

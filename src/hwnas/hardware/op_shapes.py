@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hwnas.architecture.arch_file import Architecture
 from hwnas.search_space.candidates import Candidate
 from hwnas.search_space.layer_spec import LayerSpec, conv_output_size
 from hwnas.search_space.space import SearchSpace
@@ -71,3 +72,19 @@ def space_ops(space: SearchSpace) -> list[OpShape]:
         ops.update(dict.fromkeys(op for c in layer.candidates if (op := candidate_op(layer, c))))
     ops.update(dict.fromkeys(fixed_ops(space)[2:]))
     return list(ops)
+
+
+def architecture_ops(arch: Architecture) -> list[OpShape]:
+    """The ops of an architecture file: stem, first block, the kept layers, head."""
+    stem_stride = int(arch.stem.get("stride", 2))
+    stem = OpShape("conv", arch.input_size, arch.in_channels, int(arch.stem["channels"]),
+                   int(arch.stem.get("kernel", 3)), stem_stride)  # fmt: skip
+    size, ops = stem.output_size, [stem]
+    for b in [arch.first_block] + [b for b in arch.layers if not b.removed]:
+        ops.append(OpShape("expanded_conv", size, b.in_channels, b.channels, b.kernel,
+                           b.stride, b.expand, b.shortcut))  # fmt: skip
+        size = conv_output_size(size, b.stride)
+    head = int(arch.head["channels"])
+    last = arch.layers[-1].channels
+    return [*ops, OpShape("conv_1x1", size, last, head),
+            OpShape("logits", size, head, arch.num_classes)]  # fmt: skip

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,6 +106,11 @@ class LatencyTable(CostModel):
         apart from the ops (`call_overhead_ms`)."""
         overhead = float(self.metadata.get("call_overhead_ms") or 0.0)
         return super().fixed_cost(space) + overhead * self._scale
+
+    def network_cost(self, ops: Sequence[OpShape]) -> float:
+        """The ops' sum plus the runtime's cost per call, paid once per network."""
+        overhead = float(self.metadata.get("call_overhead_ms") or 0.0)
+        return super().network_cost(ops) + overhead * self._scale
 
     def missing(self, ops: list[OpShape]) -> list[OpShape]:
         return [op for op in ops if op not in self.entries]

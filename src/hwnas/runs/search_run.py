@@ -21,6 +21,7 @@ from hwnas.hardware.cost_model import ExpectedCost
 from hwnas.hardware.flops import FlopsCostModel
 from hwnas.hardware.loss import HardwareCostLoss
 from hwnas.latency.select import build_cost_model
+from hwnas.runs.lightning_parts import build_trainer, finish_wandb, scalar_metrics
 from hwnas.runs.summary import format_summary, write_summary
 from hwnas.search.module import SearchModule
 
@@ -78,16 +79,6 @@ def _build_cost_loss(cfg: DictConfig, expected: ExpectedCost) -> HardwareCostLos
     return constraint
 
 
-def _build_trainer(cfg: DictConfig) -> pl.Trainer:
-    logger = instantiate(cfg.logger) if cfg.get("logger") else False
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
-    return instantiate(cfg.trainer, logger=logger, callbacks=callbacks)
-
-
-def _scalar_metrics(trainer: pl.Trainer) -> dict[str, float]:
-    return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-
-
 def _derived_figures(
     module: SearchModule, metrics: dict[str, float], cfg: DictConfig, seconds: float
 ) -> tuple[Architecture, dict[str, Any]]:
@@ -129,14 +120,14 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     module, datamodule = build_search(cfg)
-    trainer = _build_trainer(cfg)
+    trainer = build_trainer(cfg)
     start = time.perf_counter()
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         seconds = time.perf_counter() - start
-        metrics = _scalar_metrics(trainer)
+        metrics = scalar_metrics(trainer)
         trainer.test(module, datamodule=datamodule, verbose=False)
-        metrics.update(_scalar_metrics(trainer))
+        metrics.update(scalar_metrics(trainer))
         arch, figures = _derived_figures(module, metrics, cfg, seconds)
         if trainer.is_global_zero:
             OmegaConf.save(cfg, out / "config.yaml", resolve=True)
@@ -146,15 +137,5 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
             print(format_summary(arch, figures, probs))
             print(f"\nWrote {out / 'arch.yaml'} and {out / 'summary.json'}")
     finally:
-        _finish_wandb(trainer)
+        finish_wandb(trainer)
     return figures
-
-
-def _finish_wandb(trainer: pl.Trainer) -> None:
-    """Close the wandb run of this job (each multirun job must end its own)."""
-    from pytorch_lightning.loggers import WandbLogger
-
-    if any(isinstance(lg, WandbLogger) for lg in trainer.loggers):
-        import wandb
-
-        wandb.finish()

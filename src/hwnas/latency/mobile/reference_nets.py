@@ -1,7 +1,7 @@
 """The networks with published Pixel 1 latencies (REFERENCE A4), as the ops a cost model
 prices. MobileNetV1 and V2 are written out from their papers' layer tables (and checked against
 timm's `mobilenetv1_100` / `mobilenetv2_100` in the tests); the ProxylessNAS nets come from their
-architecture files in conf/arch."""
+architecture files in hwnas/architecture/published."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from dataclasses import dataclass
 
 from timm.layers import make_divisible
 
-from hwnas.architecture.arch_file import Architecture
 from hwnas.architecture.timm_model import resolve_architecture
-from hwnas.hardware.op_shapes import OpShape
+from hwnas.hardware.op_shapes import OpShape, architecture_ops
 from hwnas.search_space.layer_spec import conv_output_size
 
 PROXYLESS_PAPER = "ProxylessNAS (Cai et al., ICLR 2019), via REFERENCE A4"
@@ -81,22 +80,6 @@ def mobilenet_v2_ops(
     head = max(1280, scaled(1280))
     return [stem, *ops, OpShape("conv_1x1", size, channels, head),
             OpShape("logits", size, head, num_classes)]  # fmt: skip
-
-
-def architecture_ops(arch: Architecture) -> list[OpShape]:
-    """The ops of an architecture file: stem, first block, the kept layers, head."""
-    stem_stride = int(arch.stem.get("stride", 2))
-    stem = OpShape("conv", arch.input_size, arch.in_channels, int(arch.stem["channels"]),
-                   int(arch.stem.get("kernel", 3)), stem_stride)  # fmt: skip
-    size, ops = stem.output_size, [stem]
-    for b in [arch.first_block] + [b for b in arch.layers if not b.removed]:
-        ops.append(OpShape("expanded_conv", size, b.in_channels, b.channels, b.kernel,
-                           b.stride, b.expand, b.shortcut))  # fmt: skip
-        size = conv_output_size(size, b.stride)
-    head = int(arch.head["channels"])
-    last = arch.layers[-1].channels
-    return [*ops, OpShape("conv_1x1", size, last, head),
-            OpShape("logits", size, head, arch.num_classes)]  # fmt: skip
 
 
 def reference_nets(held_out: bool = False) -> list[ReferenceNet]:

@@ -1,0 +1,59 @@
+"""A network's latency on the chosen hardware, measured end to end, beside what the latency
+model predicts for it (the sum of its ops): the check that the search optimised the right
+number."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch import nn
+
+from hwnas.architecture.arch_file import Architecture
+from hwnas.hardware.op_shapes import architecture_ops
+from hwnas.latency.cache import fetch_table
+from hwnas.latency.table import LatencyTable
+from hwnas.latency.units import ms_to
+
+
+def latency_figures(
+    hardware: DictConfig, arch: Architecture, model: nn.Module, cache_dir: str | Path | None = None
+) -> dict[str, Any]:
+    """`predicted` from `hardware.table`, else from a table of the network's ops measured in
+    the same rounds as the network (`cpu`, `onnxruntime`, `gpu`), else from the hardware's
+    model (`mobile`, `flops`); `measured` end to end where the hardware has a profiler (None
+    for the phone model, with the reason)."""
+    ops = architecture_ops(arch)
+    cost_cfg = hardware.cost_model
+    unit = cost_cfg.get("unit", "ms")
+    figures: dict[str, Any] = {"hardware": hardware.get("name", "?"), "unit": unit}
+    predicted = None
+    if hardware.get("table"):
+        table = LatencyTable.load(fetch_table(str(hardware.table), cache_dir)).set_unit(unit)
+        predicted, figures["predicted_by"] = table.network_cost(ops), f"table {hardware.table}"
+    if cost_cfg.get("profiler") is not None:
+        profiler = instantiate(cost_cfg.profiler)
+        shape = (profiler.batch_size, arch.in_channels, arch.input_size, arch.input_size)
+        if predicted is None:
+            table, (timing,) = profiler.measure(ops, [(model, shape)], progress=False)
+            predicted = table.set_unit(unit).network_cost(ops)
+            figures["predicted_by"] = f"table of the net's {len(ops)} ops, measured beside it"
+        else:
+            (timing,) = profiler.time_modules([(model, shape)])
+        figures["measured"] = timing.ms * ms_to(unit)
+        figures["device"] = profiler.fingerprint().describe()
+        figures["batch_size"] = profiler.batch_size
+    else:
+        if predicted is None:
+            predicted = instantiate(cost_cfg).network_cost(ops)
+            figures["predicted_by"] = f"the {figures['hardware']} model"
+        figures["measured"] = None
+        figures["why_not_measured"] = (
+            f"hardware={figures['hardware']} has no device here to time the network on"
+        )
+    figures["predicted"] = predicted
+    if figures["measured"]:
+        figures["predicted_over_measured"] = predicted / figures["measured"]
+    return figures

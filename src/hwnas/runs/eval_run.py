@@ -1,0 +1,93 @@
+"""`run_eval(cfg)`: everything `python eval.py` does, callable from tests."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from hwnas.architecture.macs import count_macs
+from hwnas.architecture.timm_model import resolve_architecture
+from hwnas.evaluation import latency_figures, load_trained_network, top_k_accuracy
+from hwnas.latency.onnx_export import check_onnx, export_onnx
+
+log = logging.getLogger(__name__)
+
+
+class OnnxMismatchError(RuntimeError):
+    """The exported ONNX model disagrees with PyTorch beyond the tolerance."""
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def run_eval(cfg: DictConfig) -> dict[str, Any]:
+    """Accuracy, size, latency and ONNX check of a `train.py` checkpoint; writes `eval.json`
+    (before raising, if the ONNX check fails) and returns its figures."""
+    if not cfg.get("ckpt_path"):
+        raise ValueError("pass ckpt_path=<a train.py checkpoint, e.g. outputs/train/<run>/"
+                         "checkpoints/last.ckpt>")  # fmt: skip
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    expected = resolve_architecture(cfg.arch) if cfg.get("arch") else None
+    net = load_trained_network(cfg.ckpt_path, expected, cfg.weights)
+    arch, model = net.arch, net.model
+    figures: dict[str, Any] = {"checkpoint": str(cfg.ckpt_path), "architecture": arch.name,
+                               "weights": net.weights, "epoch": net.epoch}  # fmt: skip
+    if cfg.get("dataset"):
+        datamodule = instantiate(cfg.dataset)
+        if datamodule.num_classes != arch.num_classes:
+            raise ValueError(
+                f"the checkpoint's network has {arch.num_classes} classes but the data set has "
+                f"{datamodule.num_classes}: evaluate it on the data set it was trained for"
+            )
+        datamodule.setup("test")
+        accuracy = top_k_accuracy(model, datamodule.test_dataloader(), _device(cfg.device))
+        figures |= {"test_top1": accuracy["top1"], "test_top5": accuracy["top5"],
+                    "test_images": accuracy["n"]}  # fmt: skip
+    model = model.cpu().float().eval()
+    shape = (1, arch.in_channels, arch.input_size, arch.input_size)
+    figures |= {"params": sum(p.numel() for p in model.parameters()),
+                "macs": count_macs(model, shape)}  # fmt: skip
+    if cfg.get("hardware"):
+        figures["latency"] = latency_figures(cfg.hardware, arch, model, cfg.paths.get("cache_dir"))
+    failure = None
+    if cfg.onnx.export:
+        path = export_onnx(model, shape, out / "model.onnx", cfg.onnx.opset)
+        diff = check_onnx(path, model, shape)
+        figures["onnx"] = {"file": str(path), "max_abs_diff": diff,
+                           "tolerance": cfg.onnx.tolerance, "ok": diff <= cfg.onnx.tolerance}  # fmt: skip
+        print(f"ONNX export {path}: max abs difference from PyTorch {diff:.2e} "
+              f"(tolerance {cfg.onnx.tolerance:.0e})")  # fmt: skip
+        if diff > cfg.onnx.tolerance:
+            failure = OnnxMismatchError(f"{path}: onnxruntime differs from PyTorch by {diff:.3g}, "
+                                        f"above onnx.tolerance={cfg.onnx.tolerance}")  # fmt: skip
+    (out / "eval.json").write_text(json.dumps(figures, indent=2))
+    print(format_eval(figures))
+    print(f"\nWrote {out / 'eval.json'}")
+    if failure is not None:
+        raise failure
+    return figures
+
+
+def format_eval(figures: dict[str, Any]) -> str:
+    lines = [f"{figures['architecture']} ({figures['weights']} weights, epoch {figures['epoch']}): "
+             f"{figures['params']:,} parameters, {figures['macs'] / 1e6:.1f} M multiply-adds"]  # fmt: skip
+    if "test_top1" in figures:
+        lines.append(f"test top-1 {figures['test_top1']:.4f}, top-5 {figures['test_top5']:.4f} "
+                     f"({figures['test_images']} images)")  # fmt: skip
+    lat = figures.get("latency")
+    if lat:
+        measured = (f"measured {lat['measured']:.3f} {lat['unit']}" if lat["measured"]
+                    else f"not measured ({lat['why_not_measured']})")  # fmt: skip
+        lines.append(f"latency on {lat['hardware']}: {measured}; predicted {lat['predicted']:.3f} "
+                     f"{lat['unit']} by {lat['predicted_by']}")  # fmt: skip
+    return "\n".join(lines)

@@ -1,0 +1,29 @@
+"""What every entry point builds the same way: the trainer from its config groups, the logged
+scalars, and the end of a wandb run."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+
+def build_trainer(cfg: DictConfig) -> pl.Trainer:
+    """`cfg.trainer` with the configured logger (or none) and callbacks."""
+    logger = instantiate(cfg.logger) if cfg.get("logger") else False
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
+    return instantiate(cfg.trainer, logger=logger, callbacks=callbacks)
+
+
+def scalar_metrics(trainer: pl.Trainer) -> dict[str, float]:
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+
+
+def finish_wandb(trainer: pl.Trainer) -> None:
+    """Close the wandb run of this job (each multirun job must end its own)."""
+    from pytorch_lightning.loggers import WandbLogger
+
+    if any(isinstance(lg, WandbLogger) for lg in trainer.loggers):
+        import wandb
+
+        wandb.finish()

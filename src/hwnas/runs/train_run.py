@@ -1,0 +1,132 @@
+"""`run_train(cfg)`: everything `python train.py` does, callable from tests."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from hwnas.architecture.arch_file import Architecture
+from hwnas.architecture.macs import count_macs
+from hwnas.architecture.timm_model import resolve_architecture
+from hwnas.runs.lightning_parts import build_trainer, finish_wandb, scalar_metrics
+from hwnas.training.init_from_search import load_search_weights
+from hwnas.training.module import TrainModule
+
+log = logging.getLogger(__name__)
+
+
+def training_architecture(cfg: DictConfig, datamodule: Any) -> Architecture:
+    """The architecture to train: `arch` (a published name or a path), else the derived one of
+    `init_from_search`, at the data set's input size, checked against its channels and classes.
+    """
+    source = cfg.get("arch")
+    if source is None and cfg.get("init_from_search"):
+        source = Path(cfg.init_from_search) / "arch.yaml"
+    if source is None:
+        raise ValueError(
+            "no architecture: pass arch=<name of a published architecture or path to an arch.yaml>"
+        )
+    arch = resolve_architecture(source)
+    classes = cfg.get("num_classes") or arch.num_classes
+    if datamodule.num_classes != classes:
+        raise ValueError(
+            f"architecture {arch.name!r} has {classes} classes but the data set has "
+            f"{datamodule.num_classes}: pass num_classes={datamodule.num_classes} to train it "
+            "with a new classifier, or choose a data set with matching classes"
+        )
+    if datamodule.in_channels != arch.in_channels:
+        raise ValueError(
+            f"architecture {arch.name!r} takes {arch.in_channels}-channel images but the data "
+            f"set has {datamodule.in_channels} channels"
+        )
+    if datamodule.input_size != arch.input_size:
+        log.info("training %s at the data set's %dx%d (its file says %d)", arch.name,
+                 datamodule.input_size, datamodule.input_size, arch.input_size)  # fmt: skip
+    return dataclasses.replace(arch, num_classes=classes, input_size=datamodule.input_size)
+
+
+def build_training(cfg: DictConfig) -> tuple[TrainModule, pl.LightningDataModule]:
+    """Data set and TrainModule from a composed config (with init_from_search applied)."""
+    datamodule = instantiate(cfg.dataset)
+    arch = training_architecture(cfg, datamodule)
+    settings = OmegaConf.to_container(cfg.module, resolve=True)  # plain types in checkpoints
+    module = TrainModule(arch.to_dict(), optimizer=instantiate(cfg.optimizer), **settings)
+    if cfg.get("init_from_search"):
+        load_search_weights(module.model, cfg.init_from_search, arch)
+        if module.ema is not None:  # the average starts from the loaded weights
+            module.ema.module.load_state_dict(module.model.state_dict())
+    return module, datamodule
+
+
+def run_train(cfg: DictConfig) -> dict[str, Any]:
+    """Train, test the best checkpoint, write `train_summary.json`; returns its figures."""
+    if cfg.get("seed") is not None:  # 0 is a seed
+        pl.seed_everything(int(cfg.seed), workers=True)
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    module, datamodule = build_training(cfg)
+    trainer = build_trainer(cfg)
+    if trainer.is_global_zero:
+        OmegaConf.save(cfg, out / "config.yaml", resolve=True)
+        module.arch.save(out / "arch.yaml")
+    start = time.perf_counter()
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        seconds = time.perf_counter() - start
+        metrics = scalar_metrics(trainer)
+        best = _best_checkpoint(trainer)
+        trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)
+        metrics.update(scalar_metrics(trainer))
+        figures = _figures(module, metrics, trainer, seconds, best)
+        if trainer.is_global_zero:
+            (out / "train_summary.json").write_text(json.dumps(figures, indent=2))
+            print(_format(figures))
+    finally:
+        finish_wandb(trainer)
+    return figures
+
+
+def _best_checkpoint(trainer: pl.Trainer) -> str | None:
+    callback = trainer.checkpoint_callback
+    path = getattr(callback, "best_model_path", "") if callback else ""
+    return path or None
+
+
+def _figures(
+    module: TrainModule, metrics: dict[str, float], trainer: pl.Trainer, seconds: float,
+    best: str | None,
+) -> dict[str, Any]:  # fmt: skip
+    arch = module.arch
+    shape = (1, arch.in_channels, arch.input_size, arch.input_size)
+    figures = {
+        "architecture": arch.name,
+        "epochs": trainer.current_epoch,
+        "train_time_s": round(seconds, 1),
+        "best_checkpoint": best,
+        "params": sum(p.numel() for p in module.model.parameters()),
+        "macs": count_macs(module.model, shape),
+    }
+    for key in ("val/acc", "val/ema/acc", "test/acc", "test/acc5", "test/ema/acc",
+                "test/ema/acc5", "train/loss"):  # fmt: skip
+        if key in metrics:
+            figures[key.replace("/", "_")] = metrics[key]
+    return figures
+
+
+def _format(figures: dict[str, Any]) -> str:
+    lines = [f"Trained {figures['architecture']} for {figures['epochs']} epochs in "
+             f"{figures['train_time_s']:.0f} s ({figures['params']:,} parameters, "
+             f"{figures['macs'] / 1e6:.1f} M multiply-adds)"]  # fmt: skip
+    for key in ("test_acc", "test_acc5", "test_ema_acc", "test_ema_acc5"):
+        if key in figures:
+            lines.append(f"{key.replace('_', ' ')}: {figures[key]:.4f}")
+    lines.append(f"best checkpoint: {figures['best_checkpoint']}")
+    return "\n".join(lines)

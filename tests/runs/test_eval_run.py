@@ -1,0 +1,87 @@
+"""eval.py on a checkpoint of a tiny train.py run: accuracy, size, latency, ONNX, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, open_dict
+
+from hwnas.architecture.macs import count_macs
+from hwnas.evaluation import load_trained_network
+from hwnas.runs.eval_run import run_eval
+from hwnas.runs.train_run import run_train
+
+CONF = str(Path(__file__).resolve().parents[2] / "conf")
+FAST_CPU = ["hardware=cpu", "hardware.cost_model.profiler.min_run_time=0.05",
+            "hardware.cost_model.profiler.rounds=2", "hardware.cost_model.profiler.warmup=2"]  # fmt: skip
+TINY_DATA = ["dataset=synthetic", "dataset.input_size=16", "dataset.num_classes=4",
+             "dataset.train_size=256", "dataset.test_size=64"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("train")
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["debug=train_fast"])
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out)
+    run_train(cfg)
+    return out / "checkpoints" / "last.ckpt"
+
+
+def eval_cfg(out: Path, *overrides: str) -> DictConfig:
+    hardware = [] if any(o.startswith(("hardware=", "~hardware")) for o in overrides) else FAST_CPU
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(config_name="eval", overrides=[*TINY_DATA, *hardware, *overrides])
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out)
+    return cfg
+
+
+def test_eval_reports_every_figure_and_checks_onnx(trained: Path, tmp_path: Path) -> None:
+    figures = run_eval(eval_cfg(tmp_path, f"ckpt_path={trained}"))
+    written = json.loads((tmp_path / "eval.json").read_text())
+    assert written == figures
+    assert figures["weights"] == "ema"  # the debug run keeps an EMA; auto takes it
+    assert figures["test_images"] == 64 and 0 <= figures["test_top1"] <= figures["test_top5"] == 1
+    net = load_trained_network(trained)
+    assert figures["macs"] == count_macs(net.model, (1, 3, 16, 16))
+    latency = figures["latency"]
+    assert latency["hardware"] == "cpu" and latency["measured"] > 0 and latency["predicted"] > 0
+    assert 0.2 < latency["predicted_over_measured"] < 5
+    assert figures["onnx"]["ok"] and figures["onnx"]["max_abs_diff"] < 1e-4
+    assert (tmp_path / "model.onnx").is_file()
+
+
+def test_phone_latency_is_predicted_not_measured(trained: Path, tmp_path: Path) -> None:
+    figures = run_eval(eval_cfg(tmp_path, f"ckpt_path={trained}", "hardware=mobile",
+                                "onnx.export=false", "weights=model"))  # fmt: skip
+    assert figures["weights"] == "model"
+    assert figures["latency"]["measured"] is None and figures["latency"]["predicted"] > 0
+    assert "no device" in figures["latency"]["why_not_measured"]
+
+
+def test_onnx_beyond_tolerance_fails_after_writing_eval_json(trained: Path, tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="onnx.tolerance"):
+        run_eval(eval_cfg(tmp_path, f"ckpt_path={trained}", "~hardware", "onnx.tolerance=0"))
+    assert json.loads((tmp_path / "eval.json").read_text())["onnx"]["ok"] is False
+
+
+def test_mismatches_are_named(trained: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="holds architecture 'tiny'"):
+        run_eval(eval_cfg(tmp_path, f"ckpt_path={trained}", "arch=proxyless_mobile_cifar"))
+    with pytest.raises(ValueError, match="4 classes but the data set has 10"):
+        run_eval(eval_cfg(tmp_path, f"ckpt_path={trained}", "dataset.num_classes=10"))
+    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+        run_eval(eval_cfg(tmp_path, f"ckpt_path={tmp_path / 'none.ckpt'}"))
+    with pytest.raises(ValueError, match="weights=ema"):
+        bare = tmp_path / "bare.ckpt"
+        import torch
+
+        data = torch.load(trained, weights_only=False)
+        data["state_dict"] = {k: v for k, v in data["state_dict"].items() if k.startswith("model.")}
+        torch.save(data, bare)
+        run_eval(eval_cfg(tmp_path, f"ckpt_path={bare}", "weights=ema"))
