@@ -11,6 +11,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from pytorch_lightning import seed_everything
+from timm.layers import freeze_batch_norm_2d
 
 from hwnas.runs.train_run import build_training
 
@@ -26,7 +27,7 @@ def main(out_dir: str, devices: int, batch_size: int) -> None:
         "epochs=1", "trainer.limit_train_batches=6", "trainer.limit_val_batches=1",
         f"trainer.devices={devices}", "trainer.accelerator=cpu", "+trainer.enable_checkpointing=false",
         "+trainer.num_nodes=1", "+trainer.enable_progress_bar=false", f"paths.output_dir={out_dir}",
-        "optimizer.lr=0.2",
+        "optimizer.lr=0.2", *sys.argv[4:],
     ]  # fmt: skip
     if devices > 1:
         overrides.insert(0, "trainer=ddp")
@@ -34,6 +35,9 @@ def main(out_dir: str, devices: int, batch_size: int) -> None:
         cfg = compose(config_name="train", overrides=overrides)
     seed_everything(0, workers=True)
     module, datamodule = build_training(cfg)
+    # BatchNorm with frozen statistics: each image's output no longer depends on the others in
+    # its batch, so N half-batches must give exactly the gradient of the whole batch.
+    module.model = freeze_batch_norm_2d(module.model)
     datamodule.shuffle_train = False  # rank r takes samples r, r+N, ...: one batch = N half-batches
     init = {k: v.detach().clone() for k, v in module.model.state_dict().items()}
     trainer = instantiate(cfg.trainer, logger=False, callbacks=[])

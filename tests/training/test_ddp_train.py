@@ -1,4 +1,8 @@
-"""DDP training: two gloo processes with batch B each match one process with batch 2B."""
+"""DDP training: two gloo processes with batch B each match one process with batch 2B.
+
+BatchNorm's batch statistics would differ (each process normalises its own half-batch; torch's
+SyncBatchNorm runs on CUDA only), so the worker freezes them: the comparison then checks the
+sharding of the data, the averaging of the gradients and the schedule exactly."""
 
 from __future__ import annotations
 
@@ -37,15 +41,10 @@ def test_two_process_training_matches_one_process_with_the_doubled_batch(tmp_pat
     ddp = _run(tmp_path / "ddp", devices=2, batch=16)
     single = _run(tmp_path / "single", devices=1, batch=32)
     assert all(torch.equal(ddp["init"][k], v) for k, v in single["init"].items())
-    worst, moved = 0.0, 0.0
-    for key, w in single["final"].items():
-        if not w.is_floating_point() or "running" in key:
-            continue  # BN running statistics: rank 0's half-batches, not the whole batch's
-        step = (w - single["init"][key]).norm()
-        worst = max(worst, float((ddp["final"][key] - w).norm() / step.clamp_min(1e-8)))
-        moved = max(moved, float(step / single["init"][key].norm().clamp_min(1e-8)))
-    print(f"two processes vs one: largest difference {worst:.2%} of a tensor's change")
-    assert moved > 0.01  # training moved the weights
-    # Same data and steps; BatchNorm normalises each half-batch by its own statistics, so
-    # the gradients differ slightly from the full batch's.
-    assert worst < 0.05
+    diff = sum(float((ddp["final"][k] - w).norm() ** 2) for k, w in single["final"].items()) ** 0.5
+    moved = sum(float((w - single["init"][k]).norm() ** 2) for k, w in single["final"].items())
+    moved = moved**0.5
+    print(f"two processes vs one: weights differ by {diff / moved:.1e} of their change")
+    assert moved > 1.0  # six steps moved the weights
+    # BatchNorm is frozen in the worker (per-image outputs), so only float rounding remains.
+    assert diff < 1e-4 * moved

@@ -70,10 +70,18 @@ class SplitDataModule(pl.LightningDataModule):
         self.test_set = test
 
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
+        # Under DDP the sampler is made here rather than by Lightning, which would shuffle every
+        # training loader: `shuffle_train=False` then still gives rank r samples r, r + N, ...
+        trainer = getattr(self, "trainer", None)
+        sampler = None
+        if trainer is not None and trainer.world_size > 1:
+            sampler = DistributedSampler(dataset, trainer.world_size, trainer.global_rank,
+                                         shuffle=shuffle, seed=self.seed)  # fmt: skip
         return DataLoader(
             dataset,
             batch_size=batch_size,
-            shuffle=shuffle,
+            shuffle=shuffle if sampler is None else None,
+            sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             drop_last=dataset is self.train_set,

@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from timm.data import Mixup
+from timm.layers import convert_sync_batchnorm
 from timm.loss import SoftTargetCrossEntropy
 from timm.utils import ModelEmaV3
 from torch import Tensor, nn
@@ -39,6 +40,8 @@ class TrainModule(pl.LightningModule):
         mixup: timm `Mixup` arguments (`mixup_alpha`, `cutmix_alpha`, `prob`, ...), or None.
         ema: timm `ModelEmaV3` arguments (`decay`, `use_warmup`, ...), or None.
         channels_last: NHWC inputs and weights.
+        sync_batchnorm: under DDP, BatchNorm statistics over the whole batch of all processes
+            (timm's conversion, which keeps the activation of its BatchNormAct2d layers).
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class TrainModule(pl.LightningModule):
         mixup: dict[str, Any] | None = None,
         ema: dict[str, Any] | None = None,
         channels_last: bool = True,
+        sync_batchnorm: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer"])
@@ -73,6 +77,13 @@ class TrainModule(pl.LightningModule):
         if ema:
             self.ema = ModelEmaV3(self.model, **ema)
             self.ema.requires_grad_(False)  # DDP must not wait for gradients of the average
+
+    def setup(self, stage: str) -> None:
+        if self.hparams.sync_batchnorm and self.trainer.world_size > 1:
+            if self.trainer.strategy.root_device.type != "cuda":
+                raise ValueError("module.sync_batchnorm=true needs GPUs (torch's SyncBatchNorm "
+                                 "runs on CUDA only); set it to false on the CPU")  # fmt: skip
+            self.model = convert_sync_batchnorm(self.model)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.channels_last:
