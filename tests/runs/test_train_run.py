@@ -31,11 +31,13 @@ def train_cfg(out: Path, *overrides: str) -> DictConfig:
 
 
 def test_train_writes_best_and_last_checkpoints_and_a_summary(tmp_path: Path) -> None:
-    figures = run_train(train_cfg(tmp_path))
+    # "best" by the lowest accuracy: an early epoch, so last.ckpt must still move on
+    figures = run_train(train_cfg(tmp_path, "epochs=3", "callbacks.model_checkpoint.mode=min"))
     ckpts = {p.name for p in (tmp_path / "checkpoints").glob("*.ckpt")}
     assert "last.ckpt" in ckpts and len(ckpts) == 2  # last and the best epoch
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 2
     summary = json.loads((tmp_path / "train_summary.json").read_text())
-    assert summary == figures and summary["epochs"] == 2
+    assert summary == figures and summary["epochs"] == 3
     assert 0 <= summary["test_acc"] <= 1 and 0 <= summary["test_ema_acc"] <= 1
     assert summary["test_acc5"] == 1.0  # 4 classes: every label is among the best 5
     assert summary["macs"] > 0 and summary["params"] > 0
@@ -101,6 +103,8 @@ def test_bad_architecture_files_are_named(tmp_path: Path) -> None:
         run_train(train_cfg(tmp_path, f"arch={bad}"))
     with pytest.raises(FileNotFoundError, match="no architecture named 'nope'"):
         run_train(train_cfg(tmp_path, "arch=nope"))
+    with pytest.raises(ValueError, match="proxyless_mobile_cifar"):  # lists the published nets
+        run_train(train_cfg(tmp_path, "arch=null"))
 
 
 @pytest.mark.parametrize("name", ["train_cifar10_fast", "train_imagenet"])
@@ -112,3 +116,15 @@ def test_train_experiments_compose_and_build(tmp_path: Path, name: str) -> None:
     module = TrainModule(arch.to_dict(), optimizer=instantiate(cfg.optimizer),
                          **OmegaConf.to_container(cfg.module))  # fmt: skip
     assert module.model.num_classes == arch.num_classes
+
+
+def test_resuming_with_another_architecture_is_refused(tmp_path: Path) -> None:
+    run_train(train_cfg(tmp_path / "a", "epochs=1"))
+    last = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    other = resolve_architecture("tiny").to_dict()
+    other["layers"][1]["op"], other["layers"][1]["kernel"] = "k5e3", 5
+    del other["timm_arch_def"]
+    path = tmp_path / "other.yaml"
+    path.write_text(json.dumps(other))
+    with pytest.raises(ValueError, match="resume with the arch="):
+        run_train(train_cfg(tmp_path / "b", f"arch={path}", f"ckpt_path={last}"))

@@ -113,6 +113,7 @@ class TensorBatches:
         self.images, self.labels = images, labels.to(images.device)
         self.batch_size, self.augment, self.drop_last = batch_size, augment, drop_last
         self.sampler = ShardedOrder(len(images), shuffle, seed, rank, world_size)
+        self.batch_sampler = None  # Lightning inspects both, as on a DataLoader
         scale = torch.tensor(std, dtype=torch.float32, device=images.device) * 255
         self.scale = (1 / scale).view(1, -1, 1, 1)
         self.shift = (torch.tensor(mean, device=images.device) / torch.tensor(std, device=images.device)).view(1, -1, 1, 1)  # fmt: skip

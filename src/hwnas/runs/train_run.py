@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hwnas.architecture.arch_file import Architecture
 from hwnas.architecture.macs import count_macs
-from hwnas.architecture.timm_model import resolve_architecture
+from hwnas.architecture.timm_model import ARCH_DIR, resolve_architecture
 from hwnas.runs.lightning_parts import build_trainer, finish_wandb, scalar_metrics
 from hwnas.training.init_from_search import load_search_weights
 from hwnas.training.module import TrainModule
@@ -31,9 +31,8 @@ def training_architecture(cfg: DictConfig, datamodule: Any) -> Architecture:
     if source is None and cfg.get("init_from_search"):
         source = Path(cfg.init_from_search) / "arch.yaml"
     if source is None:
-        raise ValueError(
-            "no architecture: pass arch=<name of a published architecture or path to an arch.yaml>"
-        )
+        known = ", ".join(sorted(p.stem for p in ARCH_DIR.glob("*.yaml")))
+        raise ValueError(f"no architecture: pass arch=<a path to an arch.yaml, or one of {known}>")
     arch = resolve_architecture(source)
     classes = cfg.get("num_classes") or arch.num_classes
     if datamodule.num_classes != classes:
