@@ -1,11 +1,23 @@
-"""What every entry point builds the same way: the trainer from its config groups, the logged
-scalars, and the end of a wandb run."""
+"""What every entry point does the same way: seeding and the run directory, the trainer from
+its config groups, the logged scalars, and the end of a wandb run."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+
+
+def start_run(cfg: DictConfig) -> Path:
+    """Seed everything (0 is a seed; null leaves the generators alone) and create the run
+    directory; returns it."""
+    if cfg.get("seed") is not None:
+        pl.seed_everything(int(cfg.seed), workers=True)
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def build_trainer(cfg: DictConfig) -> pl.Trainer:

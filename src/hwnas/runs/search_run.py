@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -21,7 +20,7 @@ from hwnas.hardware.cost_model import ExpectedCost
 from hwnas.hardware.flops import FlopsCostModel
 from hwnas.hardware.loss import HardwareCostLoss
 from hwnas.latency.select import build_cost_model
-from hwnas.runs.lightning_parts import build_trainer, finish_wandb, scalar_metrics
+from hwnas.runs.lightning_parts import build_trainer, finish_wandb, scalar_metrics, start_run
 from hwnas.runs.summary import format_summary, write_summary
 from hwnas.search.module import SearchModule
 
@@ -115,10 +114,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
 
     Returns the summary figures (also written to the run directory).
     """
-    if cfg.get("seed") is not None:  # 0 is a seed
-        pl.seed_everything(int(cfg.seed), workers=True)
-    out = Path(cfg.paths.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = start_run(cfg)
     module, datamodule = build_search(cfg)
     trainer = build_trainer(cfg)
     start = time.perf_counter()

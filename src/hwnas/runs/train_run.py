@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from hwnas.architecture.arch_file import Architecture
 from hwnas.architecture.macs import count_macs
 from hwnas.architecture.timm_model import ARCH_DIR, resolve_architecture
-from hwnas.runs.lightning_parts import build_trainer, finish_wandb, scalar_metrics
+from hwnas.runs.lightning_parts import build_trainer, finish_wandb, scalar_metrics, start_run
 from hwnas.training.init_from_search import load_search_weights
 from hwnas.training.module import TrainModule
 
@@ -67,10 +67,7 @@ def build_training(cfg: DictConfig) -> tuple[TrainModule, pl.LightningDataModule
 
 def run_train(cfg: DictConfig) -> dict[str, Any]:
     """Train, test the best checkpoint, write `train_summary.json`; returns its figures."""
-    if cfg.get("seed") is not None:  # 0 is a seed
-        pl.seed_everything(int(cfg.seed), workers=True)
-    out = Path(cfg.paths.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = start_run(cfg)
     module, datamodule = build_training(cfg)
     trainer = build_trainer(cfg)
     if trainer.is_global_zero:
