@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from hwnas.data.cifar10_arrays import FORMS, ImageArrays, find_source, load_cifar10
-from hwnas.data.split_datamodule import SplitDataModule
+from hwnas.data.split_datamodule import SplitDataModule, endless
 from hwnas.data.tensor_batches import TensorAugment, TensorBatches
 from hwnas.latency.cache import default_cache_dir
 
@@ -141,11 +141,7 @@ class Cifar10DataModule(SplitDataModule):
         stream = TensorBatches(images, labels, self.arch_batch_size, CIFAR10_MEAN, CIFAR10_STD,
                                shuffle=True, drop_last=len(labels) // world_size >= self.arch_batch_size,
                                seed=self.seed + 1, rank=rank, world_size=world_size)  # fmt: skip
-        epoch = 0
-        while True:
-            stream.sampler.set_epoch(epoch)
-            yield from stream
-            epoch += 1
+        yield from endless(stream, stream.sampler)
 
 
 def _balanced_subset(labels: Tensor, size: int, generator: torch.Generator) -> Tensor:

@@ -4,7 +4,8 @@ split."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -110,8 +111,13 @@ class SplitDataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
             drop_last=len(self.arch_set) // world_size >= self.arch_batch_size,
         )
-        epoch = 0
-        while True:
-            sampler.set_epoch(epoch)
-            yield from loader
-            epoch += 1
+        yield from endless(loader, sampler)
+
+
+def endless(batches: Iterable, sampler: Any) -> Iterator:
+    """`batches` over and over, telling `sampler` each new epoch so that every pass reshuffles."""
+    epoch = 0
+    while True:
+        sampler.set_epoch(epoch)
+        yield from batches
+        epoch += 1
