@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from hwnas.architecture.arch_file import Architecture
 from hwnas.architecture.macs import count_macs
 from hwnas.architecture.timm_model import ARCH_DIR, resolve_architecture
+from hwnas.distributed import DTSStrategy
 from hwnas.runs.lightning_parts import build_trainer, finish_wandb, scalar_metrics, start_run
 from hwnas.training.init_from_search import load_search_weights
 from hwnas.training.module import TrainModule
@@ -114,6 +115,8 @@ def _figures(
                 "test/ema/acc5", "train/loss"):  # fmt: skip
         if key in metrics:
             figures[key.replace("/", "_")] = metrics[key]
+    if isinstance(trainer.strategy, DTSStrategy):
+        figures["distributed"] = trainer.strategy.summary()
     return figures
 
 

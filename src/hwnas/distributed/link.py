@@ -1,0 +1,192 @@
+"""An emulated wide-area link over torch.distributed's real all-reduce (REFERENCE B4).
+
+These machines cannot shape traffic in the kernel (no `netem`), so latency is injected by the
+application: every exchange is a real asynchronous `all_reduce` in the process group that
+Lightning set up (gloo on CPU, NCCL on GPU), and its result becomes usable only at
+
+    (latest issue time over the ranks) + L + 2(N-1)/N x bytes x 8 / B
+
+on a first-in-first-out link: a message starts to cross only when the one before it has
+crossed, so delay can hide latency but never bandwidth. L is the completion latency of the
+whole collective (REFERENCE B6): it replaces the real transport's own cost (over loopback,
+gloo's fraction of a millisecond) rather than adding to it, except that a message is never
+usable before the real collective has finished. With L = 0 and no bandwidth limit the link is
+the plain collective. Synchronous SGD and DTS go through the same link, so every
+comparison between them is like for like.
+
+The issue times travel inside the exchanged buffer (two float32 slots per rank holding the
+high and low parts of that rank's clock), so every rank derives the same arrival times without
+an extra message. The clock is `time.perf_counter`, shared by processes on one host: the
+emulation is meant for one machine, where `wan.latency_ms` stands for the distance.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+SPIN_S = 2e-4  # sleep until this close to the deadline, then spin: sleep overshoots ~0.1 ms
+
+
+class PeerError(RuntimeError):
+    """A peer died, hung or stopped exchanging: raised instead of waiting forever."""
+
+
+def sleep_until(deadline: float) -> None:
+    """Return at `deadline` (a `time.perf_counter` value), within a few microseconds."""
+    while True:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            return
+        if remaining > SPIN_S:
+            time.sleep(remaining - SPIN_S)
+
+
+@dataclass
+class LinkStats:
+    """What the link has carried: messages, bytes, and the time spent waiting for them."""
+
+    messages: int = 0
+    payload_bytes: int = 0
+    wait_s: float = 0.0  # time callers spent in `Message.wait`
+    emulated_s: float = 0.0  # of which, sleeping for the emulated latency and bandwidth
+    late_s: list[float] = field(default_factory=list)  # delivery - arrival, last 1000 messages
+
+
+class Message:
+    """One exchange in flight; `wait()` returns the average over the ranks once it arrived."""
+
+    def __init__(self, link: EmulatedLink, buffer: Tensor, work: dist.Work | None, size: int,
+                 what: str) -> None:  # fmt: skip
+        self.link, self.buffer, self.work, self.size, self.what = link, buffer, work, size, what
+        self.result: Tensor | None = None
+        self.arrival: float | None = None  # perf_counter time the emulated link delivers it
+
+    def wait(self) -> Tensor:
+        """Block until the average has arrived over the emulated link (earlier messages first:
+        the link is FIFO); returns it (a view of the exchanged buffer)."""
+        if self.result is None:
+            self.link._deliver_up_to(self)
+        assert self.result is not None
+        return self.result
+
+
+class EmulatedLink:
+    """All-reduce (average) over a process group, delivered as over a link of the given
+    latency and bandwidth.
+
+    Args:
+        latency_ms: completion latency L of one exchange (a ring all-reduce pays 2(N-1) hops;
+            L is what the whole collective takes, REFERENCE B6).
+        bandwidth_mbps: per-worker bandwidth B in Mb/s; None or 0 means unlimited.
+        group: the process group (None: the default group).
+        timeout_s: only for the error message; the process group's own timeout ends a wait for
+            a peer that hangs (set it with `init_process_group(timeout=...)`).
+    """
+
+    def __init__(self, latency_ms: float = 0.0, bandwidth_mbps: float | None = None,
+                 group: dist.ProcessGroup | None = None, timeout_s: float | None = None) -> None:  # fmt: skip
+        if latency_ms < 0 or (bandwidth_mbps is not None and bandwidth_mbps < 0):
+            raise ValueError(f"wan.latency_ms and wan.bandwidth_mbps must be >= 0, got "
+                             f"{latency_ms} and {bandwidth_mbps}")  # fmt: skip
+        self.latency_s = latency_ms / 1e3
+        self.bits_per_s = bandwidth_mbps * 1e6 if bandwidth_mbps else None
+        self.group, self.timeout_s = group, timeout_s
+        distributed = dist.is_available() and dist.is_initialized()
+        self.world = dist.get_world_size(group) if distributed else 1
+        self.rank = dist.get_rank(group) if distributed else 0
+        self.origin = self._shared_origin(distributed)
+        self.free_at = float("-inf")  # when the link has carried everything queued so far
+        self.in_flight: deque[Message] = deque()
+        self.stats = LinkStats()
+
+    @property
+    def emulated(self) -> bool:
+        return self.latency_s > 0 or self.bits_per_s is not None
+
+    def transfer_s(self, payload_bytes: int) -> float:
+        """Time to push one message through the bandwidth: 2(N-1)/N x bytes x 8 / B."""
+        if self.bits_per_s is None:
+            return 0.0
+        return 2 * (self.world - 1) / self.world * payload_bytes * 8 / self.bits_per_s
+
+    def all_reduce_mean(self, payload: Tensor, what: str = "exchange") -> Message:
+        """Start averaging `payload` over the ranks (it is copied; the caller may reuse it)."""
+        now = time.perf_counter() - self.origin  # issued when handed over
+        dtype = torch.float64 if payload.dtype == torch.float64 else torch.float32
+        n = payload.numel()
+        buffer = torch.zeros(n + 2 * self.world, dtype=dtype, device=payload.device)
+        # Divide before summing, as DDP does: with t = 0 the result is DDP's to the bit.
+        torch.div(payload.reshape(-1), self.world, out=buffer[:n])
+        high = torch.tensor(now, dtype=torch.float32).item()
+        buffer[n + 2 * self.rank] = high
+        buffer[n + 2 * self.rank + 1] = now - high  # exact to ~1e-11 s after the sum
+        work = None
+        if self.world > 1:
+            work = dist.all_reduce(buffer, group=self.group, async_op=True)
+        message = Message(self, buffer, work, n, what)
+        self.in_flight.append(message)
+        self.stats.messages += 1
+        self.stats.payload_bytes += n * payload.element_size()
+        return message
+
+    def drain(self) -> None:
+        """Wait for every message in flight (their results stay readable)."""
+        if self.in_flight:
+            self.in_flight[-1].wait()
+
+    def _deliver_up_to(self, message: Message) -> None:
+        start = time.perf_counter()
+        while True:
+            head = self.in_flight.popleft()
+            self._deliver(head)
+            if head is message:
+                break
+        self.stats.wait_s += time.perf_counter() - start
+
+    def _deliver(self, message: Message) -> None:
+        if message.work is not None:
+            try:
+                message.work.wait()
+            except RuntimeError as error:
+                waited = (
+                    f" (no answer within {self.timeout_s:g} s, dts.timeout_s)"
+                    if self.timeout_s
+                    else ""
+                )
+                raise PeerError(
+                    f"rank {self.rank}: the {message.what} did not complete: a peer process died, "
+                    f"hung or left the exchange{waited}. Checkpoints already written are kept; "
+                    "restart every process and resume from the run's last.ckpt. The collective "
+                    f"reported: {str(error).splitlines()[0][:300]}"
+                ) from error  # fmt: skip
+        n, buffer = message.size, message.buffer
+        clocks = buffer[n:].to("cpu", torch.float64)  # waits for the collective on a GPU too
+        issued = float((clocks[0::2] + clocks[1::2]).max())
+        size_bytes = n * buffer.element_size()
+        begin = max(issued, self.free_at)
+        self.free_at = begin + self.transfer_s(size_bytes)
+        message.arrival = self.origin + self.free_at + self.latency_s
+        if self.emulated:
+            before = time.perf_counter()
+            sleep_until(message.arrival)
+            self.stats.emulated_s += time.perf_counter() - before
+        self.stats.late_s.append(time.perf_counter() - message.arrival)
+        del self.stats.late_s[:-1000]
+        message.result = buffer[:n]
+
+    def _shared_origin(self, distributed: bool) -> float:
+        """Rank 0's clock at start-up, so issue times fit float32 halves for days."""
+        origin = torch.tensor([time.perf_counter()], dtype=torch.float64)
+        if distributed and self.world > 1:
+            backend = dist.get_backend(self.group)
+            device = "cuda" if backend == "nccl" else "cpu"
+            origin = origin.to(device)
+            dist.broadcast(origin, src=dist.get_global_rank(self.group, 0) if self.group else 0,
+                           group=self.group)  # fmt: skip
+        return float(origin.cpu())

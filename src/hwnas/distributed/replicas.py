@@ -1,0 +1,44 @@
+"""Making every replica identical at a sync point: the average of every floating-point tensor
+of the model (parameters, BatchNorm statistics, an EMA of the weights) and of the optimiser
+state (momentum, Adam's moments; step counters are equal on every rank already)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor, nn
+from torch.optim import Optimizer
+
+from hwnas.distributed.flat import copy_into
+from hwnas.distributed.link import EmulatedLink
+
+
+def replica_state(module: nn.Module, optimizers: Iterable[Optimizer] = ()) -> list[Tensor]:
+    """The floating-point tensors that make up a replica, in an order every rank agrees on."""
+    tensors, seen = [], set()
+    for tensor in module.state_dict(keep_vars=True).values():
+        if tensor.is_floating_point() and tensor.data_ptr() not in seen:
+            seen.add(tensor.data_ptr())
+            tensors.append(tensor.data)
+    for optimizer in optimizers:
+        for group in optimizer.param_groups:
+            for param in group["params"]:
+                state = optimizer.state.get(param, {})
+                for key in sorted(state):
+                    value = state[key]
+                    if key != "step" and isinstance(value, Tensor) and value.is_floating_point():
+                        tensors.append(value)
+    return tensors
+
+
+def average_replicas(link: EmulatedLink, module: nn.Module,
+                     optimizers: Iterable[Optimizer] = ()) -> None:  # fmt: skip
+    """Replace every rank's model and optimiser state by their average over the ranks (one
+    exchange over `link`, so a sync point pays the emulated latency like any other)."""
+    tensors = replica_state(module, optimizers)
+    if not tensors or link.world == 1:
+        return
+    dtype = torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
+    flat = torch.cat([t.detach().reshape(-1).to(dtype) for t in tensors])
+    copy_into(tensors, link.all_reduce_mean(flat, "synchronisation of the replicas").wait())

@@ -1,0 +1,46 @@
+"""Time of each optimiser step, split into the exposed wait for exchanges and the rest."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+
+class StepTimer:
+    """A step lasts from the end of the previous step to the end of this one (so data loading
+    counts as compute); a pause in between (validation, a sync point) starts afresh."""
+
+    def __init__(self, history: int = 10_000) -> None:
+        self.steps, self.total_step_s, self.total_wait_s = 0, 0.0, 0.0
+        self.history: deque[tuple[float, float]] = deque(maxlen=history)  # (step s, wait s)
+        self._last_end: float | None = None
+        self._begin: float | None = None
+        self._wait_before = 0.0
+
+    def reset(self) -> None:
+        """The next step starts a new series: what came before it was not training."""
+        self._last_end = None
+
+    def start_step(self, wait_total_s: float) -> None:
+        self._begin, self._wait_before = self._last_end, wait_total_s
+
+    def end_step(self, wait_total_s: float) -> tuple[float | None, float]:
+        """(step seconds or None for the first step of a series, exposed wait seconds)."""
+        now = time.perf_counter()
+        wait = wait_total_s - self._wait_before
+        step = None if self._begin is None else now - self._begin
+        self._last_end = now
+        if step is not None:
+            self.steps += 1
+            self.total_step_s += step
+            self.total_wait_s += wait
+            self.history.append((step, wait))
+        return step, wait
+
+    @property
+    def mean_step_s(self) -> float:
+        return self.total_step_s / self.steps if self.steps else 0.0
+
+    @property
+    def mean_wait_s(self) -> float:
+        return self.total_wait_s / self.steps if self.steps else 0.0

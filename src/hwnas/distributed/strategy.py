@@ -1,0 +1,283 @@
+"""`DTSStrategy`: data-parallel training that tolerates wide-area latency (DTS, Zhu et al.,
+"Distributed Training Across the World", 2019; REFERENCE B1-B4), as a Lightning strategy.
+
+It is Lightning's DDP strategy (launch, process group, samplers, metric reduction) without the
+`DistributedDataParallel` wrapper: DDP all-reduces gradients and broadcasts BatchNorm buffers
+synchronously every step, which is exactly what a latency-tolerant path must not do (and
+Lightning drops DDP communication hooks on the CPU). The initial state is broadcast once;
+after that each step exchanges over an `EmulatedLink` by itself:
+
+- period 1: the delayed gradient update (`DelayedGradients`) inside the optimiser closure,
+  after backward and before the step; delay 0 is synchronous SGD, the same code path.
+- period > 1: the temporally sparse update (`PeriodicDeltas`) after the step.
+
+At sync points (before validation, before every checkpoint and at the end of training) the
+messages in flight are drained and every replica's parameters, buffers and optimiser state are
+replaced by their average, so a checkpoint holds one model and a resumed run continues as the
+unbroken one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.strategies import DDPStrategy
+from pytorch_lightning.trainer.states import TrainerFn, TrainerStatus
+from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_warn
+from torch import Tensor
+from torch.optim import Optimizer
+
+from hwnas.distributed.auto_delay import DelayTuner
+from hwnas.distributed.delayed_gradients import DelayedGradients
+from hwnas.distributed.link import EmulatedLink, PeerError
+from hwnas.distributed.periodic_deltas import PeriodicDeltas, nesterov_outer
+from hwnas.distributed.replicas import average_replicas
+from hwnas.distributed.settings import DTSSettings, check_same_on_every_rank
+from hwnas.distributed.step_timer import StepTimer
+
+log = logging.getLogger(__name__)
+
+
+class DTSStrategy(DDPStrategy):
+    """Delayed and temporally sparse updates over an emulated or real wide-area link.
+
+    Args: the fields of `DTSSettings` (delay, period, correction, outer optimiser, WAN latency
+        and bandwidth, clipping, timeout, auto-delay warm-up); the rest go to `DDPStrategy`.
+    """
+
+    def __init__(self, delay: int | str = "auto", period: int = 1, correction: bool = True,
+                 outer_optimizer: str | None = None, outer_lr: float = 0.7,
+                 outer_momentum: float = 0.9, latency_ms: float = 0.0,
+                 bandwidth_mbps: float | None = None, clip_grad_norm: float | None = None,
+                 timeout_s: float = 300.0, auto_warmup_steps: int = 5, max_delay: int = 64,
+                 **ddp_kwargs: Any) -> None:  # fmt: skip
+        self.settings = DTSSettings(
+            delay=delay, period=period, correction=correction, outer_optimizer=outer_optimizer,
+            outer_lr=outer_lr, outer_momentum=outer_momentum, latency_ms=latency_ms,
+            bandwidth_mbps=bandwidth_mbps, clip_grad_norm=clip_grad_norm, timeout_s=timeout_s,
+            auto_warmup_steps=auto_warmup_steps, max_delay=max_delay,
+        )  # fmt: skip
+        super().__init__(timeout=timedelta(seconds=timeout_s), **ddp_kwargs)
+        self.link: EmulatedLink | None = None
+        self.exchange: DelayedGradients | PeriodicDeltas | None = None
+        self.params: list[Tensor] = []
+        self.delay = 0 if delay == "auto" else int(delay)
+        self.tuner: DelayTuner | None = None
+        self.tuning: dict[str, float] | None = None  # what dts.delay=auto measured
+        self.timer = StepTimer()
+        self.synchronized = True
+        self.peer_failed = False
+        self._restored: dict[str, Any] | None = None
+
+    # --- set-up ---------------------------------------------------------------------------
+    def setup(self, trainer: pl.Trainer) -> None:
+        if trainer.state.fn == TrainerFn.FITTING:
+            self._refuse_unsupported(trainer)
+        super().setup(trainer)
+        if trainer.state.fn == TrainerFn.FITTING:
+            self._build_exchange()
+
+    def _refuse_unsupported(self, trainer: pl.Trainer) -> None:
+        module = self.lightning_module
+        if module is not None and not module.automatic_optimization:
+            raise ValueError(
+                "distributed=dts trains with Lightning's automatic optimisation (train.py). "
+                f"{type(module).__name__} steps its optimisers by hand (search.py alternates weight "
+                "and architecture steps and samples one path per step, so unsampled candidates have "
+                "no gradient to delay): search with trainer=ddp instead"
+            )  # fmt: skip
+        if getattr(self.precision_plugin, "scaler", None) is not None:
+            raise ValueError(
+                "distributed=dts cannot run fp16 with a gradient scaler: the scale changes between "
+                "step k - t and step k, so the delayed correction would mix gradients of different "
+                "scales. Use trainer.precision=bf16-mixed (no scaler) or 32-true"
+            )  # fmt: skip
+        if trainer.gradient_clip_val:
+            raise ValueError(
+                "trainer.gradient_clip_val would clip the corrected gradient after the exchange, "
+                "which breaks the delayed update; set dts.clip_grad_norm instead, which clips each "
+                "worker's own gradient before it is sent"
+            )  # fmt: skip
+
+    def configure_ddp(self) -> None:
+        """No DDP wrapper: broadcast rank 0's parameters and buffers once."""
+        from pytorch_lightning.overrides.distributed import _sync_module_states
+
+        _sync_module_states(self.model)
+
+    def _build_exchange(self) -> None:
+        s = self.settings
+        self.params = [p for opt in self.optimizers for g in opt.param_groups for p in g["params"]
+                       if p.requires_grad]  # fmt: skip
+        check_same_on_every_rank(s, sum(p.numel() for p in self.params))
+        self.link = EmulatedLink(s.latency_ms, s.bandwidth_mbps, timeout_s=s.timeout_s)
+        restored = self._restored or {}
+        if s.delay == "auto" and restored.get("tuned"):
+            self.delay = int(restored["delay"])  # resume with the delay the run chose
+        self.tuner = (
+            DelayTuner(s.auto_warmup_steps, s.max_delay)
+            if s.delay == "auto" and not restored.get("tuned")
+            else None
+        )
+        if s.mode == "gradients":
+            self.exchange = DelayedGradients(self.params, self.link, self.delay, s.correction)
+        else:
+            outer = nesterov_outer(s.outer_lr, s.outer_momentum) if s.outer_optimizer else None
+            self.exchange = PeriodicDeltas(self.params, self.link, s.period, self.delay, outer)
+            if restored.get("exchange"):
+                self.exchange.load_state_dict(restored["exchange"])
+        if restored and not restored.get("synchronized", True):
+            rank_zero_warn("resuming from a DTS checkpoint saved at an interruption: it holds rank "
+                           "0's replica, without the other ranks' last local updates, so the run "
+                           "does not continue exactly as an unbroken one would")  # fmt: skip
+        self.synchronized, self.peer_failed = True, False
+        self.timer.reset()
+        rank_zero_info(f"DTS: {self.describe()}")
+
+    def describe(self) -> str:
+        s = self.settings
+        delay = f"delay {self.delay}" + (" (auto: tuning)" if self.tuner else "")
+        kind = (
+            "delayed gradients"
+            if s.mode == "gradients"
+            else f"parameter deltas every {s.period} steps"
+        )
+        link = f"emulated link {s.latency_ms:g} ms" + (
+            f", {s.bandwidth_mbps:g} Mb/s" if s.bandwidth_mbps else ""
+        )
+        return f"{kind}, {delay}, {link}, {self.world_size} processes"
+
+    # --- the step ------------------------------------------------------------------------
+    def optimizer_step(self, optimizer: Optimizer, closure: Callable[[], Any],
+                       model: pl.LightningModule | None = None, **kwargs: Any) -> Any:  # fmt: skip
+        if self.exchange is None:  # not fitting
+            return super().optimizer_step(optimizer, closure, model, **kwargs)
+        self.timer.start_step(self.link.stats.wait_s)
+        exchange = self.exchange
+
+        def closure_then_exchange() -> Any:
+            loss = closure()
+            if self.settings.clip_grad_norm:
+                torch.nn.utils.clip_grad_norm_(self.params, self.settings.clip_grad_norm)
+            if isinstance(exchange, DelayedGradients):
+                self._guard(exchange.exchange)
+            return loss
+
+        output = super().optimizer_step(optimizer, closure_then_exchange, model, **kwargs)
+        if isinstance(exchange, PeriodicDeltas):
+            self._guard(exchange.after_step)
+        self.synchronized = False
+        step_s, wait_s = self.timer.end_step(self.link.stats.wait_s)
+        if self.tuner is not None and step_s is not None:
+            self.tuner.record(step_s, wait_s)
+            if self.tuner.ready:
+                self._tune_delay()
+        return output
+
+    def _tune_delay(self) -> None:
+        assert self.tuner is not None and self.exchange is not None
+        delay, compute, wait = self.tuner.choose()
+        self.tuner = None
+        self.tuning = {"compute_s": compute, "wait_s": wait}
+        self.delay = self.exchange.delay = delay
+        rank_zero_info(f"DTS: dts.delay=auto chose {delay}: {compute * 1e3:.1f} ms of compute per step "
+                       f"and {wait * 1e3:.1f} ms of exposed wait at delay 0")  # fmt: skip
+        if delay == self.settings.max_delay:
+            rank_zero_warn(f"DTS: the delay hit dts.max_delay={delay}; exchanges will still stall")
+
+    def _guard(self, exchange: Callable[[], None]) -> None:
+        try:
+            exchange()
+        except PeerError:
+            self.peer_failed = True
+            raise
+
+    # --- sync points ---------------------------------------------------------------------
+    def synchronize(self) -> None:
+        """Drain what is in flight and make every replica identical (parameters, buffers,
+        optimiser state). A no-op when nothing moved since the last one."""
+        if self.exchange is None or self.synchronized:
+            return
+        self._guard(self.exchange.drain)
+        self._guard(lambda: average_replicas(self.link, self.lightning_module, self.optimizers))
+        if isinstance(self.exchange, PeriodicDeltas):
+            self.exchange.reset_anchor()
+        self.synchronized = True
+        self.timer.reset()
+
+    def _fitting(self) -> bool:
+        trainer = self.lightning_module._trainer if self.lightning_module is not None else None
+        return (
+            self.exchange is not None
+            and trainer is not None
+            and trainer.state.fn == TrainerFn.FITTING
+        )
+
+    def _interrupted(self) -> bool:
+        module = self.lightning_module
+        trainer = module._trainer if module is not None else None
+        return self.peer_failed or (
+            trainer is not None and trainer.state.status == TrainerStatus.INTERRUPTED
+        )
+
+    def on_validation_start(self) -> None:
+        if self._fitting():
+            self.synchronize()
+        super().on_validation_start()
+
+    def on_train_end(self) -> None:
+        if self._fitting() and not self._interrupted():
+            self.synchronize()
+        super().on_train_end()
+
+    def lightning_module_state_dict(self) -> dict[str, Any]:
+        """Before every checkpoint: one model. At an interruption (Ctrl-C, a dead peer) the
+        peers cannot be reached safely, so the checkpoint holds this rank's replica as it is."""
+        if self._fitting() and not self._interrupted():
+            self.synchronize()
+        return super().lightning_module_state_dict()
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], filepath: Any,
+                        storage_options: Any | None = None) -> None:  # fmt: skip
+        if self.exchange is not None:
+            checkpoint["dts"] = {
+                "settings": self.settings.to_dict(),
+                "delay": self.delay,
+                "tuned": self.settings.delay == "auto" and self.tuner is None,
+                "synchronized": self.synchronized,
+                "exchange": self.exchange.state_dict() if isinstance(self.exchange, PeriodicDeltas) else None,
+            }  # fmt: skip
+        super().save_checkpoint(checkpoint, filepath, storage_options)
+
+    def load_checkpoint(
+        self, checkpoint_path: Any, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        checkpoint = super().load_checkpoint(checkpoint_path, weights_only=weights_only)
+        self._restored = checkpoint.get("dts")
+        return checkpoint
+
+    # --- faults --------------------------------------------------------------------------
+    def barrier(self, *args: Any, **kwargs: Any) -> None:
+        if self.peer_failed:  # a peer is gone: waiting for it would only hang until the timeout
+            return
+        super().barrier(*args, **kwargs)
+
+    def summary(self) -> dict[str, Any]:
+        """Settings and measured figures, for `train_summary.json`."""
+        stats = self.link.stats if self.link is not None else None
+        return {
+            **self.settings.to_dict(),
+            "delay_used": self.delay,
+            "auto_delay_measured": self.tuning,
+            "processes": self.world_size,
+            "steps": self.timer.steps,
+            "mean_step_ms": self.timer.mean_step_s * 1e3,
+            "mean_exposed_wait_ms": self.timer.mean_wait_s * 1e3,
+            "messages": stats.messages if stats else 0,
+            "megabytes_sent": stats.payload_bytes / 1e6 if stats else 0.0,
+        }

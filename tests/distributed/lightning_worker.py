@@ -1,0 +1,69 @@
+"""Run under torchrun by test_strategy.py: several short `train.py` fits (tiny net, synthetic
+data) in one pair of processes, one per arm; every rank saves its final weights per arm.
+
+Arms: Lightning's DDP; DTS with delay 0 (synchronous SGD); DTS with delay 3 over two epochs,
+unbroken, stopped after the first epoch, and resumed from that stop's last.ckpt; the sparse
+update with a delay and DiLoCo's outer step."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from hydra import compose, initialize_config_dir
+
+from hwnas.runs.lightning_parts import build_trainer
+from hwnas.runs.train_run import build_training
+
+CONF = str(Path(__file__).resolve().parents[2] / "conf")
+ACCELERATOR = os.environ.get("HWNAS_TEST_ACCELERATOR", "cpu")  # gpu: the NCCL test
+COMMON = [
+    "debug=train_fast", "trainer=ddp", "trainer.devices=2", f"trainer.accelerator={ACCELERATOR}",
+    "+trainer.num_nodes=1", "+trainer.enable_progress_bar=false", "module.mixup=null",
+    "module.warmup_epochs=0", "dataset.train_size=512", "trainer.limit_train_batches=5",
+    "trainer.limit_val_batches=1", "logger=csv", "optimizer.lr=0.2",
+]  # fmt: skip
+DTS = ["distributed=dts", "dts.timeout_s=60"]
+ARMS = {
+    "ddp": ["epochs=1"],
+    "dts_t0": [*DTS, "dts.delay=0", "epochs=1"],
+    "unbroken": [*DTS, "dts.delay=3", "epochs=2"],
+    "broken": [*DTS, "dts.delay=3", "epochs=2"],
+    "resumed": [*DTS, "dts.delay=3", "epochs=2", "ckpt_path={out}/broken/checkpoints/last.ckpt"],
+    "sparse": [*DTS, "dts.delay=2", "dts.period=3", "dts.outer_optimizer=nesterov", "epochs=2"],
+}
+
+
+class StopAfterFirstEpoch(pl.Callback):
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        trainer.should_stop = True
+
+
+def fit(out: Path, arm: str) -> None:
+    overrides = [o.format(out=out) for o in COMMON + ARMS[arm]]
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[*overrides, f"paths.output_dir={out / arm}"])
+    pl.seed_everything(0, workers=True)
+    module, datamodule = build_training(cfg)
+    trainer = build_trainer(cfg)
+    if arm == "broken":
+        trainer.callbacks.append(StopAfterFirstEpoch())
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+    params = {k: v.detach().cpu().clone() for k, v in module.model.named_parameters()}
+    rank = int(os.environ["RANK"])
+    torch.save({"state": state, "params": params, "epoch": trainer.current_epoch},
+               out / f"{arm}.rank{rank}.pt")  # fmt: skip
+
+
+def main(out_dir: str, arms: list[str]) -> None:
+    torch.set_num_threads(1)
+    for arm in arms:
+        fit(Path(out_dir), arm)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2:])

@@ -1,0 +1,230 @@
+"""What the DTS engine tests run on two gloo processes. Every scenario runs on both ranks, in
+this order, in one pair of processes (starting a process costs seconds of imports); each returns
+what its test checks. Not a test module."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.distributed.algorithms.model_averaging.averagers import PeriodicModelAverager
+
+from hwnas.distributed import (
+    DelayedGradients,
+    DTSSettings,
+    EmulatedLink,
+    PeriodicDeltas,
+    average_replicas,
+    nesterov_outer,
+)
+from hwnas.distributed.flat import flatten
+from hwnas.distributed.settings import check_same_on_every_rank
+
+LR = 0.1
+
+
+def toy_model(seed: int = 0) -> torch.nn.Module:
+    """A small MLP, identical on every rank."""
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
+
+
+def backward(model: torch.nn.Module, rank: int, step: int) -> None:
+    """Gradients of this rank's batch at this step (batches differ between ranks and steps)."""
+    g = torch.Generator().manual_seed(1000 * step + rank)
+    x, y = torch.randn(8, 6, generator=g), torch.randint(0, 3, (8,), generator=g)
+    model.zero_grad(set_to_none=True)
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+
+
+def gather(tensor: torch.Tensor) -> list[torch.Tensor]:
+    everyone = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
+    dist.all_gather(everyone, tensor.contiguous())
+    return everyone
+
+
+# --- B1: delayed gradients ----------------------------------------------------------------
+def delayed(rank: int, delay: int, steps: int, correction: bool = True) -> dict[str, Any]:
+    model = toy_model()
+    params = list(model.parameters())
+    opt = torch.optim.SGD(params, lr=LR)
+    exchange = DelayedGradients(params, EmulatedLink(), delay=delay, correction=correction)
+    for step in range(steps):
+        backward(model, rank, step)
+        exchange.exchange()
+        opt.step()
+    weights = flatten(params)
+    local = exchange.local_gradients_in_flight()
+    own = torch.stack(local).sum(0) if local else torch.zeros_like(weights)
+    shared = weights + LR * own  # B1: the same on every rank
+    # Applying every pending correction replaces the own gradients by their averages.
+    corrected = shared - LR * torch.stack(gather(own)).mean(0)
+    result = {"weights": weights, "replicas": gather(weights), "shared": gather(shared),
+              "corrected": corrected, "in_flight": len(local)}  # fmt: skip
+    exchange.drain()
+    average_replicas(exchange.link, model, [opt])
+    result["drained"] = gather(flatten(params))
+    return result
+
+
+def synchronous_reference(rank: int, steps: int) -> torch.Tensor:
+    """Synchronous SGD written out: average the gradients, then step."""
+    model = toy_model()
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    for step in range(steps):
+        backward(model, rank, step)
+        for p in model.parameters():
+            p.grad.div_(dist.get_world_size())
+            dist.all_reduce(p.grad)
+        opt.step()
+    return flatten(list(model.parameters()))
+
+
+# --- B2: periodic parameter deltas --------------------------------------------------------
+def periodic(rank: int, period: int, delay: int, steps: int, outer: bool = False) -> dict[str, Any]:
+    model = toy_model()
+    params = list(model.parameters())
+    opt = torch.optim.SGD(params, lr=LR, momentum=0.9)
+    exchange = PeriodicDeltas(params, EmulatedLink(), period, delay,
+                              nesterov_outer() if outer else None)  # fmt: skip
+    for step in range(steps):
+        backward(model, rank, step)
+        opt.step()
+        exchange.after_step()
+    result = {"weights": flatten(params), "replicas": gather(flatten(params))}
+    exchange.drain()
+    result["drained"] = gather(flatten(params))  # before any averaging of the replicas
+    return result
+
+
+def periodic_averager_reference(rank: int, period: int, steps: int) -> torch.Tensor:
+    """torch's PeriodicModelAverager, averaging after steps p, 2p, ..."""
+    model = toy_model()
+    params = list(model.parameters())
+    opt = torch.optim.SGD(params, lr=LR, momentum=0.9)
+    averager = PeriodicModelAverager(period=period, warmup_steps=period - 1)
+    for step in range(steps):
+        backward(model, rank, step)
+        opt.step()
+        averager.average_parameters(params)
+    return flatten(params)
+
+
+def diloco_reference(
+    rank: int, period: int, steps: int, lr: float = 0.7, mu: float = 0.9
+) -> torch.Tensor:
+    """DiLoCo written out: every p local steps the global model takes a Nesterov step on the
+    averaged delta, and every worker restarts from it."""
+    model = toy_model()
+    params = list(model.parameters())
+    opt = torch.optim.SGD(params, lr=LR, momentum=0.9)
+    global_w, buf = flatten(params), None
+    for step in range(steps):
+        backward(model, rank, step)
+        opt.step()
+        if (step + 1) % period == 0:
+            delta = flatten(params) - global_w
+            delta /= dist.get_world_size()
+            dist.all_reduce(delta)
+            grad = -delta
+            buf = grad.clone() if buf is None else mu * buf + grad
+            global_w = global_w - lr * (grad + mu * buf)
+            with torch.no_grad():
+                torch.nn.utils.vector_to_parameters(global_w.clone(), params)
+    return flatten(params)
+
+
+# --- the link -----------------------------------------------------------------------------
+def delivery_times(rank: int, latency_ms: float, messages: int) -> dict[str, Any]:
+    """Deliveries against the latest issue time over the ranks, with uneven gaps between."""
+    link = EmulatedLink(latency_ms)
+    issued, delivered = [], []
+    for i in range(messages):
+        time.sleep(0.001 * ((i * 7 + rank * 3) % 5))  # ranks issue at different moments
+        issued.append(time.perf_counter())
+        message = link.all_reduce_mean(torch.ones(1000))
+        message.wait()
+        delivered.append(time.perf_counter())
+    latest = torch.stack(gather(torch.tensor(issued, dtype=torch.float64))).max(0).values
+    return {
+        "after_latest_issue_s": torch.tensor(delivered, dtype=torch.float64) - latest,
+        "link_late_s": list(link.stats.late_s),
+    }
+
+
+def fifo_bandwidth(rank: int, latency_ms: float, bandwidth_mbps: float, messages: int,
+                   numel: int) -> dict[str, Any]:  # fmt: skip
+    """Back-to-back messages: each must wait for the one before it to cross."""
+    link = EmulatedLink(latency_ms, bandwidth_mbps)
+    start = time.perf_counter()
+    sent = [link.all_reduce_mean(torch.ones(numel)) for _ in range(messages)]
+    done = []
+    for message in sent:
+        message.wait()
+        done.append(time.perf_counter())
+    latest_start = float(max(gather(torch.tensor([start], dtype=torch.float64))))
+    return {"done_s": [t - latest_start for t in done], "transfer_s": link.transfer_s(numel * 4)}
+
+
+def synchronous_step_times(rank: int, latency_ms: float | None, steps: int) -> list[float]:
+    """Step times of synchronous SGD (delay 0) over a link of `latency_ms`; None: no exchange
+    at all, the step's compute alone."""
+    model = toy_model()
+    params = list(model.parameters())
+    opt = torch.optim.SGD(params, lr=LR)
+    exchange = None
+    if latency_ms is not None:
+        exchange = DelayedGradients(params, EmulatedLink(latency_ms), delay=0)
+    times = []
+    for step in range(steps):
+        start = time.perf_counter()
+        backward(model, rank, step)
+        if exchange is not None:
+            exchange.exchange()
+        opt.step()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+# --- settings -----------------------------------------------------------------------------
+def mismatched_settings(rank: int) -> str:
+    try:
+        check_same_on_every_rank(DTSSettings(delay=4 + rank, period=1), exchanged_values=10)
+    except ValueError as error:
+        return str(error)
+    return "no error"
+
+
+SCENARIOS: dict[str, tuple[Callable[..., Any], tuple]] = {
+    "delayed_t3": (delayed, (3, 7)),
+    "delayed_t0": (delayed, (0, 5)),
+    "synchronous_reference": (synchronous_reference, (5,)),
+    "ablation_t3": (delayed, (3, 7, False)),
+    "periodic_p4_t0": (periodic, (4, 0, 12)),
+    "averager_p4": (periodic_averager_reference, (4, 12)),
+    "periodic_p4_t2": (periodic, (4, 2, 10)),
+    "outer_p3_t0": (periodic, (3, 0, 9, True)),
+    "diloco_p3": (diloco_reference, (3, 9)),
+    "delivery_20ms": (delivery_times, (20.0, 15)),
+    "fifo_10ms_100mbps": (fifo_bandwidth, (10.0, 100.0, 4, 100_000)),
+    "compute_only": (synchronous_step_times, (None, 6)),
+    "ssgd_0ms": (synchronous_step_times, (0.0, 6)),
+    "ssgd_50ms": (synchronous_step_times, (50.0, 6)),
+    "mismatched_settings": (mismatched_settings, ()),
+}
+
+
+def run_all(rank: int) -> dict[str, Any]:
+    """Every scenario on this rank; a scenario that raises returns its traceback."""
+    results = {}
+    for name, (fn, args) in SCENARIOS.items():
+        try:
+            results[name] = fn(rank, *args)
+        except Exception:  # noqa: BLE001 - reported by the scenario's test
+            results[name] = {"error": traceback.format_exc()}
+        dist.barrier()
+    return results

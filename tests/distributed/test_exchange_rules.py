@@ -1,0 +1,66 @@
+"""The update rules of DTS on two gloo processes (REFERENCE B1, B2, B6): the delayed update's
+invariant and what draining gives, delay 0 as synchronous SGD, the no-correction ablation, the
+sparse update against torch's PeriodicModelAverager, with a delay, and with DiLoCo's outer step."""
+
+from __future__ import annotations
+
+import torch
+
+
+def test_replicas_differ_by_their_last_t_gradients_and_agree_after_draining(scenario) -> None:
+    r0, r1 = scenario("delayed_t3")
+    assert r0["in_flight"] == 3
+    a, b = r0["replicas"]
+    assert (a - b).abs().max() > 1e-3  # mid-run the replicas really differ ...
+    s0, s1 = r0["shared"]
+    assert (s0 - s1).abs().max() < 1e-7  # ... by exactly -lr x their last t gradients
+    d0, d1 = r0["drained"]
+    assert torch.equal(d0, d1)  # drained: one model, ...
+    # ... and for plain SGD the weight that applying every pending correction gives
+    assert (d0 - r0["corrected"]).abs().max() < 1e-6
+    assert (d0 - r1["corrected"]).abs().max() < 1e-6
+
+
+def test_delay_zero_is_synchronous_sgd_to_the_bit(scenario) -> None:
+    delayed = scenario("delayed_t0")
+    reference = scenario("synchronous_reference")
+    for rank in (0, 1):
+        assert torch.equal(delayed[rank]["weights"], reference[rank])
+
+
+def test_without_the_correction_replicas_apply_only_stale_averages(scenario) -> None:
+    ablation, _ = scenario("ablation_t3")
+    corrected, _ = scenario("delayed_t3")
+    a, b = ablation["replicas"]
+    assert torch.equal(a, b)  # only global averages were ever applied
+    assert (a - corrected["drained"][0]).abs().max() > 1e-3  # and they lag behind
+
+
+def test_period_4_without_delay_is_periodic_model_averaging(scenario) -> None:
+    ours = scenario("periodic_p4_t0")
+    torch_averager = scenario("averager_p4")
+    for rank in (0, 1):
+        assert (ours[rank]["weights"] - torch_averager[rank]).abs().max() < 1e-6
+    a, b = ours[0]["replicas"]
+    assert (a - b).abs().max() < 1e-6  # step 12 ended a window: the replicas were just averaged
+
+
+def test_period_4_with_delay_2_is_one_model_after_draining(scenario) -> None:
+    r0, _ = scenario("periodic_p4_t2")
+    a, b = r0["replicas"]
+    assert (a - b).abs().max() > 1e-3  # local progress and a delta in flight
+    d0, d1 = r0["drained"]
+    assert (d0 - d1).abs().max() < 1e-6  # equal up to float rounding, before any averaging
+
+
+def test_outer_nesterov_step_is_diloco(scenario) -> None:
+    ours = scenario("outer_p3_t0")
+    reference = scenario("diloco_p3")
+    for rank in (0, 1):
+        assert (ours[rank]["weights"] - reference[rank]).abs().max() < 1e-5
+
+
+def test_ranks_with_different_settings_are_refused_on_every_rank(scenario) -> None:
+    for message in scenario("mismatched_settings"):
+        assert "different DTS settings" in message
+        assert "rank 0: delay=4" in message and "rank 1: delay=5" in message

@@ -1,0 +1,149 @@
+"""DTSStrategy in this process (one rank): what it refuses, `dts.delay=auto`, gradient
+clipping before the exchange, and what train.py reports."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+import torch.distributed as dist
+from hydra import compose, initialize_config_dir
+from omegaconf import open_dict
+from pytorch_lightning.plugins.precision import MixedPrecision
+from torch.utils.data import DataLoader, TensorDataset
+
+from hwnas.distributed import DTSSettings, DTSStrategy, smallest_hiding_delay
+from hwnas.runs.search_run import run_search
+from hwnas.runs.train_run import run_train
+
+CONF = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+@pytest.fixture(autouse=True)
+def _no_process_group_left() -> Iterator[None]:
+    """A one-rank DTS run initialises a process group; later tests must not find it."""
+    yield
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _cfg(name: str, out: Path, *overrides: str):
+    debug = "debug=fast" if name == "search" else "debug=train_fast"
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(config_name=name, overrides=[debug, "logger=csv", "distributed=dts",
+                                                   "trainer.devices=1", *overrides])  # fmt: skip
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out)
+    return cfg
+
+
+class SlowLinear(pl.LightningModule):
+    """A linear model whose every step takes `step_s` of compute."""
+
+    def __init__(self, step_s: float = 0.0) -> None:
+        super().__init__()
+        self.net, self.step_s = torch.nn.Linear(4, 2), step_s
+
+    def training_step(self, batch, batch_idx):
+        time.sleep(self.step_s)
+        x, y = batch
+        return torch.nn.functional.cross_entropy(self.net(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=1.0)
+
+
+def _loader(n: int = 64) -> DataLoader:
+    g = torch.Generator().manual_seed(0)
+    return DataLoader(TensorDataset(torch.randn(n, 4, generator=g) * 100, torch.randint(0, 2, (n,), generator=g)),
+                      batch_size=4)  # fmt: skip
+
+
+def _trainer(tmp_path: Path, strategy: DTSStrategy, **kwargs) -> pl.Trainer:
+    return pl.Trainer(accelerator="cpu", devices=1, strategy=strategy, logger=False,
+                      enable_checkpointing=False, enable_progress_bar=False,
+                      default_root_dir=tmp_path, **kwargs)  # fmt: skip
+
+
+def test_search_is_refused_with_the_alternative(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="search with trainer=ddp instead"):
+        run_search(_cfg("search", tmp_path))
+
+
+def test_trainer_gradient_clipping_is_refused_for_clipping_before_the_exchange(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ValueError, match="set dts.clip_grad_norm instead"):
+        run_train(_cfg("train", tmp_path, "+trainer.gradient_clip_val=1.0"))
+
+
+def test_fp16_with_a_gradient_scaler_is_refused(tmp_path: Path) -> None:
+    scaled = MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))
+    trainer = _trainer(tmp_path, DTSStrategy(delay=1), plugins=[scaled], max_steps=2)
+    with pytest.raises(ValueError, match="gradient scaler.*bf16-mixed"):
+        trainer.fit(SlowLinear(), _loader())
+
+
+def test_clip_grad_norm_clips_the_own_gradient_before_it_is_sent(tmp_path: Path) -> None:
+    module = SlowLinear()
+    before = torch.cat([p.detach().reshape(-1).clone() for p in module.parameters()])
+    trainer = _trainer(tmp_path, DTSStrategy(delay=0, clip_grad_norm=1e-3), max_steps=1)
+    trainer.fit(module, _loader())
+    after = torch.cat([p.detach().reshape(-1) for p in module.parameters()])
+    assert 0 < float((after - before).norm()) <= 1e-3 + 1e-9  # lr 1: the step is the gradient
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"delay": -1}, "dts.delay must be"),
+        ({"delay": "soon"}, "dts.delay must be"),
+        ({"period": 0}, "dts.period must be"),
+        ({"period": 4, "correction": False}, "use it with dts.period=1"),
+        ({"outer_optimizer": "nesterov"}, "set dts.period > 1"),
+        ({"period": 4, "outer_optimizer": "adam"}, "dts.outer_optimizer must be"),
+        ({"latency_ms": -5.0}, "latency_ms must be"),
+        ({"bandwidth_mbps": 0}, "bandwidth_mbps must be > 0"),
+        ({"timeout_s": 0}, "dts.timeout_s must be > 0"),
+    ],
+)
+def test_bad_settings_are_named(settings: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        DTSSettings(**settings)
+
+
+def test_smallest_hiding_delay() -> None:
+    assert smallest_hiding_delay(0.2, 0.0, 64) == 0
+    assert smallest_hiding_delay(0.2, 0.5, 64) == 3  # 2 x 0.2 < 0.5 <= 3 x 0.2
+    assert smallest_hiding_delay(0.2, 0.6, 64) == 3
+    assert smallest_hiding_delay(0.2, 1.0, 64) == 5
+    assert smallest_hiding_delay(0.01, 10.0, 64) == 64  # capped
+
+
+def test_auto_delay_hides_the_measured_latency(tmp_path: Path) -> None:
+    """Compute ~10 ms per step over a 35 ms link: after the warm-up the chosen delay covers the
+    wait, and the steps that follow wait (almost) nothing."""
+    strategy = DTSStrategy(delay="auto", latency_ms=35, auto_warmup_steps=4)
+    _trainer(tmp_path, strategy, max_steps=16).fit(SlowLinear(step_s=0.01), _loader())
+    tuned = strategy.tuning
+    assert tuned is not None and tuned["wait_s"] >= 0.034  # from just after the issue
+    t = strategy.delay
+    assert t * tuned["compute_s"] >= tuned["wait_s"] > (t - 1) * tuned["compute_s"]
+    waits = [wait for _, wait in strategy.timer.history]
+    assert min(waits[:3]) >= 0.034  # synchronous warm-up: every step pays the latency
+    assert sum(waits[-6:]) / 6 < 0.005  # delayed: hidden
+
+
+def test_train_summary_reports_the_exchange(tmp_path: Path) -> None:
+    figures = run_train(_cfg("train", tmp_path, "dts.delay=1", "wan.latency_ms=2", "epochs=1"))
+    summary = json.loads((tmp_path / "train_summary.json").read_text())
+    dts = summary["distributed"]
+    assert figures["distributed"] == dts
+    assert dts["delay_used"] == 1 and dts["latency_ms"] == 2 and dts["processes"] == 1
+    assert dts["messages"] >= 4 and dts["steps"] >= 3
+    assert dts["mean_step_ms"] > 0

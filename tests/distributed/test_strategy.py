@@ -1,0 +1,54 @@
+"""DTSStrategy inside Lightning on two gloo processes: delay 0 against Lightning's DDP, a
+resumed run against the unbroken one, and one model at the end of every run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from rank_launcher import free_port
+
+WORKER = Path(__file__).with_name("lightning_worker.py")
+ARMS = ["ddp", "dts_t0", "unbroken", "broken", "resumed", "sparse"]
+
+
+@pytest.fixture(scope="module")
+def arms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
+    out = tmp_path_factory.mktemp("dts_arms")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_port", str(free_port()), str(WORKER), str(out), *ARMS]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return {arm: [torch.load(out / f"{arm}.rank{r}.pt", weights_only=False) for r in (0, 1)]
+            for arm in ARMS}  # fmt: skip
+
+
+def test_delay_zero_period_one_gives_ddp_weights_to_the_bit(arms) -> None:
+    ddp, dts = arms["ddp"][0]["params"], arms["dts_t0"][0]["params"]
+    assert ddp.keys() == dts.keys()
+    for name in ddp:
+        assert torch.equal(ddp[name], dts[name]), name
+
+
+@pytest.mark.parametrize("arm", ["dts_t0", "unbroken", "resumed", "sparse"])
+def test_every_run_ends_as_one_model(arms, arm: str) -> None:
+    rank0, rank1 = (r["state"] for r in arms[arm])
+    for name, value in rank0.items():
+        assert torch.equal(value, rank1[name]), f"{arm}: {name} differs between the ranks"
+        if value.is_floating_point():
+            assert torch.isfinite(value).all(), name
+
+
+def test_resumed_run_equals_the_unbroken_run(arms) -> None:
+    assert arms["broken"][0]["epoch"] == 1  # stopped after the first of two epochs
+    unbroken, resumed = arms["unbroken"][0]["state"], arms["resumed"][0]["state"]
+    moved = max(float((v - arms["dts_t0"][0]["state"][k]).abs().max()) for k, v in unbroken.items()
+                if v.is_floating_point())  # fmt: skip
+    assert moved > 1e-3
+    for name, value in unbroken.items():
+        assert torch.equal(resumed[name], value), name
