@@ -1,5 +1,6 @@
 """Started twice by test_faults.py (LOCAL_RANK 0 and 1, Lightning's external-launch variables):
-a DTS fit in which rank 1 dies (`die`) or stops answering (`hang`) at its third step."""
+a DTS fit in which rank 1 dies (`die`) or stops answering (`hang`) at its third step, or is
+started with another delay than rank 0 (`mismatch`)."""
 
 from __future__ import annotations
 
@@ -37,8 +38,10 @@ def main(out_dir: str, mode: str, timeout_s: str) -> None:
         "debug=train_fast", "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu",
         "+trainer.num_nodes=1", "+trainer.enable_progress_bar=false", "module.mixup=null",
         "dataset.train_size=512", "trainer.limit_train_batches=8", "logger=csv", "epochs=1",
-        "distributed=dts", "dts.delay=2", f"dts.timeout_s={timeout_s}", f"paths.output_dir={out_dir}",
+        "distributed=dts", f"dts.timeout_s={timeout_s}", f"paths.output_dir={out_dir}",
     ]  # fmt: skip
+    rank = int(os.environ["LOCAL_RANK"])
+    overrides.append(f"dts.delay={2 + rank}" if mode == "mismatch" else "dts.delay=2")
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
     pl.seed_everything(0, workers=True)

@@ -54,9 +54,12 @@ def fit(out: Path, arm: str) -> None:
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
     params = {k: v.detach().cpu().clone() for k, v in module.model.named_parameters()}
+    optimizer = {f"{i}.{k}": v.detach().cpu().clone()
+                 for i, s in trainer.optimizers[0].state_dict()["state"].items()
+                 for k, v in s.items() if torch.is_tensor(v)}  # fmt: skip
     rank = int(os.environ["RANK"])
-    torch.save({"state": state, "params": params, "epoch": trainer.current_epoch},
-               out / f"{arm}.rank{rank}.pt")  # fmt: skip
+    torch.save({"state": state, "params": params, "optimizer": optimizer,
+                "epoch": trainer.current_epoch}, out / f"{arm}.rank{rank}.pt")  # fmt: skip
 
 
 def main(out_dir: str, arms: list[str]) -> None:

@@ -49,3 +49,10 @@ def test_a_lost_peer_stops_the_survivor_with_a_clear_error(tmp_path: Path, mode:
     assert elapsed < 60 + (TIMEOUT_S if mode == "hang" else 0)
     saved = torch.load(tmp_path / "checkpoints" / "interrupted.ckpt", weights_only=False)
     assert saved["dts"]["synchronized"] is False  # this rank's replica, said so
+
+
+def test_ranks_started_with_different_settings_stop_at_start(tmp_path: Path) -> None:
+    result, _ = _launch(tmp_path, "mismatch")
+    assert result.returncode != 0
+    assert "different DTS settings (rank 0: delay=2; rank 1: delay=3)" in result.stderr
+    assert not (tmp_path / "checkpoints" / "last.ckpt").exists()  # nothing trained

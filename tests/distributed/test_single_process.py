@@ -128,7 +128,7 @@ def test_smallest_hiding_delay() -> None:
 def test_auto_delay_hides_the_measured_latency(tmp_path: Path) -> None:
     """Compute ~10 ms per step over a 35 ms link: after the warm-up the chosen delay covers the
     wait, and the steps that follow wait (almost) nothing."""
-    strategy = DTSStrategy(delay="auto", latency_ms=35, auto_warmup_steps=4)
+    strategy = DTSStrategy(delay="auto", latency_ms=35, auto_warmup_exchanges=4)
     _trainer(tmp_path, strategy, max_steps=16).fit(SlowLinear(step_s=0.01), _loader())
     tuned = strategy.tuning
     assert tuned is not None and tuned["wait_s"] >= 0.034  # from just after the issue

@@ -37,11 +37,16 @@ def test_delay_zero_period_one_gives_ddp_weights_to_the_bit(arms) -> None:
 
 @pytest.mark.parametrize("arm", ["dts_t0", "unbroken", "resumed", "sparse"])
 def test_every_run_ends_as_one_model(arms, arm: str) -> None:
-    rank0, rank1 = (r["state"] for r in arms[arm])
-    for name, value in rank0.items():
-        assert torch.equal(value, rank1[name]), f"{arm}: {name} differs between the ranks"
-        if value.is_floating_point():
-            assert torch.isfinite(value).all(), name
+    """Parameters, BatchNorm statistics, the EMA and the optimiser's momentum."""
+    for part in ("state", "optimizer"):
+        rank0, rank1 = (r[part] for r in arms[arm])
+        assert rank0, part
+        for name, value in rank0.items():
+            assert torch.equal(value, rank1[name]), (
+                f"{arm}: {part} {name} differs between the ranks"
+            )
+            if value.is_floating_point():
+                assert torch.isfinite(value).all(), name
 
 
 def test_resumed_run_equals_the_unbroken_run(arms) -> None:

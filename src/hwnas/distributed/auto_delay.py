@@ -1,8 +1,8 @@
 """`dts.delay=auto`: the smallest delay that hides the measured exchange time.
 
-A few warm-up steps run synchronously (t = 0); each step's time splits into compute c (all
-but the wait) and the exposed wait w, which at t = 0 is the latency plus the transfer of one
-exchange. The delay is then the smallest t with t x c >= w (REFERENCE B3: the delayed update
+A few warm-up exchanges run synchronously (t = 0); each step's time splits into compute c (all
+but the wait) and the exposed wait w, which at t = 0 is, on a step that exchanges, the latency
+plus the transfer of one exchange (with period p > 1 only every p-th step exchanges). The delay is then the smallest t with t x c >= w (REFERENCE B3: the delayed update
 stays at full speed while latency < t x c), using the slowest rank's medians so that every
 rank picks the same t.
 """
@@ -26,20 +26,22 @@ def smallest_hiding_delay(compute_s: float, wait_s: float, max_delay: int) -> in
 
 
 class DelayTuner:
-    """Collects (step time, wait) of the warm-up steps and picks the delay."""
+    """Collects (step time, wait) of the warm-up steps and picks the delay once
+    `warmup_exchanges` steps that exchanged were seen."""
 
-    def __init__(self, warmup_steps: int, max_delay: int) -> None:
-        self.warmup_steps, self.max_delay = warmup_steps, max_delay
-        self.compute_s: list[float] = []
-        self.wait_s: list[float] = []
+    def __init__(self, warmup_exchanges: int, max_delay: int) -> None:
+        self.warmup_exchanges, self.max_delay = warmup_exchanges, max_delay
+        self.compute_s: list[float] = []  # every step
+        self.wait_s: list[float] = []  # steps that exchanged
 
-    def record(self, step_s: float, wait_s: float) -> None:
+    def record(self, step_s: float, wait_s: float, exchanged: bool = True) -> None:
         self.compute_s.append(max(0.0, step_s - wait_s))
-        self.wait_s.append(wait_s)
+        if exchanged:
+            self.wait_s.append(wait_s)
 
     @property
     def ready(self) -> bool:
-        return len(self.compute_s) >= self.warmup_steps
+        return len(self.wait_s) >= self.warmup_exchanges
 
     def choose(self) -> tuple[int, float, float]:
         """(delay, compute s, wait s), the times as the slowest rank's medians."""

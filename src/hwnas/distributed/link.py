@@ -55,7 +55,7 @@ class LinkStats:
     payload_bytes: int = 0
     wait_s: float = 0.0  # time callers spent in `Message.wait`
     emulated_s: float = 0.0  # of which, sleeping for the emulated latency and bandwidth
-    late_s: list[float] = field(default_factory=list)  # delivery - arrival, last 1000 messages
+    late_s: deque[float] = field(default_factory=lambda: deque(maxlen=1000))  # delivery - arrival
 
 
 class Message:
@@ -125,14 +125,14 @@ class EmulatedLink:
         torch.div(payload.reshape(-1), self.world, out=buffer[:n])
         high = torch.tensor(now, dtype=torch.float32).item()
         buffer[n + 2 * self.rank] = high
-        buffer[n + 2 * self.rank + 1] = now - high  # exact to ~1e-11 s after the sum
+        buffer[n + 2 * self.rank + 1] = now - high  # together exact to a nanosecond
         work = None
         if self.world > 1:
             work = dist.all_reduce(buffer, group=self.group, async_op=True)
         message = Message(self, buffer, work, n, what)
         self.in_flight.append(message)
         self.stats.messages += 1
-        self.stats.payload_bytes += n * payload.element_size()
+        self.stats.payload_bytes += n * buffer.element_size()
         return message
 
     def drain(self) -> None:
@@ -177,7 +177,6 @@ class EmulatedLink:
             sleep_until(message.arrival)
             self.stats.emulated_s += time.perf_counter() - before
         self.stats.late_s.append(time.perf_counter() - message.arrival)
-        del self.stats.late_s[:-1000]
         message.result = buffer[:n]
 
     def _shared_origin(self, distributed: bool) -> float:

@@ -29,7 +29,7 @@ class DTSSettings:
     bandwidth_mbps: float | None = None
     clip_grad_norm: float | None = None
     timeout_s: float = 300.0
-    auto_warmup_steps: int = 5
+    auto_warmup_exchanges: int = 5
     max_delay: int = 64
 
     def __post_init__(self) -> None:
@@ -59,8 +59,8 @@ class DTSSettings:
             problems.append(f"dts.clip_grad_norm must be > 0 or null, got {self.clip_grad_norm}")
         if not self.timeout_s > 0:
             problems.append(f"dts.timeout_s must be > 0, got {self.timeout_s}")
-        if self.auto_warmup_steps < 2 or self.max_delay < 1:
-            problems.append("dts.auto_warmup_steps must be >= 2 and dts.max_delay >= 1")
+        if self.auto_warmup_exchanges < 2 or self.max_delay < 1:
+            problems.append("dts.auto_warmup_exchanges must be >= 2 and dts.max_delay >= 1")
         if problems:
             raise ValueError("; ".join(problems))
 

@@ -54,13 +54,13 @@ class DTSStrategy(DDPStrategy):
                  outer_optimizer: str | None = None, outer_lr: float = 0.7,
                  outer_momentum: float = 0.9, latency_ms: float = 0.0,
                  bandwidth_mbps: float | None = None, clip_grad_norm: float | None = None,
-                 timeout_s: float = 300.0, auto_warmup_steps: int = 5, max_delay: int = 64,
+                 timeout_s: float = 300.0, auto_warmup_exchanges: int = 5, max_delay: int = 64,
                  **ddp_kwargs: Any) -> None:  # fmt: skip
         self.settings = DTSSettings(
             delay=delay, period=period, correction=correction, outer_optimizer=outer_optimizer,
             outer_lr=outer_lr, outer_momentum=outer_momentum, latency_ms=latency_ms,
             bandwidth_mbps=bandwidth_mbps, clip_grad_norm=clip_grad_norm, timeout_s=timeout_s,
-            auto_warmup_steps=auto_warmup_steps, max_delay=max_delay,
+            auto_warmup_exchanges=auto_warmup_exchanges, max_delay=max_delay,
         )  # fmt: skip
         super().__init__(timeout=timedelta(seconds=timeout_s), **ddp_kwargs)
         self.link: EmulatedLink | None = None
@@ -116,11 +116,11 @@ class DTSStrategy(DDPStrategy):
                        if p.requires_grad]  # fmt: skip
         check_same_on_every_rank(s, sum(p.numel() for p in self.params))
         self.link = EmulatedLink(s.latency_ms, s.bandwidth_mbps, timeout_s=s.timeout_s)
-        restored = self._restored or {}
+        restored, self._restored = self._restored or {}, None  # a later fit starts afresh
         if s.delay == "auto" and restored.get("tuned"):
             self.delay = int(restored["delay"])  # resume with the delay the run chose
         self.tuner = (
-            DelayTuner(s.auto_warmup_steps, s.max_delay)
+            DelayTuner(s.auto_warmup_exchanges, s.max_delay)
             if s.delay == "auto" and not restored.get("tuned")
             else None
         )
@@ -158,7 +158,7 @@ class DTSStrategy(DDPStrategy):
         if self.exchange is None:  # not fitting
             return super().optimizer_step(optimizer, closure, model, **kwargs)
         self.timer.start_step(self.link.stats.wait_s)
-        exchange = self.exchange
+        exchange, sent = self.exchange, self.link.stats.messages
 
         def closure_then_exchange() -> Any:
             loss = closure()
@@ -174,7 +174,7 @@ class DTSStrategy(DDPStrategy):
         self.synchronized = False
         step_s, wait_s = self.timer.end_step(self.link.stats.wait_s)
         if self.tuner is not None and step_s is not None:
-            self.tuner.record(step_s, wait_s)
+            self.tuner.record(step_s, wait_s, exchanged=self.link.stats.messages > sent)
             if self.tuner.ready:
                 self._tune_delay()
         return output

@@ -1,0 +1,137 @@
+"""Accuracy of DTS against synchronous SGD: the same data and number of steps on 2 processes,
+for synchronous SGD, the delayed update at the delay that hides a 1 s link at the talk's 0.2 s
+per step (t = 5), the sparse update, both, and the no-correction ablation (also at a large t),
+over several seeds. The update rule does not depend on wall time, so the link is not emulated
+here: accuracy depends on t and p only.
+
+    python benchmarks/dts_accuracy.py --task mnist           # MNIST sample, minutes
+    python benchmarks/dts_accuracy.py --task cifar10         # cifar_train.py's recipe, hours
+    python benchmarks/dts_accuracy.py --task mnist --quick   # a check that it runs
+
+Each run is `python train.py trainer=ddp trainer.devices=2 distributed=dts ...` (one thread per
+process), and reports the test top-1 of its best checkpoint. Results accumulate in a JSON file
+(`--results`), so an interrupted sweep continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+from cifar_train import CPU_RUN
+from common import load_space, machine_line, markdown_table
+
+from hwnas.architecture.derive import derive_architecture
+
+ROOT = Path(__file__).resolve().parents[1]
+ARMS = {  # name: (what it is, overrides)
+    "ssgd": ("synchronous SGD (t = 0, p = 1)", ["dts.delay=0"]),
+    "dts_t5": ("delayed update, t = 5", ["dts.delay=5"]),
+    "sparse_p8": ("sparse update, p = 8", ["dts.period=8", "dts.delay=0"]),
+    "both_p8_t5": ("sparse p = 8 with delay t = 5", ["dts.period=8", "dts.delay=5"]),
+    "ablation_t5": ("t = 5 without the correction", ["dts.delay=5", "dts.correction=false"]),
+    "dts_t16": ("delayed update, t = 16", ["dts.delay=16"]),
+    "ablation_t16": ("t = 16 without the correction", ["dts.delay=16", "dts.correction=false"]),
+}
+CIFAR_ARMS = ["ssgd", "dts_t5", "sparse_p8", "ablation_t5"]
+
+
+def mnist_architecture(directory: Path) -> Path:
+    """The proxyless_mnist space with k3e3 in every layer (no Zero): a small MNIST net."""
+    space = load_space("proxyless_mnist", in_channels=1, input_size=28, num_classes=10)
+    choice = [
+        next(i for i, c in enumerate(layer.candidates) if c.name == "k3e3")
+        for layer in space.layers
+    ]
+    path = directory / "mnist_k3e3.yaml"
+    derive_architecture(space, choice, name="mnist_k3e3").save(path)
+    return path
+
+
+def task_overrides(task: str, workdir: Path, data: str) -> list[str]:
+    if task == "mnist":  # REFERENCE B6's check: SGD lr 0.05, momentum 0.9, 5 epochs
+        return ["dataset=mnist", f"arch={mnist_architecture(workdir)}", "epochs=5",
+                "optimizer.lr=0.05", "dataset.batch_size=32", "module.ema=null",
+                "module.label_smoothing=0"]  # fmt: skip
+    recipe = [o for o in CPU_RUN if not o.startswith("dataset.batch_size")]
+    return ["experiment=train_cifar10_fast", "arch=proxyless_mobile_cifar",
+            f"dataset.data_dir={Path(data).resolve()}", *recipe, "dataset.batch_size=8"]  # fmt: skip
+
+
+def run_one(task: str, arm: str, seed: int, base: list[str], out: Path) -> dict:
+    overrides = [*base, "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu",
+                 "distributed=dts", *ARMS[arm][1], f"seed={seed}", "logger=csv",
+                 f"hydra.run.dir={out}"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, str(ROOT / "train.py"), *overrides], cwd=ROOT, env=env,
+                            capture_output=True, text=True)  # fmt: skip
+    if result.returncode != 0:
+        raise SystemExit(f"{task} {arm} seed {seed} failed:\n{result.stderr[-3000:]}")
+    summary = json.loads((out / "train_summary.json").read_text())
+    return {"task": task, "arm": arm, "seed": seed, "test_acc": summary["test_acc"],
+            "train_time_s": summary["train_time_s"], "steps": summary["distributed"]["steps"]}  # fmt: skip
+
+
+def table(results: list[dict], task: str, arms: list[str]) -> str:
+    ssgd = [r["test_acc"] for r in results if r["task"] == task and r["arm"] == "ssgd"]
+    rows = []
+    for arm in arms:
+        accs = [r["test_acc"] for r in results if r["task"] == task and r["arm"] == arm]
+        if not accs:
+            continue
+        mean = statistics.fmean(accs)
+        spread = statistics.stdev(accs) if len(accs) > 1 else 0.0
+        delta = f"{(mean - statistics.fmean(ssgd)) * 100:+.2f}" if ssgd else "-"
+        rows.append([arm, ARMS[arm][0], " ".join(f"{a:.2%}" for a in accs), f"{mean:.2%}",
+                     f"{spread * 100:.2f}", delta])  # fmt: skip
+    return markdown_table(["arm", "update", "test top-1 per seed", "mean", "std (points)",
+                           "mean - SSGD (points)"], rows)  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=["mnist", "cifar10"], default="mnist")
+    parser.add_argument("--arms", nargs="+", default=None)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--data", default=str(ROOT.parent / "shared/data/cifar10-jpeg.zip"))
+    parser.add_argument("--results", type=Path, default=None, help="JSON file to accumulate in")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    arms = args.arms or (CIFAR_ARMS if args.task == "cifar10" else list(ARMS))
+    if args.quick:
+        arms, args.seeds = ["ssgd", "dts_t5"], [0]
+    results_path = args.results or Path(tempfile.mkdtemp()) / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else []
+    with tempfile.TemporaryDirectory(prefix="hwnas-dts-acc-") as tmp:
+        work = Path(tmp)
+        base = task_overrides(args.task, work, args.data)
+        if args.quick:
+            base += ["epochs=1", "+trainer.limit_train_batches=8", "+trainer.limit_val_batches=2"]
+        for seed in args.seeds:
+            for arm in arms:
+                if any(
+                    r["task"] == args.task and r["arm"] == arm and r["seed"] == seed
+                    for r in results
+                ):
+                    continue
+                results.append(run_one(args.task, arm, seed, base, work / f"{arm}_{seed}"))
+                if not args.quick:
+                    results_path.write_text(json.dumps(results, indent=1))
+                print(f"{args.task} {arm} seed {seed}: {results[-1]['test_acc']:.2%}", flush=True)
+    print(
+        f"\n#### {args.task}: test top-1 of the best checkpoint, 2 processes, seeds {args.seeds}\n"
+    )
+    print(table(results, args.task, arms))
+    print("\n" + machine_line(torch.device("cpu"), 1) + "; 2 processes (gloo), 1 thread each")
+    print(f"results: {results_path}")
+
+
+if __name__ == "__main__":
+    main()
