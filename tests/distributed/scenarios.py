@@ -21,7 +21,7 @@ from hwnas.distributed import (
     average_replicas,
     nesterov_outer,
 )
-from hwnas.distributed.flat import flatten
+from hwnas.distributed.flat import flatten, set_grads
 from hwnas.distributed.settings import check_same_on_every_rank
 
 LR = 0.1
@@ -82,6 +82,24 @@ def synchronous_reference(rank: int, steps: int) -> torch.Tensor:
             dist.all_reduce(p.grad)
         opt.step()
     return flatten(list(model.parameters()))
+
+
+def stale_reference(rank: int, delay: int, steps: int) -> torch.Tensor:
+    """The ablation written out: step k applies the average gradient of step k - t (nothing
+    while k < t)."""
+    model = toy_model()
+    params = list(model.parameters())
+    opt = torch.optim.SGD(params, lr=LR)
+    averages = []
+    for step in range(steps):
+        backward(model, rank, step)
+        average = flatten([p.grad for p in params]) / dist.get_world_size()
+        dist.all_reduce(average)
+        averages.append(average)
+        stale = averages[step - delay] if step >= delay else torch.zeros_like(average)
+        set_grads(params, stale)
+        opt.step()
+    return flatten(params)
 
 
 # --- B2: periodic parameter deltas --------------------------------------------------------
@@ -204,6 +222,7 @@ SCENARIOS: dict[str, tuple[Callable[..., Any], tuple]] = {
     "delayed_t0": (delayed, (0, 5)),
     "synchronous_reference": (synchronous_reference, (5,)),
     "ablation_t3": (delayed, (3, 7, False)),
+    "stale_reference_t3": (stale_reference, (3, 7)),
     "periodic_p4_t0": (periodic, (4, 0, 12)),
     "averager_p4": (periodic_averager_reference, (4, 12)),
     "periodic_p4_t2": (periodic, (4, 2, 10)),

@@ -32,8 +32,10 @@ def test_without_the_correction_replicas_apply_only_stale_averages(scenario) -> 
     ablation, _ = scenario("ablation_t3")
     corrected, _ = scenario("delayed_t3")
     a, b = ablation["replicas"]
-    assert torch.equal(a, b)  # only global averages were ever applied
-    assert (a - corrected["drained"][0]).abs().max() > 1e-3  # and they lag behind
+    assert torch.equal(a, b)  # only global averages were ever applied ...
+    assert (a - corrected["drained"][0]).abs().max() > 1e-3  # ... and they lag behind
+    reference, _ = scenario("stale_reference_t3")
+    assert (a - reference).abs().max() < 1e-7  # ... by exactly t steps
 
 
 def test_period_4_without_delay_is_periodic_model_averaging(scenario) -> None:
