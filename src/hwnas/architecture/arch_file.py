@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from hwnas.files import write_text
 from hwnas.search_space.candidates import Candidate
 
 
@@ -85,12 +86,9 @@ class Architecture:
         return data
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            yaml.safe_dump(self.to_dict(), sort_keys=False, width=200, default_flow_style=None)
-        )
-        return path
+        """Write the YAML file (atomically: a failed write keeps the previous file)."""
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False, width=200, default_flow_style=None)
+        return write_text(path, text)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "architecture") -> Architecture:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from hwnas.files import write_json
 from hwnas.hardware.cost_model import ExpectedCost
 from hwnas.hardware.op_shapes import space_ops
 from hwnas.latency.select import build_cost_model
@@ -59,7 +59,7 @@ def validate(cfg: DictConfig) -> str:
         model, profiler, space, v.num_archs, v.fit_fraction, v.seed, v.sampling
     )
     out = _output_dir(cfg) / "validation.json"
-    out.write_text(json.dumps(report.to_dict(), indent=1))
+    write_json(out, report.to_dict(), indent=1)
     return format_report(report) + f"\n\nWrote {out}"
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from hwnas.files import write_text
 from hwnas.hardware.cost_model import CostModel
 from hwnas.hardware.op_shapes import OpShape, space_ops
 from hwnas.latency.errors import MalformedTableError, MissingLatencyError
@@ -141,9 +142,7 @@ class LatencyTable(CostModel):
             text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=120)
             if original_format:
                 text = _original_header(self) + text
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)  # never leaves a half-written table behind
+        write_text(path, text)  # atomic: never a half-written table
         self.path = path
         return path
 

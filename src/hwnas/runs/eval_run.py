@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from omegaconf import DictConfig
 from hwnas.architecture.macs import count_macs
 from hwnas.architecture.timm_model import resolve_architecture
 from hwnas.evaluation import latency_figures, load_trained_network, top_k_accuracy
+from hwnas.files import write_json
 from hwnas.latency.onnx_export import check_onnx, export_onnx
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def run_eval(cfg: DictConfig) -> dict[str, Any]:
         if diff > cfg.onnx.tolerance:
             failure = OnnxMismatchError(f"{path}: onnxruntime differs from PyTorch by {diff:.3g}, "
                                         f"above onnx.tolerance={cfg.onnx.tolerance}")  # fmt: skip
-    (out / "eval.json").write_text(json.dumps(figures, indent=2))
+    write_json(out / "eval.json", figures)
     print(format_eval(figures))
     print(f"\nWrote {out / 'eval.json'}")
     if failure is not None:

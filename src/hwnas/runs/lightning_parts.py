@@ -1,18 +1,27 @@
 """What every entry point does the same way: seeding and the run directory, the trainer from
-its config groups, the logged scalars, and the end of a wandb run."""
+its config groups (writing checkpoints atomically), a fit that fails loudly when a scheduler
+stops it, the logged scalars, and the end of a wandb run."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+from pytorch_lightning.callbacks import OnExceptionCheckpoint
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+from hwnas.runs.checkpoint_io import AtomicCheckpointIO
 
 
 def start_run(cfg: DictConfig) -> Path:
-    """Seed everything (0 is a seed; null leaves the generators alone) and create the run
-    directory; returns it."""
+    """Check the epochs, seed everything (0 is a seed; null leaves the generators alone) and
+    create the run directory; returns it."""
+    epochs = cfg.get("epochs")
+    if "epochs" in cfg and (not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1):
+        raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
     if cfg.get("seed") is not None:
         pl.seed_everything(int(cfg.seed), workers=True)
     out = Path(cfg.paths.output_dir)
@@ -21,10 +30,29 @@ def start_run(cfg: DictConfig) -> Path:
 
 
 def build_trainer(cfg: DictConfig) -> pl.Trainer:
-    """`cfg.trainer` with the configured logger (or none) and callbacks."""
+    """`cfg.trainer` with the configured logger (or none) and callbacks; checkpoints are written
+    atomically and a failed write stops the run (`AtomicCheckpointIO`)."""
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
-    return instantiate(cfg.trainer, logger=logger, callbacks=callbacks)
+    return instantiate(cfg.trainer, logger=logger, callbacks=callbacks,
+                       plugins=[AtomicCheckpointIO()])  # fmt: skip
+
+
+def fit(trainer: pl.Trainer, module: pl.LightningModule, **kwargs: Any) -> None:
+    """`trainer.fit`. A SIGTERM (how SLURM and other schedulers stop a job) ends Lightning's fit
+    with exit status 0 and no results; here it ends the run with status 1, naming the
+    checkpoint to resume from."""
+    try:
+        trainer.fit(module, **kwargs)
+    except SIGTERMException as stop:
+        saved = [c for c in trainer.callbacks if isinstance(c, OnExceptionCheckpoint)]
+        where = (f"the state at that step is in {saved[0].ckpt_path}: resume with "
+                 f"ckpt_path={saved[0].ckpt_path}" if saved else "no checkpoint was written "
+                 "at that step (no on_exception callback)")  # fmt: skip
+        raise SystemExit(
+            f"stopped by SIGTERM at epoch {trainer.current_epoch}, step "
+            f"{trainer.global_step}, before the run finished; {where}"
+        ) from stop
 
 
 def scalar_metrics(trainer: pl.Trainer) -> dict[str, float]:

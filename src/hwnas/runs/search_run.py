@@ -15,12 +15,13 @@ from omegaconf import DictConfig, OmegaConf
 from hwnas.architecture.arch_file import Architecture
 from hwnas.architecture.derive import derive_architecture
 from hwnas.architecture.timm_model import build_timm_model
+from hwnas.files import write_text
 from hwnas.hardware.constraint import CostConstraint
 from hwnas.hardware.cost_model import ExpectedCost
 from hwnas.hardware.flops import FlopsCostModel
 from hwnas.hardware.loss import HardwareCostLoss
 from hwnas.latency.select import build_cost_model
-from hwnas.runs.lightning_parts import build_trainer, finish_wandb, scalar_metrics, start_run
+from hwnas.runs.lightning_parts import build_trainer, finish_wandb, fit, scalar_metrics, start_run
 from hwnas.runs.summary import format_summary, write_summary
 from hwnas.search.module import SearchModule
 
@@ -115,18 +116,25 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     Returns the summary figures (also written to the run directory).
     """
     out = start_run(cfg)
+    warmup = cfg.arch_update.warmup_epochs
+    if warmup >= cfg.epochs:
+        raise ValueError(
+            f"arch_update.warmup_epochs={warmup} >= epochs={cfg.epochs}: no architecture step "
+            "would run, and the exported net would be the untrained uniform choice; set epochs "
+            "above arch_update.warmup_epochs"
+        )
     module, datamodule = build_search(cfg)
     trainer = build_trainer(cfg)
     start = time.perf_counter()
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        fit(trainer, module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         seconds = time.perf_counter() - start
         metrics = scalar_metrics(trainer)
         trainer.test(module, datamodule=datamodule, verbose=False)
         metrics.update(scalar_metrics(trainer))
         arch, figures = _derived_figures(module, metrics, cfg, seconds)
         if trainer.is_global_zero:
-            OmegaConf.save(cfg, out / "config.yaml", resolve=True)
+            write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
             arch.save(out / "arch.yaml")
             write_summary(out / "summary.json", figures)
             probs = [p.tolist() for p in module.supernet.cpu_probs()]

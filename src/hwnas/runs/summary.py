@@ -3,12 +3,12 @@ the run, printed and written as `summary.json`."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from hwnas.architecture.arch_file import Architecture
+from hwnas.files import write_json
 
 
 def format_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
@@ -61,5 +61,5 @@ def _target_text(figures: dict[str, Any]) -> str:
 
 
 def write_summary(path: Path, figures: dict[str, Any]) -> Path:
-    path.write_text(json.dumps(figures, indent=2))
-    return path
+    """Strict JSON (NaN as null), written atomically."""
+    return write_json(path, figures)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 from pathlib import Path
@@ -17,7 +16,8 @@ from hwnas.architecture.arch_file import Architecture
 from hwnas.architecture.macs import count_macs
 from hwnas.architecture.timm_model import ARCH_DIR, resolve_architecture
 from hwnas.distributed import DTSStrategy
-from hwnas.runs.lightning_parts import build_trainer, finish_wandb, scalar_metrics, start_run
+from hwnas.files import write_json, write_text
+from hwnas.runs.lightning_parts import build_trainer, finish_wandb, fit, scalar_metrics, start_run
 from hwnas.training.init_from_search import load_search_weights
 from hwnas.training.module import TrainModule
 
@@ -72,11 +72,11 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     module, datamodule = build_training(cfg)
     trainer = build_trainer(cfg)
     if trainer.is_global_zero:
-        OmegaConf.save(cfg, out / "config.yaml", resolve=True)
+        write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
         module.arch.save(out / "arch.yaml")
     start = time.perf_counter()
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        fit(trainer, module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         seconds = time.perf_counter() - start
         metrics = scalar_metrics(trainer)
         best = _best_checkpoint(trainer)
@@ -84,7 +84,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
         metrics.update(scalar_metrics(trainer))
         figures = _figures(module, metrics, trainer, seconds, best)
         if trainer.is_global_zero:
-            (out / "train_summary.json").write_text(json.dumps(figures, indent=2))
+            write_json(out / "train_summary.json", figures)
             print(_format(figures))
     finally:
         finish_wandb(trainer)

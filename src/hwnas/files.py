@@ -1,0 +1,51 @@
+"""Files written whole or not at all: a temporary file beside the target, flushed to disk, then
+renamed over it. A run that fails while writing (a full disk, a kill) leaves the previous good
+file in place, never a truncated one."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+
+def write_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
+    """Create `path` through `write(file)` on a temporary file, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """`path.write_text(text)`, atomically."""
+    return write_atomic(path, lambda f: f.write(text.encode()))
+
+
+def finite_or_none(value: Any) -> Any:
+    """`value` with every NaN or infinity (at any depth) replaced by None: strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(v) for v in value]
+    return value
+
+
+def write_json(path: str | Path, value: Any, indent: int | None = 2) -> Path:
+    """Strict JSON (a NaN becomes null, which every reader accepts), written atomically."""
+    return write_text(path, json.dumps(finite_or_none(value), indent=indent, allow_nan=False))

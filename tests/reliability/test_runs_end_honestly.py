@@ -1,0 +1,65 @@
+"""Issue 10, cases 6, 7 and 13: a run stopped by SIGTERM fails and says where its checkpoint
+is; searches that would export an unsearched net and impossible epoch counts are refused."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+from hydra import compose, initialize_config_dir
+from omegaconf import open_dict
+
+from hwnas.runs.lightning_parts import build_trainer, fit
+from hwnas.runs.search_run import run_search
+from hwnas.runs.train_run import build_training, run_train
+
+CONF = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+def _cfg(name: str, out: Path, *overrides: str):
+    debug = "debug=fast" if name == "search" else "debug=train_fast"
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(config_name=name, overrides=[debug, "logger=csv", *overrides])
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out)
+    return cfg
+
+
+class _SigtermAtSecondBatch(pl.Callback):
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx: int) -> None:
+        if batch_idx == 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # what SLURM sends before it kills a job
+
+
+def test_sigterm_fails_the_run_and_names_the_checkpoint(tmp_path: Path) -> None:
+    cfg = _cfg("train", tmp_path)
+    module, datamodule = build_training(cfg)
+    trainer = build_trainer(cfg)
+    trainer.callbacks.append(_SigtermAtSecondBatch())
+    with pytest.raises(SystemExit) as stopped:
+        fit(trainer, module, datamodule=datamodule)
+    message = str(stopped.value.code)
+    assert stopped.value.code not in (0, None)  # a string: Python prints it and exits 1
+    checkpoint = tmp_path / "checkpoints" / "interrupted.ckpt"
+    assert f"ckpt_path={checkpoint}" in message and "SIGTERM" in message
+    assert checkpoint.is_file()
+
+
+@pytest.mark.parametrize(("overrides", "match"), [
+    (["epochs=2", "arch_update.warmup_epochs=2"], "no architecture step would run"),
+    (["epochs=1", "arch_update.warmup_epochs=3"], "no architecture step would run"),
+    (["epochs=0"], "epochs must be a whole number >= 1"),
+])  # fmt: skip
+def test_a_search_that_would_not_search_is_refused(tmp_path: Path, overrides, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        run_search(_cfg("search", tmp_path, *overrides))
+    assert not (tmp_path / "arch.yaml").exists()
+
+
+@pytest.mark.parametrize("epochs", ["-1", "0"])
+def test_training_for_no_epochs_is_refused(tmp_path: Path, epochs: str) -> None:
+    with pytest.raises(ValueError, match=f"epochs must be a whole number >= 1, got {epochs}"):
+        run_train(_cfg("train", tmp_path, f"epochs={epochs}"))
