@@ -145,3 +145,95 @@ def test_a_full_disk_leaves_the_last_good_checkpoint(small_disk: Path) -> None:
         fit(trainer, module, datamodule=datamodule)
     last = torch.load(small_disk / "checkpoints" / "last.ckpt", weights_only=False)
     assert last["epoch"] == 0  # the first epoch's, whole
+
+
+class _LearningRateExplodesInSecondEpoch(pl.Callback):
+    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.current_epoch == 1:
+            for group in trainer.optimizers[0].param_groups:
+                group["lr"] = 1e30
+
+
+def _train_cfg(out: Path, *overrides: str):
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["debug=train_fast", "logger=csv", *overrides])
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out)
+    return cfg
+
+
+def test_a_diverged_run_keeps_its_last_finite_checkpoint(
+    tmp_path: Path,
+) -> None:
+    cfg = _train_cfg(tmp_path, "epochs=3", "module.mixup=null")
+    module, datamodule = build_training(cfg)
+    trainer = build_trainer(cfg)
+    trainer.callbacks.append(_LearningRateExplodesInSecondEpoch())
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    with pytest.raises(
+        FloatingPointError,
+        match=f"diverged.*keep finite states.*ckpt_path={last} optimizer.lr=<lower>",
+    ):
+        fit(trainer, module, datamodule=datamodule)
+    kept = torch.load(last, weights_only=False)
+    assert kept["epoch"] == 0
+    assert all(
+        torch.isfinite(t).all() for t in kept["state_dict"].values() if t.is_floating_point()
+    )
+    assert not (tmp_path / "checkpoints" / "interrupted.ckpt").exists()  # it would not be finite
+
+
+def test_a_resumed_run_runs_at_the_configured_learning_rate(tmp_path: Path) -> None:
+    """Case 5: the checkpoint's rate ran while config.yaml recorded the new one."""
+    cfg = _train_cfg(tmp_path / "first", "epochs=1")
+    module, datamodule = build_training(cfg)
+    fit(build_trainer(cfg), module, datamodule=datamodule)
+    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    resumed = _train_cfg(tmp_path / "resumed", "epochs=2", f"ckpt_path={last}", "optimizer.lr=0.01")
+    module, datamodule = build_training(resumed)
+    trainer = build_trainer(resumed)
+    seen: list[tuple[float, float]] = []
+    trainer.callbacks.append(_RecordLearningRate(seen))
+    fit(trainer, module, datamodule=datamodule, ckpt_path=str(last))
+    scheduler = trainer.lr_scheduler_configs[0].scheduler
+    base, lr = seen[0]
+    assert base == pytest.approx(0.01)  # not the checkpoint's 0.05
+    assert lr == pytest.approx(0.01 * scheduler.lr_lambdas[0](scheduler.last_epoch - len(seen)))
+
+
+class _RecordLearningRate(pl.Callback):
+    def __init__(self, seen: list[tuple[float, float]]) -> None:
+        self.seen = seen
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx: int) -> None:
+        group = trainer.optimizers[0].param_groups[0]
+        self.seen.append((group["initial_lr"], group["lr"]))
+
+
+def test_a_resume_that_fails_at_start_keeps_the_checkpoint_it_resumed_from(tmp_path: Path) -> None:
+    """Case 1: the failed run's own interrupted.ckpt must not replace the one it came from."""
+    run = tmp_path / "run"
+    cfg = _train_cfg(run, "epochs=1")
+    module, datamodule = build_training(cfg)
+    trainer = build_trainer(cfg)
+    trainer.callbacks.append(_RaiseAtBatch(2))
+    with pytest.raises(RuntimeError, match="stop here"):
+        fit(trainer, module, datamodule=datamodule)
+    interrupted = run / "checkpoints" / "interrupted.ckpt"
+    before = interrupted.read_bytes()
+    wrong = _train_cfg(
+        run, "epochs=1", "arch=proxyless_mobile_cifar", "num_classes=4", "dataset.input_size=32"
+    )
+    with pytest.raises(ValueError, match="holds architecture"):
+        module, datamodule = build_training(wrong)
+        fit(build_trainer(wrong), module, datamodule=datamodule, ckpt_path=str(interrupted))
+    assert interrupted.read_bytes() == before
+
+
+class _RaiseAtBatch(pl.Callback):
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx: int) -> None:
+        if batch_idx == self.batch:
+            raise RuntimeError("stop here")

@@ -1,11 +1,12 @@
-"""`AtomicCheckpointIO`: checkpoints written whole or not at all, and write errors that stop the
-run.
+"""`AtomicCheckpointIO`: checkpoints written whole or not at all, never with non-finite
+weights, and write errors that stop the run.
 
 Lightning writes a checkpoint into the target file directly (a full disk leaves it truncated)
 and drops a `PermissionError` without a word, so a run whose checkpoint folder cannot be written
 ended with exit code 0 and no checkpoint. Here a checkpoint goes to a temporary file beside the
 target, is flushed to disk and renamed over it; any failure leaves the previous file and stops
-the run with the path and the cause.
+the run with the path and the cause. A model with a NaN or an infinity (a diverged run) is not
+written at all, so the file keeps the last good state.
 """
 
 from __future__ import annotations
@@ -17,10 +18,15 @@ import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from hwnas.files import write_atomic
+from hwnas.runs.safe_checkpoints import non_finite_tensors
 
 
 class CheckpointWriteError(OSError):
     """A checkpoint could not be written; the previous file at that path (if any) is intact."""
+
+
+class NonFiniteStateError(FloatingPointError):
+    """The model diverged; its checkpoint was not written, the previous one is kept."""
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -28,6 +34,13 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any,
                         storage_options: Any | None = None) -> None:  # fmt: skip
+        bad = non_finite_tensors(checkpoint.get("state_dict", {}))
+        if bad:
+            raise NonFiniteStateError(
+                f"the run diverged: {len(bad)} of the model's tensors hold NaN or infinity "
+                f"(first: {bad[0]}) at epoch {checkpoint.get('epoch')}, step "
+                f"{checkpoint.get('global_step')}, so {path} was not written; {_finite_ones(Path(path))}"
+            )
         if "://" in str(path):
             return super().save_checkpoint(checkpoint, path, storage_options)
         try:
@@ -37,3 +50,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 f"could not write the checkpoint {path}: {error}. The previous file there (if "
                 "any) is intact; free disk space or make the folder writable, then resume from it"
             ) from error
+
+
+def _finite_ones(path: Path) -> str:
+    """What to resume from after a divergence: the checkpoints already written beside `path`
+    (every one was checked finite when it was written)."""
+    kept = sorted(path.parent.glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not kept:
+        return ("no checkpoint of this run holds finite weights: start again with a lower "
+                "learning rate (optimizer.lr=<lower>)")  # fmt: skip
+    best = next((p for p in kept if p.name == "last.ckpt"), kept[-1])
+    return (f"{', '.join(p.name for p in kept)} in {path.parent} keep finite states from before: "
+            f"resume with a lower learning rate (ckpt_path={best} optimizer.lr=<lower>; a resumed "
+            "run takes the configured rate)")  # fmt: skip

@@ -14,6 +14,7 @@ from pytorch_lightning.callbacks import OnExceptionCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from hwnas.runs.checkpoint_io import AtomicCheckpointIO
+from hwnas.runs.safe_checkpoints import ConfiguredLearningRates
 
 
 def start_run(cfg: DictConfig) -> Path:
@@ -31,9 +32,11 @@ def start_run(cfg: DictConfig) -> Path:
 
 def build_trainer(cfg: DictConfig) -> pl.Trainer:
     """`cfg.trainer` with the configured logger (or none) and callbacks; checkpoints are written
-    atomically and a failed write stops the run (`AtomicCheckpointIO`)."""
+    atomically and a failed write stops the run (`AtomicCheckpointIO`), and a resumed run takes
+    the configured learning rates (`ConfiguredLearningRates`)."""
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
+    callbacks.append(ConfiguredLearningRates())
     return instantiate(cfg.trainer, logger=logger, callbacks=callbacks,
                        plugins=[AtomicCheckpointIO()])  # fmt: skip
 

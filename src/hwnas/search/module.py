@@ -108,6 +108,12 @@ class SearchModule(pl.LightningModule):
         return self.supernet(x)
 
     # --- optimisers --------------------------------------------------------------------
+    def configured_lrs(self) -> list[float | None]:
+        """The weight and architecture learning rates the config gives (a resumed run takes
+        them over the checkpoint's)."""
+        return [getattr(f, "keywords", {}).get("lr")
+                for f in (self.weight_optimizer_factory, self.arch_optimizer_factory)]  # fmt: skip
+
     def configure_optimizers(self) -> Any:
         w_opt = self.weight_optimizer_factory(self.supernet.weight_parameters())
         a_opt = self.arch_optimizer_factory(self.supernet.arch_parameters())
@@ -189,8 +195,9 @@ class SearchModule(pl.LightningModule):
                 f"{where}: loss is {float(loss)} at epoch {self.current_epoch}, step "
                 f"{self.global_step}; lower the learning rate (optimizer.lr), enable "
                 "module.grad_clip, or check the data (with cost_loss.form=mul_log the expected "
-                "cost must stay above 1: use a smaller hardware.cost_model.unit). Checkpoints "
-                "written so far are kept."
+                "cost must stay above 1: use a smaller hardware.cost_model.unit). The checkpoints "
+                "written so far hold finite weights: resume from checkpoints/last.ckpt with "
+                "ckpt_path=... and the lower rate (a resumed run takes the configured rate)."
             )
 
     def on_train_epoch_end(self) -> None:

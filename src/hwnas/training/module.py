@@ -95,6 +95,10 @@ class TrainModule(pl.LightningModule):
             x = x.contiguous(memory_format=torch.channels_last)
         return self.model(x)
 
+    def configured_lrs(self) -> list[float | None]:
+        """The learning rate the config gives (a resumed run takes it over the checkpoint's)."""
+        return [getattr(self.optimizer_factory, "keywords", {}).get("lr")]
+
     def configure_optimizers(self) -> Any:
         opt = build_optimizer(self.model, self.optimizer_factory, self.weight_decay)
         total = int(self.trainer.estimated_stepping_batches)
@@ -119,8 +123,10 @@ class TrainModule(pl.LightningModule):
         if batch_idx % NAN_CHECK_EVERY == 0 and not torch.isfinite(loss):
             raise FloatingPointError(
                 f"training loss is {float(loss)} at epoch {self.current_epoch}, step "
-                f"{self.global_step}: lower optimizer.lr or set trainer.gradient_clip_val; "
-                "checkpoints written so far are kept"
+                f"{self.global_step}: the run diverged. The checkpoints written so far hold "
+                "finite weights: resume from checkpoints/last.ckpt with a lower learning rate "
+                "(ckpt_path=<run>/checkpoints/last.ckpt optimizer.lr=<lower>; a resumed run takes "
+                "the configured rate), or set trainer.gradient_clip_val"
             )
         acc = (logits.argmax(1) == y).float().mean()
         self.log_dict({"train/loss": loss.detach(), "train/acc": acc}, prog_bar=True,
