@@ -1,6 +1,6 @@
 """Files written whole or not at all: a temporary file beside the target, flushed to disk, then
 renamed over it. A run that fails while writing (a full disk, a kill) leaves the previous good
-file in place, never a truncated one."""
+file in place, never a truncated one. And checkpoints read with the path in every error."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+
+import torch
 
 
 def write_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
@@ -49,3 +51,23 @@ def finite_or_none(value: Any) -> Any:
 def write_json(path: str | Path, value: Any, indent: int | None = 2) -> Path:
     """Strict JSON (a NaN becomes null, which every reader accepts), written atomically."""
     return write_text(path, json.dumps(finite_or_none(value), indent=indent, allow_nan=False))
+
+
+class UnreadableCheckpointError(ValueError):
+    """A checkpoint file that exists but cannot be read (truncated, or not a checkpoint)."""
+
+
+def read_checkpoint(path: str | Path, map_location: str | None = "cpu") -> dict[str, Any]:
+    """`torch.load` of a checkpoint, failing with the path and what to do instead of a bare
+    `EOFError` or zip error."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path.resolve()}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as err:  # a truncated or foreign file raises many kinds
+        raise UnreadableCheckpointError(
+            f"{path}: not a readable PyTorch checkpoint ({type(err).__name__}: {err}); it is "
+            "truncated or not a checkpoint: use another one of the run (last.ckpt, the best "
+            "epoch's)"
+        ) from err

@@ -63,3 +63,12 @@ def test_a_search_that_would_not_search_is_refused(tmp_path: Path, overrides, ma
 def test_training_for_no_epochs_is_refused(tmp_path: Path, epochs: str) -> None:
     with pytest.raises(ValueError, match=f"epochs must be a whole number >= 1, got {epochs}"):
         run_train(_cfg("train", tmp_path, f"epochs={epochs}"))
+
+
+def test_a_run_folder_with_another_runs_checkpoints_is_refused(tmp_path: Path) -> None:
+    """Case 12: a second run in the same folder mixed its checkpoints with the first's."""
+    run_train(_cfg("train", tmp_path, "epochs=1"))
+    with pytest.raises(FileExistsError, match="already holds checkpoints of an earlier run"):
+        run_train(_cfg("train", tmp_path, "epochs=1"))
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    run_train(_cfg("train", tmp_path, "epochs=2", f"ckpt_path={last}"))  # resuming it is fine

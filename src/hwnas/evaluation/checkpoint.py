@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from hwnas.architecture.arch_file import Architecture
 from hwnas.architecture.timm_model import build_timm_model
+from hwnas.files import read_checkpoint
 
 WEIGHTS = ("auto", "model", "ema")
 
@@ -25,15 +25,6 @@ class TrainedNetwork:
     arch: Architecture
     weights: str
     epoch: int
-
-
-def _read(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path.resolve()}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # a truncated or foreign file raises many kinds
-        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({err})") from err
 
 
 def _architecture(checkpoint: dict[str, Any], path: Path) -> Architecture:
@@ -64,7 +55,7 @@ def load_trained_network(
     if weights not in WEIGHTS:
         raise ValueError(f"unknown weights {weights!r}; choose one of {WEIGHTS}")
     path = Path(path)
-    checkpoint = _read(path)
+    checkpoint = read_checkpoint(path)
     arch = _architecture(checkpoint, path)
     if expected is not None and (expected.arch_def() != arch.arch_def()
                                  or expected.num_classes != arch.num_classes):  # fmt: skip

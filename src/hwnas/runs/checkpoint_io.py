@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from hwnas.files import write_atomic
+from hwnas.files import read_checkpoint, write_atomic
 from hwnas.runs.safe_checkpoints import non_finite_tensors
 
 
@@ -30,7 +30,14 @@ class NonFiniteStateError(FloatingPointError):
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """`TorchCheckpointIO` with atomic local writes (remote URLs keep Lightning's writer)."""
+    """`TorchCheckpointIO` with atomic local writes (remote URLs keep Lightning's writer), and
+    reads that name the file when it cannot be read."""
+
+    def load_checkpoint(self, path: Any, map_location: Any | None = None,
+                        weights_only: bool | None = None) -> dict[str, Any]:  # fmt: skip
+        if "://" in str(path):
+            return super().load_checkpoint(path, map_location, weights_only)
+        return read_checkpoint(path, map_location=map_location)
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any,
                         storage_options: Any | None = None) -> None:  # fmt: skip

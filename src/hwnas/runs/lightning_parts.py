@@ -30,6 +30,20 @@ def start_run(cfg: DictConfig) -> Path:
     return out
 
 
+def check_run_folder(cfg: DictConfig, out: Path) -> None:
+    """Refuse a run folder whose checkpoints belong to another run: their best-epoch and
+    last checkpoints would mix with this run's. Resuming from one of them is fine."""
+    folder = out / "checkpoints"
+    existing = sorted(p.name for p in folder.glob("*.ckpt")) if folder.is_dir() else []
+    resume = cfg.get("ckpt_path")
+    if existing and (resume is None or Path(resume).resolve().parent != folder.resolve()):
+        raise FileExistsError(
+            f"{folder} already holds checkpoints of an earlier run ({', '.join(existing)}): give "
+            "this run a folder of its own (hydra.run.dir=...), or resume that run with "
+            f"ckpt_path={folder / 'last.ckpt'}"
+        )
+
+
 def build_trainer(cfg: DictConfig) -> pl.Trainer:
     """`cfg.trainer` with the configured logger (or none) and callbacks; checkpoints are written
     atomically and a failed write stops the run (`AtomicCheckpointIO`), and a resumed run takes

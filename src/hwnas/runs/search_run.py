@@ -21,7 +21,14 @@ from hwnas.hardware.cost_model import ExpectedCost
 from hwnas.hardware.flops import FlopsCostModel
 from hwnas.hardware.loss import HardwareCostLoss
 from hwnas.latency.select import build_cost_model
-from hwnas.runs.lightning_parts import build_trainer, finish_wandb, fit, scalar_metrics, start_run
+from hwnas.runs.lightning_parts import (
+    build_trainer,
+    check_run_folder,
+    finish_wandb,
+    fit,
+    scalar_metrics,
+    start_run,
+)
 from hwnas.runs.summary import format_summary, write_summary
 from hwnas.search.module import SearchModule
 
@@ -116,6 +123,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     Returns the summary figures (also written to the run directory).
     """
     out = start_run(cfg)
+    check_run_folder(cfg, out)
     warmup = cfg.arch_update.warmup_epochs
     if warmup >= cfg.epochs:
         raise ValueError(

@@ -17,7 +17,14 @@ from hwnas.architecture.macs import count_macs
 from hwnas.architecture.timm_model import ARCH_DIR, resolve_architecture
 from hwnas.distributed import DTSStrategy
 from hwnas.files import write_json, write_text
-from hwnas.runs.lightning_parts import build_trainer, finish_wandb, fit, scalar_metrics, start_run
+from hwnas.runs.lightning_parts import (
+    build_trainer,
+    check_run_folder,
+    finish_wandb,
+    fit,
+    scalar_metrics,
+    start_run,
+)
 from hwnas.training.init_from_search import load_search_weights
 from hwnas.training.module import TrainModule
 
@@ -69,6 +76,7 @@ def build_training(cfg: DictConfig) -> tuple[TrainModule, pl.LightningDataModule
 def run_train(cfg: DictConfig) -> dict[str, Any]:
     """Train, test the best checkpoint, write `train_summary.json`; returns its figures."""
     out = start_run(cfg)
+    check_run_folder(cfg, out)
     module, datamodule = build_training(cfg)
     trainer = build_trainer(cfg)
     if trainer.is_global_zero:

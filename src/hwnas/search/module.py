@@ -240,11 +240,22 @@ class SearchModule(pl.LightningModule):
 
     # --- checkpoints -------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["search_space"] = self.space.describe()
         checkpoint["path_generator_state"] = self.path_generator.get_state()
         if isinstance(self.cost_loss, CostConstraint):
             checkpoint["cost_constraint"] = self.cost_loss.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved, mine = checkpoint.get("search_space"), self.space.describe()
+        if saved is not None and saved != mine:  # before Lightning loads mismatched weights
+            old, new = next((a, b) for a, b in zip(saved.splitlines() + [""], mine.splitlines() + [""],
+                                                   strict=False) if a != b)  # fmt: skip
+            raise ValueError(
+                f"the checkpoint comes from a search of another space ({saved.splitlines()[0]!r}, "
+                f"not {mine.splitlines()[0]!r}; first difference: {old.strip()!r} against "
+                f"{new.strip()!r}): resume with the search_space and dataset it was searched "
+                "with, or start a new run"
+            )
         if "path_generator_state" in checkpoint:
             self.path_generator.set_state(checkpoint["path_generator_state"])
         if isinstance(self.cost_loss, CostConstraint) and "cost_constraint" in checkpoint:

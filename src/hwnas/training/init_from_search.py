@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import Tensor, nn
 
 from hwnas.architecture.arch_file import Architecture
+from hwnas.files import read_checkpoint
 from hwnas.search_space.space import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def load_search_weights(model: nn.Module, run_dir: str | Path, arch: Architectur
     cfg = OmegaConf.load(config_file)
     space = instantiate(cfg.search_space, in_channels=searched.in_channels,
                         input_size=searched.input_size, num_classes=searched.num_classes)  # fmt: skip
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    state = read_checkpoint(ckpt)["state_dict"]
     child = child_state_dict(state, space, searched)
     if arch.num_classes != searched.num_classes:  # a new classifier for a new label set
         child = {k: v for k, v in child.items() if not k.startswith("classifier.")}

@@ -182,15 +182,29 @@ class TrainModule(pl.LightningModule):
                 or other.num_classes != self.arch.num_classes
             ):
                 raise ValueError(
-                    f"the checkpoint holds architecture {other.name!r} ({other.num_classes} "
-                    f"classes), not {self.arch.name!r} ({self.arch.num_classes}): resume with the "
-                    "arch= (and num_classes=) it was trained with, or start a new run"
+                    f"the checkpoint holds architecture {_label(other)}, not {_label(self.arch)}"
+                    f"{_first_difference(other, self.arch)}: resume with the arch= (and "
+                    "num_classes=) it was trained with, or start a new run"
                 )
         states = checkpoint.get("rng_states")
         if states:
             torch.set_rng_state(states["torch"])
             np.random.set_state(_numpy_state_from_tensors(states["numpy"]))
             random.setstate(states["python"])
+
+
+def _label(arch: Architecture) -> str:
+    return f"{arch.name!r} ({arch.num_classes} classes)"
+
+
+def _first_difference(a: Architecture, b: Architecture) -> str:
+    """Where two architectures of the same name differ, for the error message."""
+    blocks_a = [blk for stage in a.arch_def() for blk in stage]
+    blocks_b = [blk for stage in b.arch_def() for blk in stage]
+    for i, (x, y) in enumerate(zip(blocks_a + [""], blocks_b + [""], strict=False)):
+        if x != y:
+            return f"; block {i}: {x or 'none'} in the checkpoint, {y or 'none'} here"
+    return ""
 
 
 def _numpy_state_to_tensors(state: tuple) -> tuple:

@@ -1,0 +1,67 @@
+"""Issue 10, case 13: errors name what is wrong and the fix: an unreadable checkpoint, a resume
+with another architecture of the same name, a resumed search of another space."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from omegaconf import open_dict
+
+from hwnas.architecture.timm_model import resolve_architecture
+from hwnas.files import UnreadableCheckpointError
+from hwnas.runs.search_run import run_search
+from hwnas.runs.train_run import run_train
+
+CONF = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+def _cfg(name: str, out: Path, *overrides: str):
+    debug = "debug=fast" if name == "search" else "debug=train_fast"
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(config_name=name, overrides=[debug, "logger=csv", "epochs=1", *overrides])
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("trained")
+    run_train(_cfg("train", out))
+    return out / "checkpoints" / "last.ckpt"
+
+
+def test_a_truncated_checkpoint_is_named(trained: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "last.ckpt"
+    broken.write_bytes(trained.read_bytes()[:5000])
+    with pytest.raises(UnreadableCheckpointError, match=f"{broken}: not a readable.*truncated"):
+        run_train(_cfg("train", tmp_path / "run", f"ckpt_path={broken}", "epochs=2"))
+
+
+def test_another_architecture_of_the_same_name_says_where_it_differs(
+    trained: Path, tmp_path: Path
+) -> None:
+    arch = resolve_architecture("tiny").to_dict()
+    arch["layers"][1]["op"], arch["layers"][1]["kernel"] = "k5e3", 5
+    del arch["timm_arch_def"]
+    edited = tmp_path / "tiny.yaml"
+    edited.write_text(yaml.safe_dump(arch))
+    with pytest.raises(
+        ValueError, match="block 2: ir_r1_k3_s1_e3_c16 in the checkpoint, ir_r1_k5_s1_e3_c16 here"
+    ):
+        run_train(
+            _cfg("train", tmp_path / "run", f"arch={edited}", f"ckpt_path={trained}", "epochs=2")
+        )
+
+
+def test_a_resumed_search_of_another_space_is_named(tmp_path: Path) -> None:
+    run_search(_cfg("search", tmp_path / "a", "epochs=2", "arch_update.warmup_epochs=0"))
+    last = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    with pytest.raises(
+        ValueError, match="another space.*first difference.*resume with the search_space"
+    ):
+        run_search(_cfg("search", tmp_path / "b", "epochs=3", "arch_update.warmup_epochs=0",
+                        "search_space.kernel_sizes=[3]", f"ckpt_path={last}"))  # fmt: skip
