@@ -62,10 +62,11 @@ def fit(trainer: pl.Trainer, module: pl.LightningModule, **kwargs: Any) -> None:
     try:
         trainer.fit(module, **kwargs)
     except SIGTERMException as stop:
-        saved = [c for c in trainer.callbacks if isinstance(c, OnExceptionCheckpoint)]
-        where = (f"the state at that step is in {saved[0].ckpt_path}: resume with "
-                 f"ckpt_path={saved[0].ckpt_path}" if saved else "no checkpoint was written "
-                 "at that step (no on_exception callback)")  # fmt: skip
+        saved = [c.ckpt_path for c in trainer.callbacks if isinstance(c, OnExceptionCheckpoint)
+                 and getattr(c, "written", True)]  # fmt: skip
+        where = (f"the state at that step is in {saved[0]}: resume with ckpt_path={saved[0]}"
+                 if saved else "no checkpoint was written at that step: resume from the run's "
+                 "last.ckpt")  # fmt: skip
         raise SystemExit(
             f"stopped by SIGTERM at epoch {trainer.current_epoch}, step "
             f"{trainer.global_step}, before the run finished; {where}"

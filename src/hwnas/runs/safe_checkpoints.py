@@ -37,6 +37,7 @@ class SafeExceptionCheckpoint(OnExceptionCheckpoint):
     def __init__(self, dirpath: str, filename: str = "interrupted") -> None:
         super().__init__(dirpath, filename)
         self.start_step: int | None = None
+        self.written = False  # whether this run wrote the file
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.start_step = trainer.global_step  # after a resume: the checkpoint's step
@@ -54,6 +55,7 @@ class SafeExceptionCheckpoint(OnExceptionCheckpoint):
                         self.ckpt_path, len(bad), bad[0])  # fmt: skip
             return
         super().on_exception(trainer, *args, **kwargs)
+        self.written = True
 
 
 class ConfiguredLearningRates(pl.Callback):
