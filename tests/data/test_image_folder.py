@@ -64,3 +64,17 @@ def test_cifar10_jpeg_subset_loads_as_image_folder(tmp_path: Path) -> None:
     images, labels = next(iter(dm.train_dataloader()))
     assert images.shape == (8, 3, 32, 32)
     assert sorted(dm.test_set.classes)[0] == "airplane"
+
+
+def test_test_classes_that_differ_from_train_are_refused(tiny_tree: Path) -> None:
+    """Issue 10, case 9: same count, other names: label 2 would mean another class."""
+    (tiny_tree / "val" / "class2").rename(tiny_tree / "val" / "zebra")
+    with pytest.raises(ValueError, match=r"only in train: \['class2'\]; only in val: \['zebra'\]"):
+        ImageFolderDataModule(root=str(tiny_tree), input_size=32)
+
+
+def test_a_single_class_is_refused(tmp_path: Path, write_image_tree) -> None:
+    write_image_tree(tmp_path, classes=1, per_class=2, size=8, split="train")
+    write_image_tree(tmp_path, classes=1, per_class=2, size=8, split="val")
+    with pytest.raises(ValueError, match="holds one class"):
+        ImageFolderDataModule(root=str(tmp_path), input_size=8)

@@ -96,14 +96,22 @@ class ImageFolderDataModule(SplitDataModule):
         self.std = tuple(float(s) for s in std)
         self.in_channels = 3
         self.input_size = input_size
-        self.num_classes = len(_class_folders(self.root / "train"))
+        train_classes = [p.name for p in _class_folders(self.root / "train")]
+        if len(train_classes) < 2:
+            raise ValueError(f"{self.root / 'train'} holds one class ({train_classes[0]!r}): a "
+                             "classifier needs two or more class folders")  # fmt: skip
+        self.num_classes = len(train_classes)
         val_dir = self.root / "val"
         self.test_dir = val_dir if val_dir.is_dir() else self.root / "test"
-        test_classes = _class_folders(self.test_dir)
-        if len(test_classes) != self.num_classes:
+        test_classes = [p.name for p in _class_folders(self.test_dir)]
+        if test_classes != train_classes:  # labels follow the sorted folder names
+            only_train = sorted(set(train_classes) - set(test_classes))
+            only_test = sorted(set(test_classes) - set(train_classes))
             raise ValueError(
-                f"{self.root / 'train'} has {self.num_classes} classes but {self.test_dir} "
-                f"has {len(test_classes)}"
+                f"the class folders of {self.test_dir} differ from {self.root / 'train'} (only in "
+                f"train: {only_train}; only in {self.test_dir.name}: {only_test}): labels are "
+                "numbered by sorted folder name, so they would mean different classes; use the "
+                "same class folders in both"
             )
 
     def build_datasets(self) -> tuple[Dataset, Dataset, Dataset]:
