@@ -85,3 +85,32 @@ def test_missing_file_and_unknown_name() -> None:
         resolve_architecture("nowhere.yaml")
     with pytest.raises(FileNotFoundError, match="no architecture named 'proxyless_phone'"):
         resolve_architecture("proxyless_phone")
+
+
+def _without_arch_def(change):
+    def edit(d: dict) -> None:
+        change(d)
+        del d["timm_arch_def"]  # as the timm_arch_def error advises after an edit
+
+    return edit
+
+
+def test_stride_on_a_block_inside_a_stage_is_refused(tmp_path: Path) -> None:
+    """Issue 10, case 11: timm builds it with stride 1, silently."""
+    path = _edited(tmp_path, _without_arch_def(lambda d: d["layers"][1].update(stride=2)))
+    with pytest.raises(
+        ValueError, match=r"layer 1 \(stage 1\): stride 2 on a block that does not start its stage"
+    ):
+        Architecture.load(path)
+
+
+def test_stages_out_of_order_are_refused(tmp_path: Path) -> None:
+    """Issue 10, case 11: timm builds the stages sorted, not in the order the file lists."""
+
+    def swap(d: dict) -> None:
+        for layer in d["layers"]:
+            layer["stage"] = {1: 2, 2: 1}.get(layer["stage"], layer["stage"])
+
+    path = _edited(tmp_path, _without_arch_def(swap))
+    with pytest.raises(ValueError, match="stages must run in increasing order"):
+        Architecture.load(path)

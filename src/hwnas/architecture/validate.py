@@ -45,9 +45,23 @@ def validate_architecture(arch: Architecture, where: str) -> None:
     channels = int(arch.stem["channels"])
     _check_block(arch.first_block, f"{where}: first_block", channels)
     channels = arch.first_block.channels
+    stage, started = 0, True  # the first block is stage 0
     for i, block in enumerate(arch.layers):
-        _check_block(block, f"{where}: layer {i} (stage {block.stage})", channels)
+        label = f"{where}: layer {i} (stage {block.stage})"
+        _check_block(block, label, channels)
         channels = block.channels
+        if block.stage < stage:  # timm builds stages in increasing order, not the file's
+            raise ValueError(f"{label}: stages must run in increasing order, but it follows "
+                             f"stage {stage}; reorder the layers or renumber the stages")  # fmt: skip
+        if block.stage != stage:
+            stage, started = block.stage, False
+        if block.removed:
+            continue
+        if started and block.stride != 1:  # timm gives only a stage's first block its stride
+            raise ValueError(f"{label}: stride {block.stride} on a block that does not start its "
+                             "stage would be built with stride 1; start a new stage there (give "
+                             "it and the layers after it the next stage number) or use stride 1")  # fmt: skip
+        started = True
     for key in ("in_channels", "input_size", "num_classes"):
         if int(getattr(arch, key)) < 1:
             raise ValueError(f"{where}: {key} must be positive")
