@@ -3,6 +3,7 @@ user's cache directory, reused while both match, rebuilt when either changes."""
 
 from __future__ import annotations
 
+import datetime
 import fcntl
 import hashlib
 import logging
@@ -14,7 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from hwnas.files import write_atomic
 from hwnas.hardware.op_shapes import space_ops
+from hwnas.latency.errors import MalformedTableError
 from hwnas.latency.profilers.base import Profiler
 from hwnas.latency.table import LatencyTable, space_hash
 from hwnas.search_space.space import SearchSpace
@@ -73,8 +76,11 @@ def load_or_build(
     path = cached_table_path(cache_dir, profiler, space)
     with _locked(path):
         if path.is_file() and not rebuild:
-            table = LatencyTable.load(path)
-            reason = _reusable(table, profiler, space)
+            try:
+                table = LatencyTable.load(path)
+                reason = _reusable(table, profiler, space)
+            except MalformedTableError as err:  # our own cache file: measure it again
+                reason = f"the cached file cannot be read ({err})"
             if reason is None:
                 log.info("Using the cached %s (%s)", table.describe(), path)
                 return table
@@ -102,7 +108,9 @@ def store(table: LatencyTable, profiler: Profiler, space: SearchSpace,
 
 
 def fetch_table(source: str, cache_dir: str | Path | None = None) -> Path:
-    """A local path for `hardware.table`: a file path as is, a URL downloaded once into the cache."""
+    """A local path for `hardware.table`: a file path as is; a URL downloaded afresh on every
+    run (so edits at the source count), the copy in the cache used only when the download
+    fails, with a warning that says so."""
     scheme = urllib.parse.urlparse(source).scheme
     if scheme not in URL_SCHEMES:
         path = Path(source).expanduser()
@@ -116,13 +124,14 @@ def fetch_table(source: str, cache_dir: str | Path | None = None) -> Path:
     digest = hashlib.sha256(source.encode()).hexdigest()[:12]
     root = Path(cache_dir) if cache_dir else default_cache_dir()
     path = root / "latency" / "downloads" / f"{digest}-{name}"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        try:
-            with urllib.request.urlopen(source, timeout=60) as response, open(tmp, "wb") as out:
-                shutil.copyfileobj(response, out)
-        except OSError as err:
+    try:
+        with urllib.request.urlopen(source, timeout=60) as response:
+            write_atomic(path, lambda out: shutil.copyfileobj(response, out))
+        log.info("hardware.table: downloaded %s to %s", source, path)
+    except OSError as err:
+        if not path.is_file():
             raise FileNotFoundError(f"hardware.table={source!r}: download failed: {err}") from None
-        tmp.replace(path)
+        when = datetime.datetime.fromtimestamp(path.stat().st_mtime).isoformat(timespec="seconds")
+        log.warning("hardware.table: downloading %s failed (%s); using the copy downloaded at "
+                    "%s (%s), which may be out of date", source, err, when, path)  # fmt: skip
     return path

@@ -154,8 +154,8 @@ class LatencyTable(CostModel):
             raise FileNotFoundError(f"latency table {path} does not exist")
         try:
             text = path.read_text()
-            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as err:
+            data = _parse(text, path.suffix == ".json")
+        except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError, _DuplicateKey) as err:
             raise MalformedTableError(
                 f"latency table {path} is not valid JSON/YAML: {err}"
             ) from None
@@ -203,6 +203,40 @@ def _number(raw: Any, name: str, where: str) -> float:
     return value
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(f"the key {key!r} appears twice (the last would win); keep one")
+        seen[key] = value
+    return seen
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        pairs = [(self.construct_object(k, deep=deep), self.construct_object(v, deep=deep))
+                 for k, v in node.value]  # fmt: skip
+        return _unique_pairs(pairs)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _UniqueKeyLoader.construct_mapping
+)
+
+
+def _parse(text: str, is_json: bool) -> Any:
+    """JSON or YAML, refusing duplicate keys."""
+    if is_json:
+        return json.loads(text, object_pairs_hook=_unique_pairs)
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def _from_native(data: dict[str, Any], path: Path) -> LatencyTable:
     if data["format"] != FORMAT:
         raise MalformedTableError(
@@ -229,6 +263,8 @@ def _from_native(data: dict[str, Any], path: Path) -> LatencyTable:
             raise MalformedTableError(f"{where}: {type(err).__name__} {err}") from None
         if op.kind not in ("conv", "expanded_conv", "conv_1x1", "logits"):
             raise MalformedTableError(f"{where}: unknown op {op.kind!r}")
+        if op in entries:
+            raise MalformedTableError(f"{where}: a second entry for {op_key(op)}; keep one")
         entries[op] = entry
     return LatencyTable(entries, data.get("metadata") or {})
 
@@ -244,6 +280,8 @@ def _from_original(data: dict[str, Any], path: Path) -> LatencyTable:
         if not isinstance(raw, dict) or "mean" not in raw:
             raise MalformedTableError(f"{where}: expected a mapping with count, mean and var")
         var = _number(raw.get("var", 0.0), "var", where)
+        if op in entries:
+            raise MalformedTableError(f"{where}: a second entry for the same op; keep one")
         entries[op] = LatencyEntry(_number(raw["mean"], "mean", where), math.sqrt(var),
                                    int(raw.get("count", 1)))  # fmt: skip
     metadata = {"source": str(path), "format_read": "original", "skipped_entries": skipped}
