@@ -35,12 +35,32 @@ from hwnas.search.module import SearchModule
 log = logging.getLogger(__name__)
 
 
+SMALLER_UNIT = {"ms": "us", "GMACs": "MMACs", "MMACs": "kMACs", "kMACs": "MACs"}
+
+
 def _resolve_target(cfg: DictConfig, expected: ExpectedCost) -> float:
-    """`hardware.target: null` -> geometric mean of the cheapest and dearest architecture."""
-    if cfg.cost_loss.get("target") is not None:
-        return float(cfg.cost_loss.target)
+    """`cost_loss.target: null` -> geometric mean of the cheapest and dearest architecture;
+    a target that the loss form cannot use is refused with the fix."""
     low, high = expected.bounds()
-    return math.sqrt(max(low, 1e-12) * high)
+    unit, hardware = expected.unit, cfg.hardware.get("name", "?")
+    if high <= 0:
+        raise ValueError(
+            f"every architecture of the space costs {high:g} {unit} on hardware={hardware}: the "
+            "cost model prices every op at zero (an empty or all-zero latency table?); rebuild it "
+            "(hardware.cost_model.rebuild=true) or give a table with timings (hardware.table=...)"
+        )
+    given = cfg.cost_loss.get("target")
+    target = float(given) if given is not None else math.sqrt(max(low, 1e-12) * high)
+    if cfg.cost_loss.get("form") == "mul_log" and target <= 1:
+        origin = ("cost_loss.target" if given is not None else
+                  "the geometric mean of the space's cheapest and dearest net")  # fmt: skip
+        fix = (f"price costs in {SMALLER_UNIT[unit]} (hardware.cost_model.unit={SMALLER_UNIT[unit]})"
+               if unit in SMALLER_UNIT else "price costs in a smaller unit")  # fmt: skip
+        raise ValueError(
+            f"cost_loss.form=mul_log divides by log T, so it needs a target above 1, and T is "
+            f"{target:.3g} {unit} ({origin}): {fix}, or use cost_loss.form=add_linear"
+        )
+    return target
 
 
 def build_search(cfg: DictConfig) -> tuple[SearchModule, pl.LightningDataModule]:
