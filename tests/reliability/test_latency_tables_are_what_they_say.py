@@ -53,3 +53,22 @@ def test_a_corrupted_cached_table_is_measured_again(tmp_path: Path, tiny_space, 
     assert "cannot be read" in caplog.text
     assert set(table.entries) == set(space_ops(tiny_space))
     assert LatencyTable.load(path).entries.keys() == table.entries.keys()
+
+
+def test_measuring_a_table_leaves_the_seeded_generators_alone(tmp_path: Path, tiny_space) -> None:
+    """Case 8: the run that measured the table derived another architecture than the runs
+    that later found it in the cache."""
+    import random
+
+    import numpy as np
+    import torch
+
+    def draws() -> tuple:
+        return torch.rand(3).tolist(), np.random.rand(2).tolist(), random.random()
+
+    torch.manual_seed(0), np.random.seed(0), random.seed(0)
+    expected = draws()
+    torch.manual_seed(0), np.random.seed(0), random.seed(0)
+    load_or_build(TorchCpuProfiler(threads=1, warmup=2, min_run_time=0.02), tiny_space, tmp_path,
+                  progress=False)  # fmt: skip
+    assert draws() == expected

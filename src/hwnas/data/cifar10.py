@@ -134,14 +134,15 @@ class Cifar10DataModule(SplitDataModule):
     def test_dataloader(self) -> TensorBatches:
         return self._batches("test", self.arch_batch_size, train=False)
 
-    def arch_batches(self, world_size: int = 1, rank: int = 0) -> Iterator:
-        """Endless stream of held-out batches, reshuffled each pass, sharded over ranks."""
+    def arch_batches(self, world_size: int = 1, rank: int = 0, start: int = 0) -> Iterator:
+        """Endless stream of held-out batches, reshuffled each pass, sharded over ranks, from
+        its `start`-th batch."""
         self.setup()
         images, labels = self.splits["arch"]
         stream = TensorBatches(images, labels, self.arch_batch_size, CIFAR10_MEAN, CIFAR10_STD,
                                shuffle=True, drop_last=len(labels) // world_size >= self.arch_batch_size,
                                seed=self.seed + 1, rank=rank, world_size=world_size)  # fmt: skip
-        yield from endless(stream, stream.sampler)
+        yield from endless(stream, stream.sampler, start)
 
 
 def _balanced_subset(labels: Tensor, size: int, generator: torch.Generator) -> Tensor:

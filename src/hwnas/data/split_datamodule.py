@@ -4,6 +4,7 @@ split."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -97,9 +98,9 @@ class SplitDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, self.arch_batch_size, shuffle=False)
 
-    def arch_batches(self, world_size: int = 1, rank: int = 0) -> Iterator:
+    def arch_batches(self, world_size: int = 1, rank: int = 0, start: int = 0) -> Iterator:
         """Endless stream of architecture-step batches from the held-out split, sharded over
-        `world_size` ranks (each epoch of the stream reshuffles)."""
+        `world_size` ranks (each epoch of the stream reshuffles), from its `start`-th batch."""
         self.setup("fit")
         sampler = DistributedSampler(
             self.arch_set, num_replicas=world_size, rank=rank, shuffle=True, seed=self.seed
@@ -111,13 +112,15 @@ class SplitDataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
             drop_last=len(self.arch_set) // world_size >= self.arch_batch_size,
         )
-        yield from endless(loader, sampler)
+        yield from endless(loader, sampler, start)
 
 
-def endless(batches: Iterable, sampler: Any) -> Iterator:
-    """`batches` over and over, telling `sampler` each new epoch so that every pass reshuffles."""
-    epoch = 0
+def endless(batches: Iterable, sampler: Any, start: int = 0) -> Iterator:
+    """`batches` over and over, telling `sampler` each new epoch so that every pass reshuffles.
+    The first `start` batches are skipped: a resumed search continues the stream where the
+    interrupted one stopped (loading, at most, one pass of skipped batches)."""
+    epoch, skip = divmod(start, max(1, len(batches)))
     while True:
         sampler.set_epoch(epoch)
-        yield from batches
-        epoch += 1
+        yield from itertools.islice(batches, skip, None)
+        skip, epoch = 0, epoch + 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from typing import Any
 
 import pytorch_lightning as pl
@@ -153,10 +152,9 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         )
     module, datamodule = build_search(cfg)
     trainer = build_trainer(cfg)
-    start = time.perf_counter()
     try:
         fit(trainer, module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-        seconds = time.perf_counter() - start
+        seconds = module.search_seconds()  # with the interrupted runs it resumed
         metrics = scalar_metrics(trainer)
         trainer.test(module, datamodule=datamodule, verbose=False)
         metrics.update(scalar_metrics(trainer))

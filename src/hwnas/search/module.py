@@ -4,6 +4,7 @@ architecture steps (REFERENCE A2, A4, A5)."""
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.optim import Optimizer
 
+from hwnas import random_states
 from hwnas.hardware.constraint import CostConstraint
 from hwnas.hardware.cost_model import ExpectedCost
 from hwnas.hardware.loss import HardwareCostLoss
@@ -101,6 +103,9 @@ class SearchModule(pl.LightningModule):
         self.grad_clip = grad_clip
         self.path_generator = torch.Generator().manual_seed(path_seed)
         self._arch_batches: Iterator | None = None
+        self.arch_batches_used = 0  # held-out batches drawn so far (a resume skips them)
+        self.seconds_before = 0.0  # search time of the runs this one resumed
+        self._started: float | None = None
 
     def forward(self, x: Tensor) -> Tensor:
         if self.channels_last:
@@ -131,8 +136,9 @@ class SearchModule(pl.LightningModule):
                 "SearchModule needs a SplitDataModule (trainer.fit(module, datamodule=...))"
             )
         self._arch_batches = datamodule.arch_batches(
-            self.trainer.world_size, self.trainer.global_rank
+            self.trainer.world_size, self.trainer.global_rank, start=self.arch_batches_used
         )
+        self._started = time.perf_counter()
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         w_opt, a_opt = self.optimizers()
@@ -161,6 +167,7 @@ class SearchModule(pl.LightningModule):
     def architecture_step(self, a_opt: Optimizer) -> Tensor:
         """One architecture update on a held-out batch (REFERENCE A2, A4)."""
         x, y = next(self._arch_batches)
+        self.arch_batches_used += 1
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
         loss, ce, expected = architecture_step(
             self.supernet, x, y, self.arch_mode, self.path_generator, self.expected_cost,
@@ -239,9 +246,22 @@ class SearchModule(pl.LightningModule):
         self._eval_step(batch, "test")
 
     # --- checkpoints -------------------------------------------------------------------
+    def on_train_end(self) -> None:
+        self.seconds_before, self._started = self.search_seconds(), None  # the clock stops
+
+    def search_seconds(self) -> float:
+        """Time spent searching, the interrupted runs this one resumed included."""
+        running = time.perf_counter() - self._started if self._started is not None else 0.0
+        return self.seconds_before + running
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Everything a resume needs to continue as the unbroken search: the path sampler,
+        the position in the held-out stream, the random generators, the time spent."""
         checkpoint["search_space"] = self.space.describe()
         checkpoint["path_generator_state"] = self.path_generator.get_state()
+        checkpoint["arch_batches_used"] = self.arch_batches_used
+        checkpoint["rng_states"] = random_states.capture()
+        checkpoint["search_seconds"] = self.search_seconds()
         if isinstance(self.cost_loss, CostConstraint):
             checkpoint["cost_constraint"] = self.cost_loss.state_dict()
 
@@ -258,5 +278,9 @@ class SearchModule(pl.LightningModule):
             )
         if "path_generator_state" in checkpoint:
             self.path_generator.set_state(checkpoint["path_generator_state"])
+        self.arch_batches_used = checkpoint.get("arch_batches_used", 0)
+        self.seconds_before = checkpoint.get("search_seconds", 0.0)
+        if "rng_states" in checkpoint:
+            random_states.restore(checkpoint["rng_states"])
         if isinstance(self.cost_loss, CostConstraint) and "cost_constraint" in checkpoint:
             self.cost_loss.load_state_dict(checkpoint["cost_constraint"])

@@ -4,11 +4,9 @@ exponential moving average of the weights (timm's `ModelEmaV3`)."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
@@ -19,6 +17,7 @@ from timm.utils import ModelEmaV3
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
+from hwnas import random_states
 from hwnas.architecture.arch_file import Architecture
 from hwnas.architecture.timm_model import build_timm_model
 from hwnas.training.optim import build_optimizer, warmup_cosine
@@ -166,11 +165,7 @@ class TrainModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Random states too (dropout, mixup, stochastic depth), so a resumed run continues
         as the unbroken run would have."""
-        checkpoint["rng_states"] = {
-            "torch": torch.get_rng_state(),
-            "numpy": _numpy_state_to_tensors(np.random.get_state()),
-            "python": random.getstate(),
-        }
+        checkpoint["rng_states"] = random_states.capture()
         checkpoint["architecture"] = self.arch.to_dict()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -188,9 +183,7 @@ class TrainModule(pl.LightningModule):
                 )
         states = checkpoint.get("rng_states")
         if states:
-            torch.set_rng_state(states["torch"])
-            np.random.set_state(_numpy_state_from_tensors(states["numpy"]))
-            random.setstate(states["python"])
+            random_states.restore(states)
 
 
 def _label(arch: Architecture) -> str:
@@ -205,18 +198,6 @@ def _first_difference(a: Architecture, b: Architecture) -> str:
         if x != y:
             return f"; block {i}: {x or 'none'} in the checkpoint, {y or 'none'} here"
     return ""
-
-
-def _numpy_state_to_tensors(state: tuple) -> tuple:
-    """numpy's RNG state with its key array as a tensor: a checkpoint then loads with
-    `weights_only=True`, which refuses numpy arrays."""
-    name, keys, pos, has_gauss, cached = state
-    return name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached
-
-
-def _numpy_state_from_tensors(state: tuple) -> tuple:
-    name, keys, pos, has_gauss, cached = state
-    return name, keys.numpy().astype(np.uint32), pos, has_gauss, cached
 
 
 def zero_init_residual_branches(model: nn.Module) -> int:

@@ -3,16 +3,20 @@ build a `LatencyTable`, from whole networks they give the end-to-end figure it m
 
 from __future__ import annotations
 
+import contextlib
 import math
+import random
 import statistics
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
+import torch
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -87,6 +91,21 @@ def blocked_autorange(
 
 
 Runner = Callable[[int], float]  # runs the prepared module n times, returns the seconds taken
+
+
+@contextlib.contextmanager
+def untouched_random_state() -> Iterator[None]:
+    """Run the block, then put every generator a seeded run draws from (torch on the CPU and on
+    CUDA, numpy, Python's) back as it was: the run that builds a latency table then derives the
+    same architecture as the runs that find it in the cache."""
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            yield
+        finally:
+            np.random.set_state(numpy_state)
+            random.setstate(python_state)
 
 
 class Profiler(ABC):
@@ -200,9 +219,10 @@ class Profiler(ABC):
         (so that a change of the machine's load affects both alike). A runtime's fixed cost
         per call (`call_overhead_ms`) is taken off every op and kept once in the metadata."""
         start = time.perf_counter()
-        op_modules = [(op_module(op), op_input_shape(op, self.batch_size)) for op in ops]
-        desc = f"latency table ({self.runtime})" if progress else None
-        timings = self.time_modules([*op_modules, *modules], desc)
+        with untouched_random_state():  # measuring must not change what a seeded run draws next
+            op_modules = [(op_module(op), op_input_shape(op, self.batch_size)) for op in ops]
+            desc = f"latency table ({self.runtime})" if progress else None
+            timings = self.time_modules([*op_modules, *modules], desc)
         overhead = self.call_overhead_ms()
         entries = {op: t.entry(minus_ms=overhead) for op, t in zip(ops, timings, strict=False)}
         meta = {
