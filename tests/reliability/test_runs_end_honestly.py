@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
-from hwnas.runs.lightning_parts import build_trainer, fit
+from hwnas.runs.lightning_parts import build_trainer, fit, unread_additions
 from hwnas.runs.search_run import build_search, run_search
 from hwnas.runs.train_run import build_training, run_train
 
@@ -105,3 +107,16 @@ def test_a_resumed_search_equals_the_unbroken_one(tmp_path: Path) -> None:
         torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=1e-6, msg=key)
     assert resumed.derived_paths() == unbroken.derived_paths()
     assert resumed.search_seconds() > broken.search_seconds() > 0  # the first part counts too
+
+
+def test_a_plus_typo_on_the_command_line_is_refused(tmp_path: Path) -> None:
+    """Case 12: `+epoch=3`, as Hydra suggests for the typo `epoch=3`, ran and was ignored."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, str(root / "train.py"), "debug=train_fast", "logger=csv",
+                           "+epoch=3", f"hydra.run.dir={tmp_path}"],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode != 0
+    assert "+epoch (did you mean epochs=...?): adds a setting that nothing reads" in done.stderr
+    assert unread_additions(["+trainer.num_nodes=2", "++seed=1", "epochs=3", "+epoch=3"]) == [
+        "epoch"
+    ]

@@ -4,10 +4,12 @@ stops it, the logged scalars, and the end of a wandb run."""
 
 from __future__ import annotations
 
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import OnExceptionCheckpoint
@@ -17,9 +19,25 @@ from hwnas.runs.checkpoint_io import AtomicCheckpointIO
 from hwnas.runs.safe_checkpoints import ConfiguredLearningRates
 
 
+def unread_additions(overrides: list[str]) -> list[str]:
+    """The command line's `+key=value` overrides that add a top-level key no part of hwnas
+    reads (a typo such as `+epoch=3`, which Hydra itself suggests for `epoch=3`; Hydra accepts
+    a `+` only for a key that does not exist). Nested additions (`+trainer.num_nodes=2`) go to
+    their group and are kept; `++key` (set or add) is left alone."""
+    added = [o[1:].split("=", 1)[0] for o in overrides if o.startswith("+") and o[1:2] != "+"]
+    return [key for key in added if "." not in key and "@" not in key and "/" not in key]
+
+
 def start_run(cfg: DictConfig) -> Path:
-    """Check the epochs, seed everything (0 is a seed; null leaves the generators alone) and
-    create the run directory; returns it."""
+    """Check the command line and the epochs, seed everything (0 is a seed; null leaves the
+    generators alone) and create the run directory; returns it."""
+    if HydraConfig.initialized():
+        typos = unread_additions(list(HydraConfig.get().overrides.task))
+        if typos:
+            hints = [f"+{k}" + (f" (did you mean {m[0]}=...?)" if (m := get_close_matches(k, [c for c in cfg if c != k], 1)) else "")
+                     for k in typos]  # fmt: skip
+            raise ValueError(f"{', '.join(hints)}: adds a setting that nothing reads; drop it, or "
+                             "fix the name of an existing one (which needs no +)")  # fmt: skip
     epochs = cfg.get("epochs")
     if "epochs" in cfg and (not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1):
         raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
