@@ -64,8 +64,10 @@ def test_measured_model_prices_the_space_from_its_table(tmp_path: Path, tiny_spa
     low, high = ExpectedCost(model, tiny_space).bounds()
     assert 0 < low < high
     model.table.metadata["call_overhead_ms"] = 0.5  # paid once per network, not per op
+    calibration = model.table.calibration  # measured = a + b x sum: b on every op, a once
+    assert calibration is not None and calibration.networks == 12
     assert model.fixed_cost(tiny_space) == pytest.approx(
-        sum(model.op_cost(op) for op in fixed_ops(tiny_space)) + 0.5
+        sum(model.op_cost(op) for op in fixed_ops(tiny_space)) + calibration.apply(0.5)
     )
 
 

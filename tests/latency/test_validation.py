@@ -48,14 +48,16 @@ def test_validation_on_a_tiny_space_reports_its_figures(tmp_path: Path, tiny_spa
     model.prepare(tiny_space)
     report = validate_latency(model, profiler, tiny_space, num_archs=8, progress=False)
     assert (report.n, report.fit_n, len(report.rows)) == (8, 4, 8)
-    for agreement in (report.raw, report.corrected):
+    for agreement in (report.raw, report.corrected, report.stored):
         assert agreement.n == 4
         assert 0 <= agreement.within_5pct <= agreement.within_10pct <= 1
         assert -1 <= agreement.kendall_tau <= 1 and agreement.mean_abs_pct_error >= 0
     assert all(r["measured_ms"] > 0 and r["predicted_ms"] > 0 for r in report.rows)
     assert report.slope > 0  # bigger tables sums, slower networks
     text = format_report(report)
-    assert "| table sum |" in text and "| corrected |" in text and "tau of multiply-adds" in text
+    assert "| table sum |" in text and "| corrected (refit here) |" in text
+    assert "| stored calibration (no refit) |" in text and "tau of multiply-adds" in text
+    assert "calibrated: measured = " in report.stored_calibration and not report.calibration_stored
 
 
 def _compose(*overrides: str):

@@ -70,5 +70,5 @@ def test_measuring_a_table_leaves_the_seeded_generators_alone(tmp_path: Path, ti
     expected = draws()
     torch.manual_seed(0), np.random.seed(0), random.seed(0)
     load_or_build(TorchCpuProfiler(threads=1, warmup=2, min_run_time=0.02), tiny_space, tmp_path,
-                  progress=False)  # fmt: skip
+                  progress=False, calibration_networks=4)  # networks draw weights when built  # fmt: skip
     assert draws() == expected

@@ -85,3 +85,22 @@ def test_mismatches_are_named(trained: Path, tmp_path: Path) -> None:
         data["state_dict"] = {k: v for k, v in data["state_dict"].items() if k.startswith("model.")}
         torch.save(data, bare)
         run_eval(eval_cfg(tmp_path, f"ckpt_path={bare}", "weights=ema"))
+
+
+def test_eval_predicts_with_the_calibrated_table_a_search_here_used(
+    trained: Path, tmp_path: Path, load_space
+) -> None:
+    """Issue 10, case 14: eval.py compared the measurement with a raw sum of the net's ops,
+    not with the calibrated latency the search reported."""
+    from hwnas.latency.cache import load_or_build
+    from hwnas.latency.profilers import TorchCpuProfiler
+
+    space = load_space("tiny", in_channels=3, input_size=16, num_classes=4)
+    profiler = TorchCpuProfiler(warmup=2, min_run_time=0.05, rounds=2)  # FAST_CPU's settings
+    table = load_or_build(profiler, space, tmp_path / "cache", progress=False,
+                          calibration_networks=4)  # fmt: skip
+    figures = run_eval(eval_cfg(tmp_path, f"ckpt_path={trained}", "onnx.export=false",
+                                f"paths.cache_dir={tmp_path / 'cache'}"))  # fmt: skip
+    latency = figures["latency"]
+    assert latency["predicted_by"].startswith(f"the cached table {table.path} (calibrated: ")
+    assert latency["predicted"] == pytest.approx(table.calibration.apply(latency["table_sum"]))

@@ -13,6 +13,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 from hwnas.architecture import Architecture
+from hwnas.hardware.op_shapes import architecture_ops
+from hwnas.latency import LatencyTable
 from hwnas.runs.search_run import build_search, run_search
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
@@ -187,3 +189,19 @@ def test_search_with_a_hard_constraint_ends_at_or_below_it(tmp_path: Path) -> No
     assert math.isfinite(figures["expected_cost"])
     ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["cost_constraint"]["multiplier"] > 0  # the constraint was active and is saved
+
+
+def test_a_search_on_a_measured_table_reports_calibrated_latency(tmp_path: Path) -> None:
+    """Issue 10, case 14: the summary reported the raw table sum, ~19% under real latency."""
+    cfg = tiny_cfg(tmp_path, "epochs=1", "arch_update.warmup_epochs=0",
+                   "trainer.limit_train_batches=2", "hardware=cpu",
+                   "hardware.cost_model.profiler.min_run_time=0.02",
+                   "hardware.cost_model.calibration_networks=4", "hardware.cost_model.progress=false",
+                   f"paths.cache_dir={tmp_path / 'cache'}")  # fmt: skip
+    figures = run_search(cfg)
+    (path,) = (tmp_path / "cache" / "latency").glob("*.json")
+    table = LatencyTable.load(path)
+    assert figures["cost_calibration"] == table.calibration.describe()
+    raw = table.uncalibrated().network_cost
+    ops = architecture_ops(Architecture.load(tmp_path / "arch.yaml"))
+    assert figures["derived_cost"] == pytest.approx(table.calibration.apply(raw(ops)))

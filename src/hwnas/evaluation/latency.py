@@ -1,6 +1,6 @@
 """A network's latency on the chosen hardware, measured end to end, beside what the latency
-model predicts for it (the sum of its ops): the check that the search optimised the right
-number."""
+model predicts for it (the calibrated sum of its ops, as the search reported it): the check
+that the search optimised the right number."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from torch import nn
 
 from hwnas.architecture.arch_file import Architecture
 from hwnas.hardware.op_shapes import architecture_ops
-from hwnas.latency.cache import fetch_table
+from hwnas.latency.cache import fetch_table, find_cached_table
 from hwnas.latency.table import LatencyTable
 from hwnas.latency.units import ms_to
 
@@ -21,24 +21,30 @@ from hwnas.latency.units import ms_to
 def latency_figures(
     hardware: DictConfig, arch: Architecture, model: nn.Module, cache_dir: str | Path | None = None
 ) -> dict[str, Any]:
-    """`predicted` from `hardware.table`, else from a table of the network's ops measured in
-    the same rounds as the network (`cpu`, `onnxruntime`, `gpu`), else from the hardware's
-    model (`mobile`, `flops`); `measured` end to end where the hardware has a profiler (None
-    for the phone model, with the reason)."""
+    """`predicted` from `hardware.table`, else from the cached table of this hardware that
+    prices the network's ops (the one a search here used, with its calibration), else from a
+    table of the network's ops measured in the same rounds as the network (`cpu`,
+    `onnxruntime`, `gpu`; a raw sum), else from the hardware's model (`mobile`, `flops`);
+    `measured` end to end where the hardware has a profiler (None for the phone model, with
+    the reason). `predicted_by` says which, and how the sum is calibrated; `table_sum` is the
+    raw sum where a calibration was applied."""
     ops = architecture_ops(arch)
     cost_cfg = hardware.cost_model
     unit = cost_cfg.get("unit", "ms")
     figures: dict[str, Any] = {"hardware": hardware.get("name", "?"), "unit": unit}
-    predicted = None
+    predicted, table = None, None
     if hardware.get("table"):
-        table = LatencyTable.load(fetch_table(str(hardware.table), cache_dir)).set_unit(unit)
-        predicted, figures["predicted_by"] = table.network_cost(ops), f"table {hardware.table}"
+        table = LatencyTable.load(fetch_table(str(hardware.table), cache_dir))
+        figures["predicted_by"] = f"table {hardware.table}"
     if cost_cfg.get("profiler") is not None:
         profiler = instantiate(cost_cfg.profiler)
         shape = (profiler.batch_size, arch.in_channels, arch.input_size, arch.input_size)
-        if predicted is None:
+        if table is None and cost_cfg.get("calibration_networks", 0):
+            table = find_cached_table(profiler, ops, cache_dir)
+            if table is not None:
+                figures["predicted_by"] = f"the cached table {table.path}"
+        if table is None:
             table, (timing,) = profiler.measure(ops, [(model, shape)], progress=False)
-            predicted = table.set_unit(unit).network_cost(ops)
             figures["predicted_by"] = f"table of the net's {len(ops)} ops, measured beside it"
         else:
             (timing,) = profiler.time_modules([(model, shape)])
@@ -46,13 +52,18 @@ def latency_figures(
         figures["device"] = profiler.fingerprint().describe()
         figures["batch_size"] = profiler.batch_size
     else:
-        if predicted is None:
+        if table is None:
             predicted = instantiate(cost_cfg).network_cost(ops)
             figures["predicted_by"] = f"the {figures['hardware']} model"
         figures["measured"] = None
         figures["why_not_measured"] = (
             f"hardware={figures['hardware']} has no device here to time the network on"
         )
+    if table is not None:
+        predicted = table.set_unit(unit).network_cost(ops)
+        figures["predicted_by"] += f" ({table.calibration_text()})"
+        if table.calibration is not None:
+            figures["table_sum"] = table.uncalibrated().set_unit(unit).network_cost(ops)
     figures["predicted"] = predicted
     if figures["measured"]:
         figures["predicted_over_measured"] = predicted / figures["measured"]

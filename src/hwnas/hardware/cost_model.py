@@ -31,6 +31,11 @@ class CostModel(ABC):
     def fixed_cost(self, space: SearchSpace) -> float:
         return sum(self.op_cost(op) for op in fixed_ops(space))
 
+    def calibration_text(self) -> str | None:
+        """How the costs relate to whole networks, where the model is a measured table
+        (calibrated or not); None for models that are not sums of timed ops."""
+        return None
+
     def network_cost(self, ops: Sequence[OpShape]) -> float:
         """Cost of a whole network made of `ops` (e.g. `architecture_ops(arch)`)."""
         return sum(self.op_cost(op) for op in ops)
@@ -54,6 +59,7 @@ class ExpectedCost:
 
     def __init__(self, model: CostModel, space: SearchSpace) -> None:
         self.unit = model.unit
+        self.calibration_text = model.calibration_text()
         self.fixed = float(model.fixed_cost(space))
         self.layer_costs = [torch.tensor(c, dtype=torch.float32) for c in model.layer_costs(space)]
         self._on_device: dict[tuple[torch.device, torch.dtype], list[Tensor]] = {}

@@ -7,18 +7,21 @@ import datetime
 import fcntl
 import hashlib
 import logging
+import math
 import os
 import shutil
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from hwnas.files import write_atomic
-from hwnas.hardware.op_shapes import space_ops
+from hwnas.hardware.cost_model import ExpectedCost
+from hwnas.hardware.op_shapes import OpShape, space_ops
+from hwnas.latency.calibration import fit_calibration
 from hwnas.latency.errors import MalformedTableError
-from hwnas.latency.profilers.base import Profiler
+from hwnas.latency.profilers.base import Profiler, untouched_random_state
 from hwnas.latency.table import LatencyTable, space_hash
 from hwnas.search_space.space import SearchSpace
 
@@ -52,8 +55,11 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _reusable(table: LatencyTable, profiler: Profiler, space: SearchSpace) -> str | None:
-    """None if `table` may be used for `space` on `profiler`'s hardware, else the reason not."""
+def _reusable(
+    table: LatencyTable, profiler: Profiler, space: SearchSpace, calibrate: bool = False
+) -> str | None:
+    """None if `table` may be used for `space` on `profiler`'s hardware (with a calibration
+    where `calibrate`), else the reason not."""
     here = profiler.fingerprint()
     if table.fingerprint != here:
         there = table.fingerprint.describe() if table.fingerprint else "unknown hardware"
@@ -62,6 +68,8 @@ def _reusable(table: LatencyTable, profiler: Profiler, space: SearchSpace) -> st
         return "it was built for other ops"
     if table.missing(space_ops(space)):
         return "it lacks ops of the space"
+    if calibrate and table.calibration is None:
+        return "it has no calibration against whole networks (measured by an older hwnas?)"
     return None
 
 
@@ -71,14 +79,17 @@ def load_or_build(
     cache_dir: str | Path | None = None,
     rebuild: bool = False,
     progress: bool = True,
+    calibration_networks: int = 0,
 ) -> LatencyTable:
-    """The table of `space` on `profiler`'s hardware: cached if it matches, else measured."""
+    """The table of `space` on `profiler`'s hardware: cached if it matches, else measured,
+    with `calibration_networks` random networks of the space timed end to end in the same
+    rounds as the ops to calibrate it (see `hwnas.latency.calibration`)."""
     path = cached_table_path(cache_dir, profiler, space)
     with _locked(path):
         if path.is_file() and not rebuild:
             try:
                 table = LatencyTable.load(path)
-                reason = _reusable(table, profiler, space)
+                reason = _reusable(table, profiler, space, calibration_networks > 0)
             except MalformedTableError as err:  # our own cache file: measure it again
                 reason = f"the cached file cannot be read ({err})"
             if reason is None:
@@ -89,10 +100,56 @@ def load_or_build(
         log.info(
             "Measuring %d ops of %s on %s", len(ops), space.name, profiler.fingerprint().describe()
         )
-        table = profiler.build_table(ops, table_metadata(space), progress=progress)
+        table = measure_table(profiler, space, calibration_networks, progress)
         table.save(path)
         log.info("Built the latency table in %.1f s: %s", table.metadata["build_seconds"], path)
     return table
+
+
+def measure_table(
+    profiler: Profiler, space: SearchSpace, calibration_networks: int, progress: bool = True
+) -> LatencyTable:
+    """Time every op of `space`, and `calibration_networks` random networks of it in the same
+    rounds (stratified over its latency range, seed 0) to fit the table's calibration."""
+    from hwnas.latency.networks import architecture_networks, sample_architectures
+
+    n = min(calibration_networks, math.prod(space.num_candidates))
+    archs = sample_architectures(space, n) if n else []
+    with untouched_random_state():  # building networks draws weights from the seeded generator
+        nets = architecture_networks(space, archs, profiler.batch_size)
+    table, timings = profiler.measure(space_ops(space), nets, table_metadata(space), progress)
+    if not archs:
+        return table
+    expected = ExpectedCost(table, space)  # raw sums, in ms
+    sums = [expected.of_paths(a) for a in archs]
+    calibration, what = fit_calibration(sums, [t.ms for t in timings],
+                                        "when the table was built", expected.bounds()[0])  # fmt: skip
+    if calibration is None:
+        log.warning("The latency table of %s is not calibrated: %s. Its latencies are raw sums "
+                    "of the ops", space.name, what)  # fmt: skip
+        return table
+    log.info("Latency table of %s %s (%.1f%% mean error on them)", space.name, what,
+             calibration.fit_error_pct)  # fmt: skip
+    return table.calibrated(calibration)
+
+
+def find_cached_table(
+    profiler: Profiler, ops: Sequence[OpShape], cache_dir: str | Path | None = None
+) -> LatencyTable | None:
+    """A cached table measured with `profiler`'s settings on this hardware that prices every op
+    of `ops` (a calibrated one first, then the newest): the table a search on this hardware
+    reported its latencies with. None if there is none."""
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    fp = profiler.fingerprint()
+    found = []
+    for path in (root / "latency").glob(f"*-{fp.runtime}-{fp.digest}-*.json"):
+        try:
+            table = LatencyTable.load(path)
+        except MalformedTableError:
+            continue  # rebuilt by the next search that needs it
+        if table.fingerprint == fp and not table.missing(list(ops)):
+            found.append((table.calibration is not None, path.stat().st_mtime, table))
+    return max(found, key=lambda f: f[:2])[2] if found else None
 
 
 def table_metadata(space: SearchSpace) -> dict[str, str]:

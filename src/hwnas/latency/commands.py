@@ -38,7 +38,8 @@ def build(cfg: DictConfig) -> str:
     low, high = ExpectedCost(model, space).bounds()
     return (f"{space.name} on hardware={cfg.hardware.name}: {len(space_ops(space))} ops"
             + (f", table {path} (measured in {seconds} s)" if path else "")
-            + f"\nlatency of its architectures: {low:.3f} .. {high:.3f} {model.unit}")  # fmt: skip
+            + f"\nlatency of its architectures: {low:.3f} .. {high:.3f} {model.unit}"
+            + (f" ({text})" if (text := model.calibration_text()) else ""))  # fmt: skip
 
 
 def validate(cfg: DictConfig) -> str:
@@ -52,12 +53,13 @@ def validate(cfg: DictConfig) -> str:
             "ops of `python -m hwnas.latency export` on it and `import` the results"
         )
     space = _space(cfg)
-    model = build_cost_model(cfg.hardware, space, cfg.paths.get("cache_dir"))
-    profiler = instantiate(cfg.hardware.cost_model.profiler)
     v = cfg.validate
-    report = validate_latency(
-        model, profiler, space, v.num_archs, v.fit_fraction, v.seed, v.sampling
-    )
+    remeasure = v.get("remeasure_table", True) and not cfg.hardware.get("table")
+    model = None if remeasure else build_cost_model(cfg.hardware, space, cfg.paths.get("cache_dir"))
+    profiler = instantiate(cfg.hardware.cost_model.profiler)
+    report = validate_latency(model, profiler, space, v.num_archs,
+                              v.fit_fraction, v.seed, v.sampling,
+                              cache_dir=cfg.paths.get("cache_dir"))  # fmt: skip
     out = _output_dir(cfg) / "validation.json"
     write_json(out, report.to_dict(), indent=1)
     return format_report(report) + f"\n\nWrote {out}"

@@ -3,6 +3,7 @@ measured on this machine (built on first use, then cached)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from hwnas.hardware.cost_model import CostModel
@@ -23,6 +24,9 @@ class MeasuredLatencyModel(CostModel):
         rebuild: measure again even if a matching cached table exists.
         progress: show a progress bar while measuring.
         unit: `ms`, or `us` for networks faster than 1 ms.
+        calibration_networks: random networks of the space timed end to end with the ops when
+            the table is built, to calibrate its sums (`hwnas.latency.calibration`); 0 prices
+            raw sums.
     """
 
     def __init__(
@@ -32,15 +36,24 @@ class MeasuredLatencyModel(CostModel):
         rebuild: bool = False,
         progress: bool = True,
         unit: str = "ms",
+        calibration_networks: int = 12,
     ) -> None:
         ms_to(unit)
-        self.unit = unit
+        if calibration_networks < 0:
+            raise ValueError(
+                f"calibration_networks must be >= 0 (0 prices raw table sums), got "
+                f"{calibration_networks}"
+            )
+        self.unit, self.calibration_networks = unit, calibration_networks
         self.profiler, self.cache_dir = profiler, cache_dir
         self.rebuild, self.progress = rebuild, progress
         self.table: LatencyTable | None = None
 
     def prepare(self, space: SearchSpace) -> None:
-        table = load_or_build(self.profiler, space, self.cache_dir, self.rebuild, self.progress)
+        table = load_or_build(self.profiler, space, self.cache_dir, self.rebuild, self.progress,
+                              self.calibration_networks)  # fmt: skip
+        if not self.calibration_networks:
+            table = table.uncalibrated()
         self.table = table.set_unit(self.unit)
 
     def _prepared(self) -> LatencyTable:
@@ -52,4 +65,10 @@ class MeasuredLatencyModel(CostModel):
         return self._prepared().op_cost(op)
 
     def fixed_cost(self, space: SearchSpace) -> float:
-        return self._prepared().fixed_cost(space)  # with the runtime's per-call overhead
+        return self._prepared().fixed_cost(space)  # with what a network pays once
+
+    def network_cost(self, ops: Sequence[OpShape]) -> float:
+        return self._prepared().network_cost(ops)
+
+    def calibration_text(self) -> str | None:
+        return self._prepared().calibration_text()

@@ -17,6 +17,7 @@ import yaml
 from hwnas.files import write_text
 from hwnas.hardware.cost_model import CostModel
 from hwnas.hardware.op_shapes import OpShape, space_ops
+from hwnas.latency.calibration import Calibration
 from hwnas.latency.errors import MalformedTableError, MissingLatencyError
 from hwnas.latency.fingerprint import HardwareFingerprint
 from hwnas.latency.keys import op_key, parse_key
@@ -57,19 +58,47 @@ def space_hash(space: SearchSpace) -> str:
 class LatencyTable(CostModel):
     """Per-op latency (ms) of one device, a `CostModel` for the search.
 
+    With a `calibration` in its metadata (see `hwnas.latency.calibration`) the table prices
+    every op at slope x its time and adds the intercept once per network, so that sums, E[LAT]
+    and the constraint are calibrated latencies; `uncalibrated()` gives the raw sums.
+
     Args:
         entries: latency of each op.
         metadata: `fingerprint` (a HardwareFingerprint as dict), `space`, `space_hash`,
-            `created`, `source` and anything else worth keeping.
+            `created`, `source`, `calibration` and anything else worth keeping.
     """
 
     unit = "ms"
 
-    def __init__(self, entries: dict[OpShape, LatencyEntry], metadata: dict[str, Any]) -> None:
+    def __init__(
+        self, entries: dict[OpShape, LatencyEntry], metadata: dict[str, Any],
+        where: str = "latency table",
+    ) -> None:  # fmt: skip
         self.entries = dict(entries)
         self.metadata = dict(metadata)
         self.path: Path | None = None
         self._scale = 1.0
+        raw = self.metadata.get("calibration")
+        self.calibration = None if raw is None else Calibration.from_dict(raw, where)
+
+    def calibrated(self, calibration: Calibration | None) -> LatencyTable:
+        """The same entries priced with `calibration` (None: raw sums), kept in the metadata."""
+        metadata = {k: v for k, v in self.metadata.items() if k != "calibration"}
+        if calibration is not None:
+            metadata["calibration"] = calibration.to_dict()
+        table = LatencyTable(self.entries, metadata).set_unit(self.unit)
+        table.path = self.path
+        return table
+
+    def uncalibrated(self) -> LatencyTable:
+        """The same entries priced as raw sums (what a calibration is fitted on)."""
+        return self.calibrated(None)
+
+    def calibration_text(self) -> str:
+        if self.calibration is not None:
+            return self.calibration.describe()
+        return ("raw table sum, not calibrated against whole networks (`python -m hwnas.latency "
+                "validate` fits and stores a calibration)")  # fmt: skip
 
     def set_unit(self, unit: str) -> LatencyTable:
         """Price ops in `unit` (`ms` or `us`); entries stay in ms."""
@@ -84,7 +113,8 @@ class LatencyTable(CostModel):
     def describe(self) -> str:
         fp = self.fingerprint
         where = fp.describe() if fp else "unknown hardware (no fingerprint)"
-        return f"latency table of {len(self.entries)} ops, {where}"
+        calibrated = ", calibrated" if self.calibration else ""
+        return f"latency table of {len(self.entries)} ops{calibrated}, {where}"
 
     # --- lookups -----------------------------------------------------------------------
     def _how_to_fix(self) -> str:
@@ -100,18 +130,24 @@ class LatencyTable(CostModel):
         entry = self.entries.get(op)
         if entry is None:
             raise MissingLatencyError(f"no latency for {op_key(op)}. {self._how_to_fix()}")
-        return entry.ms * self._scale
+        slope = 1.0 if self.calibration is None else self.calibration.slope
+        return entry.ms * slope * self._scale
+
+    def _per_network_ms(self) -> float:
+        """What a network pays once: the runtime's cost per call where one was kept apart from
+        the ops (`call_overhead_ms`), and the calibration's intercept."""
+        overhead = float(self.metadata.get("call_overhead_ms") or 0.0)
+        if self.calibration is None:
+            return overhead
+        return self.calibration.apply(overhead)
 
     def fixed_cost(self, space: SearchSpace) -> float:
-        """Stem, first block and head, plus the runtime's cost per call where one was kept
-        apart from the ops (`call_overhead_ms`)."""
-        overhead = float(self.metadata.get("call_overhead_ms") or 0.0)
-        return super().fixed_cost(space) + overhead * self._scale
+        """Stem, first block and head, plus what a network pays once."""
+        return super().fixed_cost(space) + self._per_network_ms() * self._scale
 
     def network_cost(self, ops: Sequence[OpShape]) -> float:
-        """The ops' sum plus the runtime's cost per call, paid once per network."""
-        overhead = float(self.metadata.get("call_overhead_ms") or 0.0)
-        return super().network_cost(ops) + overhead * self._scale
+        """The ops' sum plus what a network pays once."""
+        return super().network_cost(ops) + self._per_network_ms() * self._scale
 
     def missing(self, ops: list[OpShape]) -> list[OpShape]:
         return [op for op in ops if op not in self.entries]
@@ -266,7 +302,7 @@ def _from_native(data: dict[str, Any], path: Path) -> LatencyTable:
         if op in entries:
             raise MalformedTableError(f"{where}: a second entry for {op_key(op)}; keep one")
         entries[op] = entry
-    return LatencyTable(entries, data.get("metadata") or {})
+    return LatencyTable(entries, data.get("metadata") or {}, f"latency table {path}")
 
 
 def _from_original(data: dict[str, Any], path: Path) -> LatencyTable:

@@ -88,8 +88,9 @@ def build_search(cfg: DictConfig) -> tuple[SearchModule, pl.LightningDataModule]
         **cfg.module,
     )
     low, high = expected.bounds()
-    log.info("%s: %d searched layers; cost range %.3f..%.3f %s, %s %.3f", space.name,
-             len(space.layers), low, high, cost_model.unit, cost_loss.form, cost_loss.target)  # fmt: skip
+    log.info("%s: %d searched layers; cost range %.3f..%.3f %s, %s %.3f%s", space.name,
+             len(space.layers), low, high, cost_model.unit, cost_loss.form, cost_loss.target,
+             f" ({expected.calibration_text})" if expected.calibration_text else "")  # fmt: skip
     return module, datamodule
 
 
@@ -119,6 +120,7 @@ def _derived_figures(
         "hardware": cfg.hardware.get("name", "?"),
         "latency_table": cfg.hardware.get("table"),
         "cost_unit": module.expected_cost.unit,
+        "cost_calibration": module.expected_cost.calibration_text,
         "cost_form": module.cost_loss.form,
         "target": module.cost_loss.target,
         "repaired_layers": sum(a != b for a, b in zip(argmax, indices, strict=True)),

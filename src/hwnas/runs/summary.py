@@ -39,6 +39,11 @@ def format_summary(arch: Architecture, figures: dict[str, Any], probs: list[list
         "",
         f"expected cost E[C] {figures['expected_cost']:.3f} {unit}; derived net "
         f"{figures['derived_cost']:.3f} {unit}; {_target_text(figures)}",
+        *(
+            [f"latency model: {figures['cost_calibration']}"]
+            if figures.get("cost_calibration")
+            else []
+        ),
         f"accuracy: val {figures['val_acc']:.4f}, test {figures['test_acc']:.4f} "
         "(argmax path, supernet weights)",
         f"parameters {figures['params']:,}; multiply-adds {figures['macs'] / 1e6:.2f} M; "

@@ -1,6 +1,6 @@
 """Does a latency model predict real latency? Random architectures measured end to end."""
 
-from hwnas.latency.validation.statistics import Agreement, fit_linear, kendall_tau
+from hwnas.latency.statistics import Agreement, fit_linear, kendall_tau
 from hwnas.latency.validation.validate import (
     ValidationReport,
     format_report,

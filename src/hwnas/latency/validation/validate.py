@@ -4,31 +4,31 @@ op latencies (issue: "proof they predict real latency")."""
 
 from __future__ import annotations
 
-import math
-import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hwnas.architecture.derive import derive_architecture
-from hwnas.architecture.timm_model import build_timm_model
 from hwnas.hardware.cost_model import CostModel, ExpectedCost
 from hwnas.hardware.flops import FlopsCostModel
 from hwnas.hardware.op_shapes import space_ops
 from hwnas.latency.cache import store, table_metadata
-from hwnas.latency.profilers.base import Profiler
-from hwnas.latency.units import ms_to
-from hwnas.latency.validation.statistics import Agreement, fit_linear, kendall_tau
+from hwnas.latency.calibration import fit_calibration
+from hwnas.latency.networks import architecture_networks, sample_architectures
+from hwnas.latency.profilers.base import Profiler, untouched_random_state
+from hwnas.latency.statistics import Agreement, fit_linear, kendall_tau
+from hwnas.latency.table import LatencyTable
 from hwnas.runs.summary import markdown_table
 from hwnas.search_space.space import SearchSpace
 
 
 @dataclass
 class ValidationReport:
-    """Predicted against measured latency (ms) of `n` random architectures; the correction
-    measured = intercept + slope * predicted is fitted on the first `fit_n` and judged, with
-    the raw prediction and multiply-adds, on the other `n - fit_n`."""
+    """Predicted against measured latency (ms) of `n` random architectures. A calibration
+    measured = intercept + slope x table sum is fitted on the first `fit_n` and judged, with the
+    raw table sum, the calibration the table already held (`stored`, no refit; None if it held
+    none) and multiply-adds, on the other `n - fit_n`. `stored_calibration` is that calibration,
+    `calibration_stored` whether this validation's fit now replaces it in the cache."""
 
     space: str
     hardware: str
@@ -39,6 +39,9 @@ class ValidationReport:
     slope: float
     raw: Agreement
     corrected: Agreement
+    stored: Agreement | None
+    stored_calibration: str | None
+    calibration_stored: bool
     macs_kendall_tau: float
     seconds: float
     rows: list[dict[str, Any]] = field(repr=False)
@@ -47,57 +50,20 @@ class ValidationReport:
         return asdict(self)
 
 
-SAMPLINGS = ("stratified", "uniform")
-
-
-def sample_architectures(
-    space: SearchSpace, n: int, seed: int = 0, sampling: str = "stratified"
-) -> list[list[int]]:
-    """`n` distinct architectures of `space`.
-
-    `uniform` draws each layer's candidate uniformly: by the central limit theorem nearly all
-    such nets land near the middle of the space's latency range. `stratified` (the default)
-    covers the whole range, as a latency predictor must: each architecture draws a level u in
-    [0, 1] and takes, in every layer, a candidate near quantile u of that layer's candidates
-    ordered by multiply-adds (Zero first).
-    """
-    if sampling not in SAMPLINGS:
-        raise ValueError(f"unknown validate.sampling {sampling!r}; choose one of {SAMPLINGS}")
-    total = math.prod(space.num_candidates)
-    if n > total:
-        raise ValueError(f"{space.name} has only {total} architectures; ask for at most that many")
-    rng = random.Random(seed)
-    order = [sorted(range(len(c)), key=c.__getitem__) for c in _layer_macs(space)]
-    seen: dict[tuple[int, ...], None] = {}
-    while len(seen) < n:
-        level = rng.random()
-        arch = []
-        for ranked in order:
-            if sampling == "uniform":
-                arch.append(rng.randrange(len(ranked)))
-                continue
-            pos = round(level * (len(ranked) - 1) + rng.gauss(0, 1))
-            arch.append(ranked[min(max(pos, 0), len(ranked) - 1)])
-        seen[tuple(arch)] = None
-    return [list(a) for a in seen]
-
-
-def _layer_macs(space: SearchSpace) -> list[list[float]]:
-    return [c.tolist() for c in ExpectedCost(FlopsCostModel("MACs"), space).layer_costs]
-
-
-def _networks(space: SearchSpace, archs: list[list[int]], batch_size: int) -> list:
-    shape = (batch_size, space.in_channels, space.input_size, space.input_size)
-    return [(build_timm_model(derive_architecture(space, a)), shape) for a in archs]
-
-
 def measure_architectures(
     profiler: Profiler, space: SearchSpace, archs: list[list[int]], progress: bool = True
 ) -> list[float]:
     """End-to-end latency (ms) of each architecture, built as the timm network it exports to."""
-    models = _networks(space, archs, profiler.batch_size)
+    models = architecture_networks(space, archs, profiler.batch_size)
     timings = profiler.time_modules(models, "end-to-end latency" if progress else None)
     return [t.ms for t in timings]
+
+
+def _as_table(model: CostModel) -> LatencyTable:
+    table = getattr(model, "table", model)  # a MeasuredLatencyModel holds its table
+    if not isinstance(table, LatencyTable):
+        raise TypeError(f"validation needs a measured latency table, not {type(model).__name__}")
+    return table
 
 
 def validate_latency(
@@ -112,36 +78,56 @@ def validate_latency(
     cache_dir: str | Path | None = None,
 ) -> ValidationReport:
     """Measure `num_archs` random architectures of `space` (see `sample_architectures`) and
-    compare with `model` (prepared for `space`).
+    compare with the table of `model` (prepared for `space`).
 
     With `model=None` the table is measured anew, its ops in the same round-robin rounds as
     the networks, so that a change of the machine's load between the two cannot pass for an
-    error of the table; that table then replaces the cached one.
+    error of the table; that table, with the calibration fitted here, then replaces the cached
+    one.
     """
     if num_archs < 4 or not 0 < fit_fraction < 1:
         raise ValueError("validation needs num_archs >= 4 and 0 < fit_fraction < 1")
     start = time.perf_counter()
     archs = sample_architectures(space, num_archs, seed, sampling)
     if model is None:
-        nets = _networks(space, archs, profiler.batch_size)
+        with untouched_random_state():
+            nets = architecture_networks(space, archs, profiler.batch_size)
         table, timings = profiler.measure(space_ops(space), nets, table_metadata(space), progress)
-        store(table, profiler, space, cache_dir)
-        model, measured = table, [t.ms for t in timings]
+        measured = [t.ms for t in timings]
     else:
+        table = _as_table(model)
         measured = measure_architectures(profiler, space, archs, progress)
-    expected = ExpectedCost(model, space)
-    predicted = [expected.of_paths(a) / ms_to(model.unit) for a in archs]
+    stored_cal = table.calibration
+    raw = ExpectedCost(table.uncalibrated().set_unit("ms"), space)
+    predicted = [raw.of_paths(a) for a in archs]
     macs = [ExpectedCost(FlopsCostModel("MACs"), space).of_paths(a) for a in archs]
     fit_n = min(max(2, round(num_archs * fit_fraction)), num_archs - 2)
-    intercept, slope = fit_linear(predicted[:fit_n], measured[:fit_n])
     held_pred, held_meas = predicted[fit_n:], measured[fit_n:]
+    fitted, _ = fit_calibration(predicted[:fit_n], measured[:fit_n],
+                                "by `python -m hwnas.latency validate`", raw.bounds()[0])  # fmt: skip
+    if fitted is None:  # a degenerate fit (e.g. pure noise) is still reported, never stored
+        intercept, slope = fit_linear(predicted[:fit_n], measured[:fit_n])
+    else:
+        intercept, slope = fitted.intercept_ms, fitted.slope
+    corrected = Agreement.of([intercept + slope * p for p in held_pred], held_meas)
+    stored = (None if stored_cal is None
+              else Agreement.of([stored_cal.apply(p) for p in held_pred], held_meas))  # fmt: skip
+    calibration_stored = False
+    if model is None:
+        if fitted is not None:
+            held = {"networks": corrected.n, "mean_abs_pct_error": corrected.mean_abs_pct_error,
+                    "within_10pct": corrected.within_10pct}  # fmt: skip
+            table = table.calibrated(replace(fitted, held_out=held))
+            calibration_stored = True
+        store(table, profiler, space, cache_dir)
     rows = [{"choices": a, "predicted_ms": p, "measured_ms": m, "macs": int(c), "fit": i < fit_n}
             for i, (a, p, m, c) in enumerate(zip(archs, predicted, measured, macs, strict=True))]  # fmt: skip
     return ValidationReport(
         space=space.name, hardware=profiler.fingerprint().describe(), sampling=sampling,
-        n=num_archs, fit_n=fit_n,
-        intercept_ms=intercept, slope=slope, raw=Agreement.of(held_pred, held_meas),
-        corrected=Agreement.of([intercept + slope * p for p in held_pred], held_meas),
+        n=num_archs, fit_n=fit_n, intercept_ms=intercept, slope=slope,
+        raw=Agreement.of(held_pred, held_meas), corrected=corrected, stored=stored,
+        stored_calibration=None if stored_cal is None else stored_cal.describe(),
+        calibration_stored=calibration_stored,
         macs_kendall_tau=kendall_tau(macs[fit_n:], held_meas),
         seconds=time.perf_counter() - start, rows=rows,
     )  # fmt: skip
@@ -156,12 +142,18 @@ def format_report(report: ValidationReport) -> str:
 
     header = ["prediction", "mean abs error", "within 5%", "within 10%", "Kendall tau",
               "tau of multiply-adds"]  # fmt: skip
-    rows = [row("table sum", report.raw, f"{report.macs_kendall_tau:.3f}"),
-            row("corrected", report.corrected)]  # fmt: skip
+    rows = [row("table sum", report.raw, f"{report.macs_kendall_tau:.3f}")]
+    if report.stored is not None:
+        rows.append(row("stored calibration (no refit)", report.stored))
+    rows.append(row("corrected (refit here)", report.corrected))
+    stored = (f"The table's stored calibration: {report.stored_calibration}."
+              if report.stored_calibration else "The table held no calibration.")  # fmt: skip
+    if report.calibration_stored:
+        stored += " This validation's fit replaces it in the cache."
     return "\n".join([
         f"Latency validation of {report.space} on {report.hardware}",
         f"{report.n} random architectures ({report.sampling}): correction fitted on {report.fit_n}, judged on "
         f"{report.n - report.fit_n}; measured = {report.intercept_ms:.3f} ms + "
         f"{report.slope:.3f} x table sum ({report.seconds:.0f} s)",
-        "", markdown_table(header, rows),
+        stored, "", markdown_table(header, rows),
     ])  # fmt: skip

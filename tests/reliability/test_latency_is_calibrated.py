@@ -1,0 +1,131 @@
+"""Issue 10, case 14: a measured table's raw sum missed a whole network's latency by about 19%,
+and the hard constraint and every summary used that raw sum. A table now carries the
+calibration measured = a + b x sum, fitted on whole networks when it is built, and prices
+every latency with it, saying so."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from hwnas.hardware.constraint import CostConstraint
+from hwnas.hardware.cost_model import ExpectedCost
+from hwnas.hardware.op_shapes import space_ops
+from hwnas.latency import LatencyTable, MeasuredLatencyModel
+from hwnas.latency.cache import cached_table_path, load_or_build
+from hwnas.latency.calibration import Calibration, fit_calibration
+from hwnas.latency.commands import run_command
+from hwnas.latency.errors import MalformedTableError
+from hwnas.latency.profilers import TorchCpuProfiler
+from hwnas.latency.table import LatencyEntry
+
+CONF = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+def _profiler() -> TorchCpuProfiler:
+    return TorchCpuProfiler(threads=1, warmup=2, min_run_time=0.02)
+
+
+def _table(space, intercept: float | None = None, slope: float = 1.0) -> LatencyTable:
+    """Every op of `space` at 1 ms, calibrated as given (None: raw)."""
+    table = LatencyTable({op: LatencyEntry(1.0) for op in space_ops(space)}, {})
+    if intercept is None:
+        return table
+    cal, _ = fit_calibration([1.0, 2.0, 3.0], [intercept + slope * x for x in (1.0, 2.0, 3.0)],
+                             "in a test", 1.0)  # fmt: skip
+    return table.calibrated(cal)
+
+
+def test_a_built_table_carries_its_calibration_and_prices_with_it(tmp_path, tiny_space) -> None:
+    table = load_or_build(_profiler(), tiny_space, tmp_path, progress=False, calibration_networks=6)
+    cal = table.calibration
+    assert cal is not None and cal.networks == 6 and cal.slope > 0
+    assert "when the table was built" in cal.fitted_by and cal.fit_error_pct >= 0
+    raw, calibrated = (
+        ExpectedCost(table.uncalibrated(), tiny_space),
+        ExpectedCost(table, tiny_space),
+    )
+    for r, c in zip(raw.bounds(), calibrated.bounds(), strict=True):
+        assert c == pytest.approx(cal.apply(r))  # E[LAT] is affine in the op costs
+    assert calibrated.calibration_text.startswith("calibrated: measured = ")
+    assert "not calibrated" in raw.calibration_text
+    reread = LatencyTable.load(cached_table_path(tmp_path, _profiler(), tiny_space))
+    assert reread.calibration == cal  # kept with the table
+
+
+def test_the_calibration_is_applied_in_any_unit(tiny_space) -> None:
+    table = _table(tiny_space, intercept=0.5, slope=2.0)
+    ops = space_ops(tiny_space)[:3]
+    assert table.network_cost(ops) == pytest.approx(0.5 + 2.0 * 3)
+    assert table.set_unit("us").network_cost(ops) == pytest.approx(1000 * (0.5 + 2.0 * 3))
+    assert table.set_unit("ms").uncalibrated().network_cost(ops) == pytest.approx(3.0)
+
+
+def test_the_hard_constraint_uses_the_calibrated_latency(tiny_space) -> None:
+    raw_low, _ = ExpectedCost(_table(tiny_space), tiny_space).bounds()
+    expected = ExpectedCost(_table(tiny_space, intercept=1.0, slope=1.5), tiny_space)
+    below_calibrated = raw_low + 0.5  # reachable by the raw sums, not by real networks
+    with pytest.raises(ValueError, match="constraint"):
+        CostConstraint(below_calibrated).check_feasible(expected)
+    CostConstraint(expected.bounds()[0] + 0.1).check_feasible(expected)
+
+
+def test_an_uncalibrated_cached_table_is_measured_again(tmp_path, tiny_space, caplog) -> None:
+    load_or_build(_profiler(), tiny_space, tmp_path, progress=False)  # as an older hwnas did
+    with caplog.at_level("WARNING"):
+        model = MeasuredLatencyModel(_profiler(), tmp_path, progress=False, calibration_networks=4)
+        model.prepare(tiny_space)
+    assert "has no calibration against whole networks" in caplog.text
+    assert model.table.calibration is not None and model.table.calibration.networks == 4
+    raw = MeasuredLatencyModel(_profiler(), tmp_path, progress=False, calibration_networks=0)
+    raw.prepare(tiny_space)  # 0: raw sums, even from a calibrated table
+    assert raw.table.calibration is None and "not calibrated" in raw.calibration_text()
+
+
+def test_a_broken_calibration_names_the_table_and_the_fix(tmp_path, tiny_space) -> None:
+    path = _table(tiny_space, intercept=1.0, slope=1.5).save(tmp_path / "table.json")
+    data = json.loads(path.read_text())
+    data["metadata"]["calibration"]["slope"] = 0
+    path.write_text(json.dumps(data))
+    with pytest.raises(MalformedTableError, match=rf"{path}: the calibration needs .* slope > 0"):
+        LatencyTable.load(path)
+    with pytest.raises(MalformedTableError, match="rebuild=true"):
+        Calibration.from_dict({"slope": 1.0}, "here")
+
+
+def test_a_fit_that_cannot_hold_is_not_kept() -> None:
+    assert fit_calibration([1.0, 2.0], [1.0, 2.0], "x", 1.0)[0] is None  # too few networks
+    none, why = fit_calibration([1.0, 2.0, 3.0], [3.0, 2.0, 1.0], "x", 1.0)
+    assert none is None and "slope" in why
+    none, why = fit_calibration([1.0, 2.0, 3.0], [0.5, 5.0, 9.5], "x", 0.5)
+    assert none is None and "cheapest network" in why  # -4 ms + 4.5 x 0.5 < 0
+
+
+def _latency_cfg(tmp_path: Path, *overrides: str):
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return compose(config_name="latency", overrides=[
+            "command=validate", "search_space=tiny", "input.size=16", "input.classes=4",
+            f"paths.output_dir={tmp_path}", f"paths.cache_dir={tmp_path / 'cache'}",
+            "hardware.cost_model.profiler.min_run_time=0.02", "hardware.cost_model.progress=false",
+            "validate.num_archs=8", *overrides])  # fmt: skip
+
+
+def test_validate_stores_its_fit_or_judges_the_stored_one(tmp_path: Path, tiny_space) -> None:
+    """`validate.remeasure_table` was documented but did nothing: the cached table was always
+    judged as it was."""
+    run_command(_latency_cfg(tmp_path))  # default: ops measured again beside the networks
+    path = cached_table_path(tmp_path / "cache", _profiler(), tiny_space)
+    stored = LatencyTable.load(path)
+    assert stored.calibration.fitted_by == "by `python -m hwnas.latency validate`"
+    assert stored.calibration.networks == 4 and stored.calibration.held_out["networks"] == 4
+    report = json.loads((tmp_path / "validation.json").read_text())
+    assert report["calibration_stored"] and report["stored"] is None
+
+    text = run_command(_latency_cfg(tmp_path, "validate.remeasure_table=false", "validate.seed=1"))
+    assert "| stored calibration (no refit) |" in text
+    report = json.loads((tmp_path / "validation.json").read_text())
+    assert not report["calibration_stored"] and report["stored"]["n"] == 4
+    assert LatencyTable.load(path).metadata == stored.metadata  # judged, not replaced
