@@ -72,5 +72,6 @@ def architecture_step(
             (backward or Tensor.backward)(loss)
         optimizer.step()
     finally:
+        net.invalidate_probs()
         net.end_arch_step()
     return ArchStepResult(loss.detach(), ce.detach(), expected.detach())

@@ -36,7 +36,8 @@ class SuperNet(nn.Module):
         self.dropout = nn.Dropout(space.dropout)
         self.classifier = nn.Linear(space.head_out, space.num_classes)
         init_weights(self)
-        self._probs_cache: tuple[int, list[Tensor]] | None = None
+        self._probs_cache: list[Tensor] | None = None
+        self.register_load_state_dict_post_hook(lambda module, _keys: module.invalidate_probs())
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.bn1(self.conv_stem(x))
@@ -62,15 +63,20 @@ class SuperNet(nn.Module):
         return [block.probs_for_cost() for block in self.blocks]
 
     def cpu_probs(self) -> list[Tensor]:
-        """p of every layer on the CPU, cached until an alpha changes, so that sampling a path
-        costs no device synchronisation between architecture steps."""
-        version = sum(a._version for a in self.arch_parameters())
-        if self._probs_cache is None or self._probs_cache[0] != version:
+        """p of every layer on the CPU, cached until `invalidate_probs()`, so that sampling a
+        path costs no device synchronisation between architecture steps. (A tensor's
+        `_version` does not tell: a fused or foreach optimiser step, an all-reduce or a
+        `.data` assignment changes the alphas without bumping it.)"""
+        if self._probs_cache is None:
             flat = torch.cat([a.detach() for a in self.arch_parameters()]).float().cpu()
             sizes = [len(a) for a in self.arch_parameters()]
-            probs = [torch.softmax(chunk, 0) for chunk in flat.split(sizes)]
-            self._probs_cache = (version, probs)
-        return self._probs_cache[1]
+            self._probs_cache = [torch.softmax(chunk, 0) for chunk in flat.split(sizes)]
+        return self._probs_cache
+
+    def invalidate_probs(self) -> None:
+        """Forget the cached p: call after anything changes the alphas (an architecture step,
+        loading a state)."""
+        self._probs_cache = None
 
     def entropy(self) -> Tensor:
         """Mean entropy of the layers' distributions (nats)."""
