@@ -213,3 +213,10 @@ def test_the_paper_experiment_targets_80_ms_on_the_phone() -> None:
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="search", overrides=["experiment=imagenet_mobile"])
     assert cfg.hardware.name == "mobile" and cfg.cost_loss.target == 80.0
+
+
+def test_max_steps_is_refused_for_a_search(tmp_path: Path) -> None:
+    """Issue 11: trainer.max_steps counted the architecture steps too, and a search stopped
+    after 10 of 12 weight steps with its cosine half done."""
+    with pytest.raises(ValueError, match="trainer.max_steps=12: .* epochs and trainer.limit_train"):
+        run_search(tiny_cfg(tmp_path, "+trainer.max_steps=12", "arch_update.warmup_epochs=0"))

@@ -120,6 +120,13 @@ class SearchModule(pl.LightningModule):
                 for f in (self.weight_optimizer_factory, self.arch_optimizer_factory)]  # fmt: skip
 
     def configure_optimizers(self) -> Any:
+        if self.trainer.max_steps not in (None, -1):
+            raise ValueError(
+                f"trainer.max_steps={self.trainer.max_steps}: Lightning counts every optimiser "
+                "step, and a search takes an architecture step every arch_update.every weight "
+                "steps, so the run would stop early with its learning-rate schedule unfinished. "
+                "Limit a search with epochs and trainer.limit_train_batches instead"
+            )
         w_opt = self.weight_optimizer_factory(self.supernet.weight_parameters())
         a_opt = self.arch_optimizer_factory(self.supernet.arch_parameters())
         total = int(self.trainer.estimated_stepping_batches)
