@@ -167,6 +167,7 @@ def test_interrupted_search_resumes_from_last_checkpoint(tmp_path: Path) -> None
     epoch_col = metrics[0].split(",").index("epoch")
     epochs = {row.split(",")[epoch_col] for row in metrics[1:]} - {""}
     assert "1" in epochs and "0" not in epochs  # only the missing epoch was trained
+    assert "arch/expected_latency_ms" in metrics[0].split(",")  # the unit in the name
 
 
 def test_search_with_a_hard_constraint_ends_at_or_below_it(tmp_path: Path) -> None:
@@ -189,6 +190,8 @@ def test_search_with_a_hard_constraint_ends_at_or_below_it(tmp_path: Path) -> No
     assert math.isfinite(figures["expected_cost"])
     ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["cost_constraint"]["multiplier"] > 0  # the constraint was active and is saved
+    header = (tmp_path / "run" / "csv" / "version_0" / "metrics.csv").read_text().split("\n")[0]
+    assert {"arch/expected_cost_kMACs", "arch/derived_cost_kMACs"} <= set(header.split(","))
 
 
 def test_a_search_on_a_measured_table_reports_calibrated_latency(tmp_path: Path) -> None:

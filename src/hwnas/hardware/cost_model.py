@@ -13,6 +13,14 @@ from torch import Tensor
 from hwnas.hardware.op_shapes import OpShape, candidate_op, fixed_ops
 from hwnas.search_space.space import SearchSpace
 
+LATENCY_UNITS = ("ms", "us")
+
+
+def cost_metric(kind: str, unit: str) -> str:
+    """The logged name of a cost, with its unit: `expected_latency_ms`, `derived_latency_us`,
+    `expected_cost_MMACs` (a latency for time units, a cost otherwise)."""
+    return f"{kind}_{'latency' if unit in LATENCY_UNITS else 'cost'}_{unit}"
+
 
 class CostModel(ABC):
     """Prices one op. Implementations: analytic multiply-adds here; latency tables and the

@@ -16,7 +16,7 @@ from torch.optim import Optimizer
 
 from hwnas import random_states
 from hwnas.hardware.constraint import CostConstraint
-from hwnas.hardware.cost_model import ExpectedCost
+from hwnas.hardware.cost_model import ExpectedCost, cost_metric
 from hwnas.hardware.loss import HardwareCostLoss
 from hwnas.search.arch_step import architecture_step
 from hwnas.search.bn_calibration import recalibrate_batchnorm
@@ -181,16 +181,18 @@ class SearchModule(pl.LightningModule):
             self.cost_loss, a_opt, forward=self, backward=self.manual_backward,
             check=lambda value: self._check_finite(value, "architecture step"),
         )  # fmt: skip
+        unit = self.expected_cost.unit
         metrics = {
             "arch/loss": loss,
             "arch/ce": ce,
-            "arch/expected_cost": expected,
+            f"arch/{cost_metric('expected', unit)}": expected,
             "arch/entropy": self.supernet.entropy().detach(),
         }
         if isinstance(self.cost_loss, CostConstraint):
             derived = self.expected_cost.of_paths(self.supernet.argmax_paths())
             self.cost_loss.update(float(expected), derived)
-            metrics |= {"arch/derived_cost": derived, "arch/multiplier": self.cost_loss.multiplier}
+            metrics |= {f"arch/{cost_metric('derived', unit)}": derived,
+                        "arch/multiplier": self.cost_loss.multiplier}  # fmt: skip
         self.log_dict(metrics, prog_bar=False, batch_size=len(y))
         return loss
 
