@@ -54,13 +54,18 @@ class MixedOp(nn.Module):
         return torch.softmax(self.alpha, dim=0)
 
     def probs_for_cost(self) -> Tensor:
-        """Probabilities for the expected-cost term; in `two` mode only the pair's alphas
-        receive its gradient, so the rescale keeps every other probability unchanged."""
+        """Probabilities for the expected-cost term. In `two` mode the pair's entries are
+        (p_a + p_b).detach() x softmax(alpha_a, alpha_b), as in the original code: the values
+        are p itself (E[C] stays the full expectation), and the gradient moves probability
+        within the pair toward its cheaper op, dE/dalpha_a = (p_a + p_b) s_a s_b (c_a - c_b).
+        (Through the full softmax with the other alphas detached, a pair of ops both dearer
+        than E[C] could shift toward the dearer one.)"""
         if self.mode != "two":
             return self.probs()
-        mask = torch.zeros_like(self.alpha, dtype=torch.bool)
-        mask[self._involved] = True
-        return torch.softmax(torch.where(mask, self.alpha, self.alpha.detach()), dim=0)
+        p = self.probs().detach()
+        pair = torch.tensor(self._involved, device=self.alpha.device)
+        within = torch.softmax(self.alpha[pair], dim=0) * p[pair].sum()
+        return p.index_copy(0, pair, within)
 
     def begin_arch_step(self, mode: ArchMode, probs: Tensor, generator: torch.Generator) -> None:
         """Draw the paths of an architecture step from `probs` (a CPU copy of p)."""
