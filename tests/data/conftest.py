@@ -29,6 +29,14 @@ def tiny_tree(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def four_class_tree(tmp_path: Path) -> Path:
+    """4 classes x 10 images of 8x8 in train/ and 4 x 1 in val/."""
+    write_image_tree(tmp_path, classes=4, per_class=10, size=8, split="train")
+    write_image_tree(tmp_path, classes=4, per_class=1, size=8, split="val")
+    return tmp_path
+
+
+@pytest.fixture
 def cifar_tree(tmp_path: Path) -> Path:
     """CIFAR-10's layout in small: 10 classes x 6 train and 2 test 32x32 PNGs."""
     root = tmp_path / "cifar"

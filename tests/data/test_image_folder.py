@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,15 @@ def test_a_single_class_is_refused(tmp_path: Path, write_image_tree) -> None:
     write_image_tree(tmp_path, classes=1, per_class=2, size=8, split="val")
     with pytest.raises(ValueError, match="holds one class"):
         ImageFolderDataModule(root=str(tmp_path), input_size=8)
+
+
+def test_the_held_out_split_takes_the_same_share_of_every_class(four_class_tree: Path) -> None:
+    """Issue 11: the ImageFolder held-out split was uniform random, so a class could be missing
+    from (or crowd) the accuracy the architecture steps optimise."""
+    dm = ImageFolderDataModule(root=str(four_class_tree), input_size=8, arch_fraction=0.2)
+    dm.setup()
+    targets = dm.arch_set.dataset.targets
+    held_out = Counter(targets[i] for i in dm.arch_set.indices)
+    assert held_out == {0: 2, 1: 2, 2: 2, 3: 2}
+    assert not set(dm.arch_set.indices) & set(dm.train_set.indices)
+    assert len(dm.train_set) + len(dm.arch_set) == 40

@@ -114,6 +114,9 @@ class ImageFolderDataModule(SplitDataModule):
                 "same class folders in both"
             )
 
+    def split_labels(self, train: Dataset) -> list[int]:
+        return list(train.targets)  # ImageFolder lists every file's class up front
+
     def build_datasets(self) -> tuple[Dataset, Dataset, Dataset]:
         """Return (augmented train, plain train, test)."""
         train_tf, eval_tf = _transforms(self.input_size, self.mean, self.std)

@@ -5,12 +5,51 @@ split."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+
+
+def held_out_split(
+    n: int, fraction: float, seed: int, labels: Sequence[int] | None = None
+) -> tuple[list[int], list[int]]:
+    """(held-out, rest) indices of `n` images, seeded: round(n x `fraction`) held out. Without
+    labels a uniform random choice; with them every class gives its share (the floor of
+    `fraction` x its size, the images left over going to the classes with the largest
+    remainders, and a class always keeps one image for training), so that the held-out
+    accuracy the search optimises weighs the classes as the training set does."""
+    generator = torch.Generator().manual_seed(seed)
+    n_arch = max(1, round(n * fraction))
+    if labels is None:
+        order = torch.randperm(n, generator=generator).tolist()
+        return order[:n_arch], order[n_arch:]
+    if len(labels) != n:
+        raise ValueError(f"{len(labels)} labels for {n} images")
+    by_class: dict[int, list[int]] = {}
+    for index, label in enumerate(labels):
+        by_class.setdefault(int(label), []).append(index)
+    classes = sorted(by_class)
+    share = {c: len(by_class[c]) * fraction for c in classes}
+    take = {c: min(int(share[c]), len(by_class[c]) - 1) for c in classes}
+    tie_break = dict(zip(classes, torch.randperm(len(classes), generator=generator).tolist(),
+                         strict=True))  # fmt: skip
+    left = n_arch - sum(take.values())
+    for c in sorted(classes, key=lambda c: (int(share[c]) - share[c], tie_break[c])):
+        if left > 0 and take[c] < len(by_class[c]) - 1:
+            take[c], left = take[c] + 1, left - 1
+    held_out, rest = [], []
+    for c in classes:
+        members = [by_class[c][i] for i in torch.randperm(len(by_class[c]), generator=generator)]
+        held_out += members[: take[c]]
+        rest += members[take[c] :]
+    if not held_out:
+        raise ValueError("no class has two images or more: nothing can be held out for the "
+                         "architecture steps; give each class several training images")  # fmt: skip
+    mixed = [torch.randperm(len(part), generator=generator).tolist() for part in (held_out, rest)]
+    return [held_out[i] for i in mixed[0]], [rest[i] for i in mixed[1]]  # classes mixed
 
 
 class SplitDataModule(pl.LightningDataModule):
@@ -60,15 +99,20 @@ class SplitDataModule(pl.LightningDataModule):
         """Return (train with augmentation, train with eval transforms, test)."""
         raise NotImplementedError
 
+    def split_labels(self, train: Dataset) -> list[int] | None:
+        """The class of every training image, where the data set knows it without loading
+        the images: the held-out split then takes the same share of every class. None: a
+        uniform random split."""
+        return None
+
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
         train_aug, train_plain, test = self.build_datasets()
-        n = len(train_aug)
-        n_arch = max(1, round(n * self.arch_fraction))
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed)).tolist()
-        self.train_set = Subset(train_aug, order[n_arch:])
-        self.arch_set = Subset(train_plain, order[:n_arch])
+        held_out, rest = held_out_split(len(train_aug), self.arch_fraction, self.seed,
+                                        self.split_labels(train_aug))  # fmt: skip
+        self.train_set = Subset(train_aug, rest)
+        self.arch_set = Subset(train_plain, held_out)
         self.test_set = test
 
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
