@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
+from hydra import compose, initialize_config_dir
 
 from hwnas.search import SuperNet
 from hwnas.search.bn_calibration import recalibrate_batchnorm
@@ -22,3 +25,34 @@ def test_running_stats_become_the_average_over_calibration_batches(tiny_space) -
     assert net.bn1.momentum == 0.1 and not net.training  # settings and mode restored
     inactive_bn = net.blocks[0].candidates[1].bn1  # never ran: reset, not stale
     assert torch.equal(inactive_bn.running_mean, torch.zeros_like(inactive_bn.running_mean))
+
+
+def test_each_epoch_calibrates_on_other_batches_under_ddp(tmp_path, monkeypatch) -> None:
+    """Issue 11: under DDP a fresh loader's DistributedSampler starts at epoch 0, so every
+    calibration of the argmax path saw the same batches."""
+    from types import SimpleNamespace
+
+    from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+
+    import hwnas.search.module as search_module
+    from hwnas.runs.search_run import build_search
+
+    conf = str(Path(__file__).resolve().parents[2] / "conf")
+    with initialize_config_dir(config_dir=conf, version_base="1.3"):
+        cfg = compose(config_name="search", overrides=["debug=fast", "dataset=synthetic",
+                      "dataset.input_size=16", f"paths.output_dir={tmp_path}"])  # fmt: skip
+    module, _ = build_search(cfg)
+    data = TensorDataset(torch.randn(64, 3, 16, 16), torch.arange(64))
+
+    def loader() -> DataLoader:  # as SplitDataModule makes it on rank 0 of 2
+        return DataLoader(data, batch_size=8, sampler=DistributedSampler(data, 2, 0, seed=0))
+
+    seen = []
+    monkeypatch.setattr(search_module, "recalibrate_batchnorm",
+                        lambda net, batches, n, device: seen.append(next(iter(batches))[1]))  # fmt: skip
+    for epoch in (0, 1):
+        module._trainer = SimpleNamespace(  # what _evaluate_argmax reads of Lightning's Trainer
+            datamodule=SimpleNamespace(train_dataloader=loader), current_epoch=epoch
+        )
+        module._evaluate_argmax()
+    assert not torch.equal(seen[0], seen[1])

@@ -10,6 +10,16 @@ import torch
 from torch import nn
 
 
+def calibration_batches(loader: Iterable, epoch: int) -> Iterable:
+    """`loader` with its sampler moved to `epoch` where it has one (DistributedSampler, the
+    tensor data sets' ShardedOrder): a fresh loader's sampler starts at epoch 0, so under DDP
+    every calibration would otherwise see the same first batches."""
+    sampler = getattr(loader, "sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+    return loader
+
+
 @torch.no_grad()
 def recalibrate_batchnorm(
     model: nn.Module, batches: Iterable, num_batches: int, device: torch.device

@@ -19,7 +19,7 @@ from hwnas.hardware.constraint import CostConstraint
 from hwnas.hardware.cost_model import ExpectedCost, cost_metric
 from hwnas.hardware.loss import HardwareCostLoss
 from hwnas.search.arch_step import architecture_step
-from hwnas.search.bn_calibration import recalibrate_batchnorm
+from hwnas.search.bn_calibration import calibration_batches, recalibrate_batchnorm
 from hwnas.search.mixed_op import ARCH_MODES
 from hwnas.search.schedule import warmup_then_search_cosine
 from hwnas.search.supernet import SuperNet
@@ -228,9 +228,8 @@ class SearchModule(pl.LightningModule):
     def _evaluate_argmax(self) -> None:
         self.supernet.set_paths(self.derived_paths())
         datamodule = self.trainer.datamodule
-        recalibrate_batchnorm(
-            self.supernet, datamodule.train_dataloader(), self.bn_calibration_batches, self.device
-        )
+        batches = calibration_batches(datamodule.train_dataloader(), self.current_epoch)
+        recalibrate_batchnorm(self.supernet, batches, self.bn_calibration_batches, self.device)
         self.supernet.eval()
 
     def on_validation_epoch_start(self) -> None:
