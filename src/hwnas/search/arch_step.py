@@ -48,6 +48,7 @@ def architecture_step(
     forward: Callable[[Tensor], Tensor] | None = None,
     backward: Callable[[Tensor], None] | None = None,
     check: Callable[[Tensor], None] | None = None,
+    skip_zero_active: bool = False,
 ) -> ArchStepResult:
     """Update the alphas once on the batch (x, y) with plain cross-entropy and the cost term.
 
@@ -59,6 +60,9 @@ def architecture_step(
         backward: backpropagates the loss (default `loss.backward()`; Lightning's
             `manual_backward` under DDP and mixed precision).
         check: inspects the loss before backward (SearchModule's NaN check).
+        skip_zero_active: leave the alphas of layers whose active candidate is Zero as they
+            are this step (the original code's behaviour, REFERENCE A2): their gradient is
+            dropped, so the optimiser neither steps them nor updates their moments.
     """
     net.begin_arch_step(mode, generator)
     try:
@@ -70,6 +74,10 @@ def architecture_step(
                 check(loss)
             optimizer.zero_grad(set_to_none=True)
             (backward or Tensor.backward)(loss)
+        if skip_zero_active:
+            for block in net.blocks:
+                if block.active_is_zero():
+                    block.alpha.grad = None
         optimizer.step()
     finally:
         net.invalidate_probs()

@@ -94,6 +94,9 @@ class MixedOp(nn.Module):
             self.alpha[pair] = new - shift
         self.mode, self._pair_alpha = None, None
 
+    def active_is_zero(self) -> bool:
+        return isinstance(self.candidates[self.active], Zero)
+
     def _op(self, index: int) -> nn.Module | None:
         """The candidate module, or None for Zero."""
         op = self.candidates[index]

@@ -11,7 +11,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from hwnas import random_states
@@ -59,6 +59,11 @@ class SearchModule(pl.LightningModule):
         grad_clip: max gradient norm of weight steps (None = off).
         channels_last: keep weights and inputs in NHWC; depthwise convolutions run about 2x
             faster that way on CPUs, and it is the fast layout for bf16 on GPUs.
+        skip_zero_active: no alpha update in a layer whose active candidate is Zero that step
+            (an option of the original code, REFERENCE A2).
+        bn_train_in_validation: in-search validation runs BatchNorm in train mode (batch
+            statistics, as the original code did) instead of statistics re-estimated for the
+            argmax path; the final test always re-estimates them.
         path_seed: seed of the path sampler, identical on every rank so all ranks run the same
             path at every step.
     """
@@ -80,6 +85,8 @@ class SearchModule(pl.LightningModule):
         grad_clip: float | None = None,
         channels_last: bool = True,
         path_seed: int = 0,
+        skip_zero_active: bool = False,
+        bn_train_in_validation: bool = False,
     ) -> None:
         super().__init__()
         if arch_mode not in ARCH_MODES:
@@ -101,6 +108,10 @@ class SearchModule(pl.LightningModule):
         self.label_smoothing = label_smoothing
         self.bn_calibration_batches = bn_calibration_batches
         self.grad_clip = grad_clip
+        self.skip_zero_active, self.bn_train_in_validation = (
+            skip_zero_active,
+            bn_train_in_validation,
+        )
         self.path_generator = torch.Generator().manual_seed(path_seed)
         self._arch_batches: Iterator | None = None
         self.arch_batches_used = 0  # held-out batches drawn so far (a resume skips them)
@@ -180,6 +191,7 @@ class SearchModule(pl.LightningModule):
             self.supernet, x, y, self.arch_mode, self.path_generator, self.expected_cost,
             self.cost_loss, a_opt, forward=self, backward=self.manual_backward,
             check=lambda value: self._check_finite(value, "architecture step"),
+            skip_zero_active=self.skip_zero_active,
         )  # fmt: skip
         unit = self.expected_cost.unit
         metrics = {
@@ -225,15 +237,21 @@ class SearchModule(pl.LightningModule):
         self.log_dict(probs, sync_dist=True)
 
     # --- evaluation of the argmax architecture -----------------------------------------
-    def _evaluate_argmax(self) -> None:
+    def _evaluate_argmax(self, bn_train_mode: bool = False) -> None:
         self.supernet.set_paths(self.derived_paths())
+        if bn_train_mode:  # batch statistics of the held-out batches themselves
+            self.supernet.eval()
+            for m in self.supernet.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.train()
+            return
         datamodule = self.trainer.datamodule
         batches = calibration_batches(datamodule.train_dataloader(), self.current_epoch)
         recalibrate_batchnorm(self.supernet, batches, self.bn_calibration_batches, self.device)
         self.supernet.eval()
 
     def on_validation_epoch_start(self) -> None:
-        self._evaluate_argmax()
+        self._evaluate_argmax(self.bn_train_in_validation)
 
     def on_test_epoch_start(self) -> None:
         self._evaluate_argmax()
