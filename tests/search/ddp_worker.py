@@ -16,7 +16,7 @@ from hwnas.runs.search_run import build_search
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
 
 
-def main(out_dir: str, devices: int, batch_size: int) -> None:
+def main(out_dir: str, devices: int, batch_size: int, arch_update: str = "gradient") -> None:
     """Per-process batches: the single process gets `devices` times as much."""
     torch.set_num_threads(1)
     overrides = [
@@ -31,6 +31,10 @@ def main(out_dir: str, devices: int, batch_size: int) -> None:
     ]  # fmt: skip
     if devices > 1:
         overrides.insert(0, "trainer=ddp")
+    if arch_update == "reinforce":  # 4 updates an epoch of 4 samples each
+        overrides.remove("arch_update.every=1")
+        overrides += ["arch_update=reinforce", "arch_update.samples=4",
+                      "arch_update.updates_per_epoch=4"]  # fmt: skip
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="search", overrides=overrides)
     seed_everything(0, workers=True)
@@ -47,4 +51,4 @@ def main(out_dir: str, devices: int, batch_size: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:])

@@ -30,6 +30,7 @@ from hwnas.runs.lightning_parts import (
 )
 from hwnas.runs.summary import format_summary, write_summary
 from hwnas.search.module import SearchModule
+from hwnas.search.reinforce import ReinforceUpdate
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,18 @@ def _resolve_target(cfg: DictConfig, expected: ExpectedCost) -> float:
     return target
 
 
+def _reinforce(arch_update: DictConfig) -> ReinforceUpdate | None:
+    """The REINFORCE update of `arch_update=reinforce`; None for the gradient variant."""
+    name = arch_update.get("name", "gradient")
+    if name == "gradient":
+        return None
+    if name != "reinforce":
+        raise ValueError(f"unknown arch_update {name!r}: choose gradient or reinforce")
+    return ReinforceUpdate(arch_update.samples, arch_update.reward_exponent,
+                           arch_update.baseline_decay, arch_update.updates_per_epoch,
+                           arch_update.hard_exponent)  # fmt: skip
+
+
 def build_search(cfg: DictConfig) -> tuple[SearchModule, pl.LightningDataModule]:
     """Data set, search space, cost model and SearchModule from a composed config."""
     datamodule = instantiate(cfg.dataset)
@@ -80,11 +93,12 @@ def build_search(cfg: DictConfig) -> tuple[SearchModule, pl.LightningDataModule]
         cost_loss=cost_loss,
         weight_optimizer=instantiate(cfg.optimizer),
         arch_optimizer=instantiate(cfg.arch_update.optimizer),
-        arch_mode=cfg.arch_update.mode,
-        arch_every=cfg.arch_update.every,
+        arch_mode=cfg.arch_update.get("mode", "full_v2"),
+        arch_every=cfg.arch_update.get("every", 1),
         warmup_epochs=cfg.arch_update.warmup_epochs,
         alpha_init_std=cfg.arch_update.alpha_init_std,
         path_seed=0 if cfg.get("seed") is None else int(cfg.seed),
+        reinforce=_reinforce(cfg.arch_update),
         **cfg.module,
     )
     low, high = expected.bounds()
@@ -131,7 +145,8 @@ def _derived_figures(
         "params": sum(p.numel() for p in build_timm_model(arch).parameters()),
         "macs": int(flops.of_paths(indices)),
         "search_time_s": seconds,
-        "arch_mode": module.arch_mode,
+        "arch_update": "gradient" if module.reinforce is None else "reinforce",
+        "arch_mode": module.arch_mode if module.reinforce is None else None,
         "architecture": [b.op for b in arch.layers],
         "arch_file": "arch.yaml",
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import pytorch_lightning as pl
@@ -21,6 +22,7 @@ from hwnas.hardware.loss import HardwareCostLoss
 from hwnas.search.arch_step import architecture_step
 from hwnas.search.bn_calibration import calibration_batches, recalibrate_batchnorm
 from hwnas.search.mixed_op import ARCH_MODES
+from hwnas.search.reinforce import ReinforceResult, ReinforceUpdate
 from hwnas.search.schedule import warmup_then_search_cosine
 from hwnas.search.supernet import SuperNet
 from hwnas.search_space.space import SearchSpace
@@ -64,6 +66,8 @@ class SearchModule(pl.LightningModule):
         bn_train_in_validation: in-search validation runs BatchNorm in train mode (batch
             statistics, as the original code did) instead of statistics re-estimated for the
             argmax path; the final test always re-estimates them.
+        reinforce: the REINFORCE update (ProxylessNAS-R, REFERENCE A3) instead of the gradient
+            one; `arch_mode` and `arch_every` then do not apply.
         path_seed: seed of the path sampler, identical on every rank so all ranks run the same
             path at every step.
     """
@@ -87,6 +91,7 @@ class SearchModule(pl.LightningModule):
         path_seed: int = 0,
         skip_zero_active: bool = False,
         bn_train_in_validation: bool = False,
+        reinforce: ReinforceUpdate | None = None,
     ) -> None:
         super().__init__()
         if arch_mode not in ARCH_MODES:
@@ -108,10 +113,9 @@ class SearchModule(pl.LightningModule):
         self.label_smoothing = label_smoothing
         self.bn_calibration_batches = bn_calibration_batches
         self.grad_clip = grad_clip
-        self.skip_zero_active, self.bn_train_in_validation = (
-            skip_zero_active,
-            bn_train_in_validation,
-        )
+        self.skip_zero_active = skip_zero_active
+        self.bn_train_in_validation = bn_train_in_validation
+        self.reinforce = reinforce
         self.path_generator = torch.Generator().manual_seed(path_seed)
         self._arch_batches: Iterator | None = None
         self.arch_batches_used = 0  # held-out batches drawn so far (a resume skips them)
@@ -179,8 +183,37 @@ class SearchModule(pl.LightningModule):
             {"train/loss": loss.detach(), "train/acc": acc}, prog_bar=True, batch_size=len(y)
         )
         self.log("train/lr", w_opt.param_groups[0]["lr"])
-        if self.current_epoch >= self.warmup_epochs and (batch_idx + 1) % self.arch_every == 0:
+        if self.current_epoch < self.warmup_epochs:
+            return
+        if self.reinforce is not None:
+            for _ in range(
+                self.reinforce.updates_due(batch_idx, self.trainer.num_training_batches)
+            ):
+                self.reinforce_step(a_opt)
+        elif (batch_idx + 1) % self.arch_every == 0:
             self.architecture_step(a_opt)
+
+    def reinforce_step(self, a_opt: Optimizer) -> ReinforceResult:
+        """One REINFORCE update on a held-out batch (REFERENCE A3)."""
+        x, y = next(self._arch_batches)
+        self.arch_batches_used += 1
+        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        hard = isinstance(self.cost_loss, CostConstraint)
+        target = None if getattr(self.cost_loss, "form", None) == "none" else self.cost_loss.target
+        ranks = self.trainer.strategy if self.trainer.world_size > 1 else None
+        mean = None if ranks is None else partial(ranks.reduce, reduce_op="mean")
+        result = self.reinforce.step(self.supernet, x, y, self.path_generator, self.expected_cost,
+                                     target, a_opt, hard, forward=self, mean_over_ranks=mean)  # fmt: skip
+        unit = self.expected_cost.unit
+        with torch.no_grad():
+            expected = float(self.expected_cost(self.supernet.probs()))
+        self.log_dict({
+            "arch/reward": result.reward, "arch/baseline": result.baseline,
+            "arch/accuracy": result.accuracy, f"arch/{cost_metric('sampled', unit)}": result.latency,
+            f"arch/{cost_metric('expected', unit)}": expected,
+            "arch/entropy": float(self.supernet.entropy()),
+        }, prog_bar=False, batch_size=len(y))  # fmt: skip
+        return result
 
     def architecture_step(self, a_opt: Optimizer) -> Tensor:
         """One architecture update on a held-out batch (REFERENCE A2, A4)."""
@@ -290,6 +323,8 @@ class SearchModule(pl.LightningModule):
         checkpoint["search_seconds"] = self.search_seconds()
         if isinstance(self.cost_loss, CostConstraint):
             checkpoint["cost_constraint"] = self.cost_loss.state_dict()
+        if self.reinforce is not None:
+            checkpoint["reinforce"] = self.reinforce.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved, mine = checkpoint.get("search_space"), self.space.describe()
@@ -310,3 +345,5 @@ class SearchModule(pl.LightningModule):
             random_states.restore(checkpoint["rng_states"])
         if isinstance(self.cost_loss, CostConstraint) and "cost_constraint" in checkpoint:
             self.cost_loss.load_state_dict(checkpoint["cost_constraint"])
+        if self.reinforce is not None and "reinforce" in checkpoint:
+            self.reinforce.load_state_dict(checkpoint["reinforce"])

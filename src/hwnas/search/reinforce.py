@@ -1,0 +1,177 @@
+"""ProxylessNAS-R: the REINFORCE architecture update (REFERENCE A3).
+
+Per update, M architectures are drawn from p, each is scored on one held-out batch (no
+gradient), and the reward R = ACC x (LAT / T)^w moves the alphas along the policy gradient
+mean_m (R_m - b) d log p(m) / d alpha, with b a moving-average baseline. Since
+log p(m) = sum_l log softmax(alpha_l)[m_l], its gradient is onehot(m_l) - p_l in every layer:
+the update needs no backward pass through the network, and under DDP no gradient exchange
+either. Every rank draws the same architectures (one path generator, seeded alike), the
+accuracies are averaged over the ranks, so every rank computes the same gradient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.optim import Optimizer
+
+from hwnas.hardware.cost_model import ExpectedCost
+from hwnas.search.supernet import SuperNet
+
+
+@dataclass(frozen=True)
+class ReinforceResult:
+    reward: float  # mean over the sampled architectures
+    accuracy: float
+    latency: float  # mean cost of the sampled architectures, in the cost model's unit
+    baseline: float
+
+
+class ReinforceUpdate:
+    """The REINFORCE update and its baseline.
+
+    Args:
+        samples: architectures drawn per update (M = 10 in the paper).
+        reward_exponent: w in R = ACC x (LAT / T)^w (-0.1 in the paper; 0 ignores latency).
+        baseline_decay: b <- b + decay x (mean reward - b), as the original code (0.99).
+        updates_per_epoch: architecture updates per epoch, spread evenly over the weight steps
+            (about 300 in the paper); fewer weight steps than that take several per step.
+        hard_exponent: with a hard constraint T (`latency.constraint`), nets at or under T get
+            R = ACC and nets over T get R = ACC x (LAT / T)^hard_exponent (MnasNet's hard
+            setting, alpha = 0 and beta = -1): speed under T is not rewarded, excess is
+            penalised in proportion.
+    """
+
+    def __init__(
+        self,
+        samples: int = 10,
+        reward_exponent: float = -0.1,
+        baseline_decay: float = 0.99,
+        updates_per_epoch: int = 300,
+        hard_exponent: float = -1.0,
+    ) -> None:
+        if samples < 2:
+            raise ValueError(f"arch_update.samples must be at least 2, got {samples}")
+        if not 0 < baseline_decay <= 1:
+            raise ValueError(f"arch_update.baseline_decay must lie in (0, 1], got {baseline_decay}")
+        if updates_per_epoch < 1:
+            raise ValueError(f"arch_update.updates_per_epoch must be >= 1, got {updates_per_epoch}")
+        self.samples, self.reward_exponent = samples, reward_exponent
+        self.baseline_decay, self.updates_per_epoch = baseline_decay, updates_per_epoch
+        self.hard_exponent = hard_exponent
+        self.baseline: float | None = None
+
+    # --- reward ------------------------------------------------------------------------
+    def reward(
+        self, accuracy: float, latency: float, target: float | None, hard: bool = False
+    ) -> float:
+        """R = ACC x (LAT / T)^w; with a hard constraint T, ACC at or under T and
+        ACC x (LAT / T)^hard_exponent over it; ACC alone without a target."""
+        if target is None:
+            return accuracy
+        if hard:
+            return (
+                accuracy
+                if latency <= target
+                else accuracy * (latency / target) ** self.hard_exponent
+            )
+        return accuracy * (latency / target) ** self.reward_exponent
+
+    def updates_due(self, batch_idx: int, batches_per_epoch: int) -> int:
+        """Updates after weight step `batch_idx` so that an epoch holds `updates_per_epoch`
+        of them, evenly spread."""
+        u, n = self.updates_per_epoch, max(1, batches_per_epoch)
+        return (batch_idx + 1) * u // n - batch_idx * u // n
+
+    # --- the update ----------------------------------------------------------------------
+    def step(
+        self,
+        net: SuperNet,
+        x: Tensor,
+        y: Tensor,
+        generator: torch.Generator,
+        expected_cost: ExpectedCost,
+        target: float | None,
+        optimizer: Optimizer,
+        hard: bool = False,
+        forward: Callable[[Tensor], Tensor] | None = None,
+        mean_over_ranks: Callable[[Tensor], Tensor] | None = None,
+    ) -> ReinforceResult:
+        """One update of the alphas of `net` on the held-out batch (x, y).
+
+        Args:
+            forward: runs the network (default `net`; SearchModule adds its memory format).
+            mean_over_ranks: averages a tensor over the DDP ranks (None: one process).
+        """
+        probs = [p.clone() for p in net.cpu_probs()]
+        paths, correct = [], []
+        with torch.no_grad(), _scoring(net):
+            for _ in range(self.samples):
+                paths.append(net.sample_paths(generator))
+                logits = (forward or net)(x)
+                correct.append((logits.argmax(1) == y).float().mean())
+        accuracy = torch.stack(correct)
+        if mean_over_ranks is not None:
+            accuracy = mean_over_ranks(accuracy)
+        accuracies = accuracy.double().cpu().tolist()
+        latencies = [expected_cost.of_paths(p) for p in paths]
+        rewards = [
+            self.reward(a, c, target, hard) for a, c in zip(accuracies, latencies, strict=True)
+        ]
+        mean_reward = sum(rewards) / len(rewards)
+        if self.baseline is None:
+            self.baseline = mean_reward
+        else:
+            self.baseline += self.baseline_decay * (mean_reward - self.baseline)
+        grads = policy_gradient(probs, paths, [r - self.baseline for r in rewards])
+        optimizer.zero_grad(set_to_none=True)
+        for alpha, grad in zip(net.arch_parameters(), grads, strict=True):
+            alpha.grad = -grad.to(alpha.device, alpha.dtype)  # the optimiser descends: ascend R
+        optimizer.step()
+        net.invalidate_probs()
+        return ReinforceResult(mean_reward, sum(accuracies) / len(accuracies),
+                               sum(latencies) / len(latencies), self.baseline)  # fmt: skip
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"baseline": self.baseline}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.baseline = state.get("baseline")
+
+
+def policy_gradient(
+    probs: Sequence[Tensor], paths: Sequence[Sequence[int]], advantages: Sequence[float]
+) -> list[Tensor]:
+    """mean_m advantage_m x d log p(path_m) / d alpha, layer by layer: the gradient of
+    log softmax(alpha)[i] is onehot(i) - p."""
+    grads = [torch.zeros_like(p, dtype=torch.float64) for p in probs]
+    for path, advantage in zip(paths, advantages, strict=True):
+        for grad, p, index in zip(grads, probs, path, strict=True):
+            grad -= advantage * p.double()
+            grad[index] += advantage
+    return [g / len(paths) for g in grads]
+
+
+@contextmanager
+def _scoring(net: SuperNet):
+    """Score sampled nets as the original code did: BatchNorm on the batch's own statistics
+    (the supernet's running statistics mix every path), without touching the running
+    statistics; dropout off. Modes and momenta are restored after."""
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m, m.momentum) for m in norms]
+    was_training = net.training
+    net.eval()
+    for m in norms:
+        m.train()
+        m.momentum = 0.0  # running = (1 - 0) x running: left as it is
+    try:
+        yield
+    finally:
+        for m, momentum in saved:
+            m.momentum = momentum
+        net.train(was_training)
