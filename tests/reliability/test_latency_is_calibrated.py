@@ -129,3 +129,12 @@ def test_validate_stores_its_fit_or_judges_the_stored_one(tmp_path: Path, tiny_s
     report = json.loads((tmp_path / "validation.json").read_text())
     assert not report["calibration_stored"] and report["stored"]["n"] == 4
     assert LatencyTable.load(path).metadata == stored.metadata  # judged, not replaced
+
+
+def test_a_table_whose_fit_failed_is_not_measured_at_every_run(tmp_path, tiny_space) -> None:
+    path = cached_table_path(tmp_path, _profiler(), tiny_space)
+    table = load_or_build(_profiler(), tiny_space, tmp_path, progress=False)
+    table.metadata["calibration_failed"] = "the fit over 4 networks has slope -0.1"
+    table.save(path)
+    again = load_or_build(_profiler(), tiny_space, tmp_path, progress=False, calibration_networks=4)
+    assert again.metadata["created"] == table.metadata["created"]  # reused as it is

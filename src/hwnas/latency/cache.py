@@ -68,7 +68,7 @@ def _reusable(
         return "it was built for other ops"
     if table.missing(space_ops(space)):
         return "it lacks ops of the space"
-    if calibrate and table.calibration is None:
+    if calibrate and table.calibration is None and "calibration_failed" not in table.metadata:
         return "it has no calibration against whole networks (measured by an older hwnas?)"
     return None
 
@@ -124,9 +124,11 @@ def measure_table(
     sums = [expected.of_paths(a) for a in archs]
     calibration, what = fit_calibration(sums, [t.ms for t in timings],
                                         "when the table was built", expected.bounds()[0])  # fmt: skip
-    if calibration is None:
+    if calibration is None:  # kept so, not measured again at every run
         log.warning("The latency table of %s is not calibrated: %s. Its latencies are raw sums "
-                    "of the ops", space.name, what)  # fmt: skip
+                    "of the ops; `python -m hwnas.latency validate` can fit one on more "
+                    "networks", space.name, what)  # fmt: skip
+        table.metadata["calibration_failed"] = what
         return table
     log.info("Latency table of %s %s (%.1f%% mean error on them)", space.name, what,
              calibration.fit_error_pct)  # fmt: skip

@@ -103,7 +103,7 @@ def validate_latency(
     macs = [ExpectedCost(FlopsCostModel("MACs"), space).of_paths(a) for a in archs]
     fit_n = min(max(2, round(num_archs * fit_fraction)), num_archs - 2)
     held_pred, held_meas = predicted[fit_n:], measured[fit_n:]
-    fitted, _ = fit_calibration(predicted[:fit_n], measured[:fit_n],
+    fitted, why = fit_calibration(predicted[:fit_n], measured[:fit_n],
                                 "by `python -m hwnas.latency validate`", raw.bounds()[0])  # fmt: skip
     if fitted is None:  # a degenerate fit (e.g. pure noise) is still reported, never stored
         intercept, slope = fit_linear(predicted[:fit_n], measured[:fit_n])
@@ -119,6 +119,8 @@ def validate_latency(
                     "within_10pct": corrected.within_10pct}  # fmt: skip
             table = table.calibrated(replace(fitted, held_out=held))
             calibration_stored = True
+        else:
+            table.metadata["calibration_failed"] = why
         store(table, profiler, space, cache_dir)
     rows = [{"choices": a, "predicted_ms": p, "measured_ms": m, "macs": int(c), "fit": i < fit_n}
             for i, (a, p, m, c) in enumerate(zip(archs, predicted, measured, macs, strict=True))]  # fmt: skip
