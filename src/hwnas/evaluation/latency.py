@@ -14,6 +14,7 @@ from torch import nn
 from hwnas.architecture.arch_file import Architecture
 from hwnas.hardware.op_shapes import architecture_ops
 from hwnas.latency.cache import fetch_table, find_cached_table
+from hwnas.latency.measured import CALIBRATION_NETWORKS
 from hwnas.latency.table import LatencyTable
 from hwnas.latency.units import ms_to
 
@@ -39,7 +40,7 @@ def latency_figures(
     if cost_cfg.get("profiler") is not None:
         profiler = instantiate(cost_cfg.profiler)
         shape = (profiler.batch_size, arch.in_channels, arch.input_size, arch.input_size)
-        if table is None and cost_cfg.get("calibration_networks", 0):
+        if table is None and cost_cfg.get("calibration_networks", CALIBRATION_NETWORKS):
             table = find_cached_table(profiler, ops, cache_dir)
             if table is not None:
                 figures["predicted_by"] = f"the cached table {table.path}"

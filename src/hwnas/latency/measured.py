@@ -14,6 +14,8 @@ from hwnas.latency.table import LatencyTable
 from hwnas.latency.units import ms_to
 from hwnas.search_space.space import SearchSpace
 
+CALIBRATION_NETWORKS = 12  # random networks a new table is calibrated on, unless configured
+
 
 class MeasuredLatencyModel(CostModel):
     """Latency (ms) of each op measured by `profiler` on this machine.
@@ -36,7 +38,7 @@ class MeasuredLatencyModel(CostModel):
         rebuild: bool = False,
         progress: bool = True,
         unit: str = "ms",
-        calibration_networks: int = 12,
+        calibration_networks: int = CALIBRATION_NETWORKS,
     ) -> None:
         ms_to(unit)
         if calibration_networks < 0:
