@@ -35,7 +35,9 @@ def add_device_options(parser: argparse.ArgumentParser) -> None:
         "--threads", type=int, default=os.cpu_count() or 1, help="torch.set_num_threads"
     )
     parser.add_argument("--amp", choices=["none", "bf16"], default="none", help="autocast dtype")
-    parser.add_argument("--channels-last", action="store_true", help="NHWC memory format")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                        help="NHWC memory format, the search's default (module.channels_last); "
+                        "--no-channels-last for contiguous NCHW")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="shrink everything (a check run)")
 
 
