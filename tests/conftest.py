@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
@@ -59,3 +60,29 @@ def tiny_space() -> SearchSpace:
 def load_space_fixture():
     """`load_space(name, in_channels, input_size, num_classes, **overrides)` from conf/."""
     return _load_space
+
+
+class _StopAfterFirstEpoch(pl.Callback):
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        trainer.should_stop = True
+
+
+def _fit_search(cfg, stop_early: bool = False):
+    from hwnas.runs.lightning_parts import build_trainer, fit
+    from hwnas.runs.search_run import build_search
+
+    pl.seed_everything(0, workers=True)
+    module, datamodule = build_search(cfg)
+    trainer = build_trainer(cfg)
+    if stop_early:
+        trainer.callbacks.append(_StopAfterFirstEpoch())
+    fit(trainer, module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    return module
+
+
+@pytest.fixture
+def fit_search():
+    """`fit_search(cfg, stop_early=False)`: seed 0, fit the search of a composed config (only
+    its first epoch with `stop_early`, the schedule still that of every epoch) and return the
+    SearchModule; for tests that compare a resumed search with an unbroken one."""
+    return _fit_search

@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
 from hwnas.runs.lightning_parts import build_trainer, fit, unread_additions
-from hwnas.runs.search_run import build_search, run_search
+from hwnas.runs.search_run import run_search
 from hwnas.runs.train_run import build_training, run_train
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
@@ -77,31 +77,19 @@ def test_a_run_folder_with_another_runs_checkpoints_is_refused(tmp_path: Path) -
     run_train(_cfg("train", tmp_path, "epochs=2", f"ckpt_path={last}"))  # resuming it is fine
 
 
-class _StopAfterFirstEpoch(pl.Callback):
-    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        trainer.should_stop = True
+def _search_cfg(out: Path, *overrides: str):
+    return _cfg("search", out, "epochs=2", "arch_update.warmup_epochs=0", "dataset=synthetic",
+                "dataset.input_size=16", "dataset.train_size=256", "dataset.batch_size=16",
+                "search_space.dropout=0.3", *overrides)  # fmt: skip
 
 
-def _search(out: Path, *overrides: str, stop_early: bool = False):
-    cfg = _cfg("search", out, "epochs=2", "arch_update.warmup_epochs=0", "dataset=synthetic",
-               "dataset.input_size=16", "dataset.train_size=256", "dataset.batch_size=16",
-               "search_space.dropout=0.3", *overrides)  # fmt: skip
-    pl.seed_everything(0, workers=True)
-    module, datamodule = build_search(cfg)
-    trainer = build_trainer(cfg)
-    if stop_early:
-        trainer.callbacks.append(_StopAfterFirstEpoch())
-    fit(trainer, module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    return module
-
-
-def test_a_resumed_search_equals_the_unbroken_one(tmp_path: Path) -> None:
+def test_a_resumed_search_equals_the_unbroken_one(tmp_path: Path, fit_search) -> None:
     """Case 8: the held-out stream restarted and the random generators were not restored, so a
     resumed search derived another architecture; its time counted only the resumed part."""
-    unbroken = _search(tmp_path / "unbroken")
-    broken = _search(tmp_path / "broken", stop_early=True)
+    unbroken = fit_search(_search_cfg(tmp_path / "unbroken"))
+    broken = fit_search(_search_cfg(tmp_path / "broken"), stop_early=True)
     last = tmp_path / "broken" / "checkpoints" / "last.ckpt"
-    resumed = _search(tmp_path / "resumed", f"ckpt_path={last}")
+    resumed = fit_search(_search_cfg(tmp_path / "resumed", f"ckpt_path={last}"))
     assert unbroken.arch_batches_used == resumed.arch_batches_used > broken.arch_batches_used > 0
     for key, value in unbroken.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=1e-6, msg=key)

@@ -8,7 +8,6 @@ import math
 from pathlib import Path
 
 import pytest
-import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
@@ -100,30 +99,11 @@ def test_a_short_reinforce_search_derives_a_valid_net(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "summary.json").read_text())["arch_update"] == "reinforce"
 
 
-class _StopAfterFirstEpoch(pl.Callback):
-    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        trainer.should_stop = True
-
-
-def _search(out: Path, *overrides: str, stop_early: bool = False):
-    from hwnas.runs.lightning_parts import build_trainer, fit
-    from hwnas.runs.search_run import build_search
-
-    cfg = _cfg(out, "epochs=2", *overrides)
-    pl.seed_everything(0, workers=True)
-    module, datamodule = build_search(cfg)
-    trainer = build_trainer(cfg)
-    if stop_early:
-        trainer.callbacks.append(_StopAfterFirstEpoch())
-    fit(trainer, module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    return module
-
-
-def test_a_resumed_reinforce_search_equals_the_unbroken_one(tmp_path: Path) -> None:
-    unbroken = _search(tmp_path / "unbroken")
-    broken = _search(tmp_path / "broken", stop_early=True)
+def test_a_resumed_reinforce_search_equals_the_unbroken_one(tmp_path: Path, fit_search) -> None:
+    unbroken = fit_search(_cfg(tmp_path / "unbroken", "epochs=2"))
+    broken = fit_search(_cfg(tmp_path / "broken", "epochs=2"), stop_early=True)
     last = tmp_path / "broken" / "checkpoints" / "last.ckpt"
-    resumed = _search(tmp_path / "resumed", f"ckpt_path={last}")
+    resumed = fit_search(_cfg(tmp_path / "resumed", "epochs=2", f"ckpt_path={last}"))
     assert unbroken.arch_batches_used == resumed.arch_batches_used > broken.arch_batches_used > 0
     assert resumed.reinforce.baseline == unbroken.reinforce.baseline != broken.reinforce.baseline
     for key, value in unbroken.state_dict().items():
