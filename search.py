@@ -8,13 +8,13 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from hwnas.runs.search_run import run_search
+from hwnas.runs.search_run import run_search, sweep_objectives
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="search")
-def main(cfg: DictConfig) -> float | None:
+def main(cfg: DictConfig) -> float | tuple[float, ...] | None:
     figures = run_search(cfg)
-    return figures.get("test_acc")  # the value a Hydra sweeper would optimise
+    return sweep_objectives(figures, cfg.get("objectives"))
 
 
 if __name__ == "__main__":

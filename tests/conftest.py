@@ -86,3 +86,32 @@ def fit_search():
     its first epoch with `stop_early`, the schedule still that of every epoch) and return the
     SearchModule; for tests that compare a resumed search with an unbroken one."""
     return _fit_search
+
+
+SWEEP_TARGETS = "0.2,0.3"  # ms on the phone model: the tiny space's nets cost 0.15-0.35 ms
+
+
+@pytest.fixture(scope="session")
+def debug_sweep(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A real Hydra multirun of 4 `debug=fast` searches (2 targets x csv and wandb loggers),
+    then `python -m hwnas.report` over it, as a user types them; with their wall time."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    sweep = tmp_path_factory.mktemp("sweep") / "multirun"
+    env = {**os.environ, "HWNAS_CACHE": str(tmp_path_factory.getbasetemp() / "hwnas-cache"),
+           "WANDB_SILENT": "true"}  # fmt: skip
+    start = time.perf_counter()
+    search = subprocess.run(
+        [sys.executable, "search.py", "-m", "debug=fast", f"cost_loss.target={SWEEP_TARGETS}",
+         "logger=csv,wandb", f"hydra.sweep.dir={sweep}"],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert search.returncode == 0, search.stderr[-3000:]
+    report = subprocess.run([sys.executable, "-m", "hwnas.report", str(sweep)], cwd=ROOT, env=env,
+                            capture_output=True, text=True)  # fmt: skip
+    assert report.returncode == 0, report.stderr[-3000:]
+    return {"folder": sweep, "seconds": time.perf_counter() - start, "env": env,
+            "runs": sorted(p.parent for p in sweep.glob("*/summary.json"))}  # fmt: skip

@@ -95,6 +95,11 @@ def test_a_resumed_search_equals_the_unbroken_one(tmp_path: Path, fit_search) ->
         torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=1e-6, msg=key)
     assert resumed.derived_paths() == unbroken.derived_paths()
     assert resumed.search_seconds() > broken.search_seconds() > 0  # the first part counts too
+    # the probabilities drawn in arch_probs.png: the start and both epochs, as if unbroken
+    assert [r["epoch"] for r in resumed.prob_history] == [0, 1, 2]
+    for got, want in zip(resumed.prob_history, unbroken.prob_history, strict=True):
+        flat = [p for layer in got["probs"] for p in layer]
+        assert flat == pytest.approx([p for layer in want["probs"] for p in layer], abs=1e-5)
 
 
 def test_a_plus_typo_on_the_command_line_is_refused(tmp_path: Path) -> None:

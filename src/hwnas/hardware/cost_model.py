@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -44,6 +45,10 @@ class CostModel(ABC):
         (calibrated or not); None for models that are not sums of timed ops."""
         return None
 
+    def table_file(self) -> Path | None:
+        """The latency table file the prices come from; None for analytic models."""
+        return None
+
     def network_cost(self, ops: Sequence[OpShape]) -> float:
         """Cost of a whole network made of `ops` (e.g. `architecture_ops(arch)`)."""
         return sum(self.op_cost(op) for op in ops)
@@ -68,6 +73,7 @@ class ExpectedCost:
     def __init__(self, model: CostModel, space: SearchSpace) -> None:
         self.unit = model.unit
         self.calibration_text = model.calibration_text()
+        self.table_file = model.table_file()
         self.fixed = float(model.fixed_cost(space))
         self.layer_costs = [torch.tensor(c, dtype=torch.float32) for c in model.layer_costs(space)]
         self._on_device: dict[tuple[torch.device, torch.dtype], list[Tensor]] = {}

@@ -74,3 +74,6 @@ class MeasuredLatencyModel(CostModel):
 
     def calibration_text(self) -> str | None:
         return self._prepared().calibration_text()
+
+    def table_file(self) -> Path | None:
+        return self._prepared().path

@@ -94,6 +94,9 @@ class LatencyTable(CostModel):
         """The same entries priced as raw sums (what a calibration is fitted on)."""
         return self.calibrated(None)
 
+    def table_file(self) -> Path | None:
+        return self.path
+
     def calibration_text(self) -> str:
         if self.calibration is not None:
             return self.calibration.describe()

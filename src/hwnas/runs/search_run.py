@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -28,7 +29,9 @@ from hwnas.runs.lightning_parts import (
     scalar_metrics,
     start_run,
 )
-from hwnas.runs.summary import format_summary, write_summary
+from hwnas.runs.search_pictures import write_prob_history, write_search_pictures
+from hwnas.runs.summary import format_summary, write_op_costs, write_summary
+from hwnas.runs.wandb_media import log_search_media
 from hwnas.search.module import SearchModule
 from hwnas.search.reinforce import ReinforceUpdate
 
@@ -153,11 +156,30 @@ def _derived_figures(
     return arch, figures
 
 
+def _write_results(out: Path, cfg: DictConfig, trainer: pl.Trainer, module: SearchModule,
+                   arch: Architecture, figures: dict[str, Any]) -> None:  # fmt: skip
+    """The run folder's results (config, arch.yaml, summary.json, op prices, probabilities and
+    pictures) and the wandb media; the summary first, so a failing picture loses no figure."""
+    write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    arch.save(out / "arch.yaml")
+    write_summary(out / "summary.json", figures)
+    probs = [p.tolist() for p in module.supernet.cpu_probs()]
+    print(format_summary(arch, figures, probs))
+    write_op_costs(out / "op_costs.json", module.space, module.expected_cost, figures["hardware"])
+    prob_file = write_prob_history(out, module.space, module.prob_history)
+    pictures = write_search_pictures(out, arch, module.derived_paths(), module.expected_cost,
+                                     figures, prob_file)  # fmt: skip
+    log_search_media(trainer, out, pictures, prob_file, cfg.hardware)
+    print(f"\nWrote {out / 'arch.yaml'}, {out / 'summary.json'} and the pictures "
+          f"{', '.join(p.name for p in pictures.values())}")  # fmt: skip
+
+
 def run_search(cfg: DictConfig) -> dict[str, Any]:
     """Search, test the argmax architecture, export `arch.yaml` and `summary.json`.
 
     Returns the summary figures (also written to the run directory).
     """
+    check_objectives(cfg.get("objectives"))
     out = start_run(cfg)
     check_run_folder(cfg, out)
     warmup = cfg.arch_update.warmup_epochs
@@ -177,12 +199,30 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         metrics.update(scalar_metrics(trainer))
         arch, figures = _derived_figures(module, metrics, cfg, seconds)
         if trainer.is_global_zero:
-            write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-            arch.save(out / "arch.yaml")
-            write_summary(out / "summary.json", figures)
-            probs = [p.tolist() for p in module.supernet.cpu_probs()]
-            print(format_summary(arch, figures, probs))
-            print(f"\nWrote {out / 'arch.yaml'} and {out / 'summary.json'}")
+            _write_results(out, cfg, trainer, module, arch, figures)
     finally:
         finish_wandb(trainer)
     return figures
+
+
+# the numeric figures of summary.json, which a sweeper can optimise
+OBJECTIVES = ("test_acc", "val_acc", "derived_cost", "expected_cost", "params", "macs",
+              "search_time_s", "repaired_layers")  # fmt: skip
+
+
+def check_objectives(names: Any) -> list[str]:
+    """`objectives` as a list, refused before the search if it names no numeric figure."""
+    names = ["test_acc"] if names is None else [names] if isinstance(names, str) else list(names)
+    unknown = [n for n in names if n not in OBJECTIVES]
+    if unknown or not names:
+        raise ValueError(f"objectives={names}: {unknown or 'none'} not figures a sweeper can "
+                         f"optimise; choose from {', '.join(OBJECTIVES)}")  # fmt: skip
+    return names
+
+
+def sweep_objectives(figures: dict[str, Any], names: Any) -> float | tuple[float, ...]:
+    """The summary figures a Hydra sweeper optimises (`objectives`): one number, or a tuple
+    for a multi-objective sweep."""
+    names = check_objectives(names)
+    values = tuple(float(figures[n]) for n in names)
+    return values[0] if len(values) == 1 else values

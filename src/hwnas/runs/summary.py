@@ -9,6 +9,8 @@ from typing import Any
 
 from hwnas.architecture.arch_file import Architecture
 from hwnas.files import write_json
+from hwnas.hardware.cost_model import ExpectedCost
+from hwnas.search_space.space import SearchSpace
 
 
 def format_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
@@ -68,3 +70,18 @@ def _target_text(figures: dict[str, Any]) -> str:
 def write_summary(path: Path, figures: dict[str, Any]) -> Path:
     """Strict JSON (NaN as null), written atomically."""
     return write_json(path, figures)
+
+
+def write_op_costs(path: Path, space: SearchSpace, expected: ExpectedCost, hardware: str) -> Path:
+    """The price of every candidate of every searched layer as the search's cost model gave
+    them (the latency table the search used, whatever the hardware model), with the fixed part
+    (stem, first block, head and any per-network intercept)."""
+    layers = [
+        {"layer": layer.index, "costs": {c.name: float(v) for c, v in zip(layer.candidates, costs, strict=True)}}
+        for layer, costs in zip(space.layers, expected.layer_costs, strict=True)
+    ]  # fmt: skip
+    return write_json(path, {
+        "hardware": hardware, "unit": expected.unit, "calibration": expected.calibration_text,
+        "table_file": None if expected.table_file is None else str(expected.table_file),
+        "fixed": expected.fixed, "layers": layers,
+    })  # fmt: skip

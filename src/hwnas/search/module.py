@@ -121,6 +121,8 @@ class SearchModule(pl.LightningModule):
         self.arch_batches_used = 0  # held-out batches drawn so far (a resume skips them)
         self.seconds_before = 0.0  # search time of the runs this one resumed
         self._started: float | None = None
+        # p of every layer at the start and at the end of each training epoch
+        self.prob_history: list[dict[str, Any]] = []
 
     def forward(self, x: Tensor) -> Tensor:
         if self.channels_last:
@@ -161,6 +163,8 @@ class SearchModule(pl.LightningModule):
             self.trainer.world_size, self.trainer.global_rank, start=self.arch_batches_used
         )
         self._started = time.perf_counter()
+        if not self.prob_history:  # a new run, or one resumed from a checkpoint without them
+            self._record_probs(self.current_epoch)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         w_opt, a_opt = self.optimizers()
@@ -261,7 +265,15 @@ class SearchModule(pl.LightningModule):
                 "ckpt_path=... and the lower rate (a resumed run takes the configured rate)."
             )
 
+    def _record_probs(self, epoch: int) -> None:
+        """p of every layer after `epoch` epochs (0: the start); a resumed run replaces any
+        record of this epoch or later that its checkpoint carried."""
+        probs = [[round(v, 6) for v in p.tolist()] for p in self.supernet.cpu_probs()]
+        self.prob_history = [r for r in self.prob_history if r["epoch"] < epoch]
+        self.prob_history.append({"epoch": epoch, "probs": probs})
+
     def on_train_epoch_end(self) -> None:
+        self._record_probs(self.current_epoch + 1)
         probs = {}
         for layer, p in zip(self.space.layers, self.supernet.cpu_probs(), strict=True):
             for cand, value in zip(layer.candidates, p.tolist(), strict=True):
@@ -321,6 +333,7 @@ class SearchModule(pl.LightningModule):
         checkpoint["arch_batches_used"] = self.arch_batches_used
         checkpoint["rng_states"] = random_states.capture()
         checkpoint["search_seconds"] = self.search_seconds()
+        checkpoint["prob_history"] = self.prob_history
         if isinstance(self.cost_loss, CostConstraint):
             checkpoint["cost_constraint"] = self.cost_loss.state_dict()
         if self.reinforce is not None:
@@ -341,6 +354,7 @@ class SearchModule(pl.LightningModule):
             self.path_generator.set_state(checkpoint["path_generator_state"])
         self.arch_batches_used = checkpoint.get("arch_batches_used", 0)
         self.seconds_before = checkpoint.get("search_seconds", 0.0)
+        self.prob_history = list(checkpoint.get("prob_history", []))
         if "rng_states" in checkpoint:
             random_states.restore(checkpoint["rng_states"])
         if isinstance(self.cost_loss, CostConstraint) and "cost_constraint" in checkpoint:

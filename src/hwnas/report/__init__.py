@@ -1,0 +1,1 @@
+"""Reports over runs: `python -m hwnas.report <multirun folder or run folders ...>`."""

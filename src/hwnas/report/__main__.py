@@ -1,0 +1,74 @@
+"""`python -m hwnas.report <multirun folder or run folders ...>`: report.md, pareto.png and
+hardware_matrix.png over every search run found there.
+
+    python search.py -m cost_loss.target=1.5,2,2.5,3
+    python -m hwnas.report multirun/search/2026-11-29_10-00-00
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hwnas.report.pricing import HARDWARE_NAMES
+from hwnas.report.runs import collect_runs, common_root
+from hwnas.report.sweep_report import write_sweep_report
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m hwnas.report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "folders",
+        nargs="+",
+        type=Path,
+        help="a multirun folder, run folders, or folders above them",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="where to write (default: the folder given, or ./report for several)",
+    )
+    parser.add_argument(
+        "--hardware",
+        nargs="+",
+        default=list(HARDWARE_NAMES),
+        choices=HARDWARE_NAMES,
+        help="hardware models of the matrix (default: all; those that cannot "
+        "price here are named in the report)",
+    )
+    parser.add_argument(
+        "--measure",
+        action="store_true",
+        help="time the ops of nets no cached table covers (cpu, onnxruntime, gpu)",
+    )
+    parser.add_argument("--cache-dir", default=None, help="latency table cache (default: hwnas's)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        runs = collect_runs(args.folders)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    single = args.folders[0].resolve() if len(args.folders) == 1 else None
+    out = args.out or (single if single is not None else Path("report"))
+    root = single if single is not None else common_root(runs)
+    try:
+        written = write_sweep_report(runs, out, root, args.hardware, args.measure, args.cache_dir)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{len(runs)} search runs: wrote " + ", ".join(str(p) for p in written.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

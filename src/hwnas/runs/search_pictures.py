@@ -1,0 +1,67 @@
+"""The pictures every search run leaves in its folder (whatever the logger): the searched net
+(`arch.png`, `arch.svg`), its probabilities over the epochs (`arch_probs.png`, from
+`arch_probs.json`) and the cost of each of its layers (`layer_costs.png`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from hwnas.architecture.arch_file import Architecture
+from hwnas.files import write_json
+from hwnas.hardware.cost_model import ExpectedCost
+from hwnas.pictures import draw_architecture, draw_layer_costs, draw_prob_history, save_figure
+from hwnas.search_space.space import SearchSpace
+
+PROB_HISTORY_FILE = "arch_probs.json"
+
+
+def arch_subtitle(figures: dict[str, Any]) -> str:
+    """`2.49 ms on mobile, test accuracy 95.3%, 248,018 parameters`."""
+    unit = figures["cost_unit"]
+    parts = [f"{figures['derived_cost']:.3g} {unit} on {figures['hardware']}"]
+    if figures.get("test_acc") is not None and figures["test_acc"] == figures["test_acc"]:
+        parts.append(f"test accuracy {100 * figures['test_acc']:.1f}%")
+    parts.append(f"{figures['params']:,} parameters")
+    return ", ".join(parts)
+
+
+def write_prob_history(out: Path, space: SearchSpace, history: list[dict[str, Any]]) -> Path:
+    candidates = [[c.name for c in layer.candidates] for layer in space.layers]
+    return write_json(
+        out / PROB_HISTORY_FILE, {"candidates": candidates, "history": history}, indent=None
+    )
+
+
+def write_search_pictures(
+    out: Path,
+    arch: Architecture,
+    indices: list[int],
+    expected: ExpectedCost,
+    figures: dict[str, Any],
+    prob_file: Path,
+) -> dict[str, Path]:
+    """Draw the three pictures from the run's own data; returns {name: path of the PNG}."""
+    written: dict[str, Path] = {}
+    fig = draw_architecture(arch, arch_subtitle(figures))
+    written["arch"] = save_figure(fig, out / "arch", ("png", "svg"))[0]
+    probs = json.loads(prob_file.read_text())
+    fig = draw_prob_history(
+        probs["history"],
+        probs["candidates"],
+        f"{arch.name}: probability of every candidate over the search",
+    )
+    written["arch_probs"] = save_figure(fig, out / "arch_probs")[0]
+    costs = [float(c[i]) for c, i in zip(expected.layer_costs, indices, strict=True)]
+    fig = draw_layer_costs(
+        arch,
+        costs,
+        expected.fixed,
+        expected.unit,
+        f"{arch.name} on {figures['hardware']}: {figures['derived_cost']:.3g} "
+        f"{expected.unit} in all (fixed: stem, first block, head and any "
+        "per-network intercept)",
+    )
+    written["layer_costs"] = save_figure(fig, out / "layer_costs")[0]
+    return written
