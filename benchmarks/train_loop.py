@@ -1,9 +1,11 @@
-"""Training throughput at 32x32: the whole train.py loop (uint8 CIFAR-10 tensors on the device,
-crop/flip there, TrainModule step under Lightning) beside a bare training step of the same net
-on synthetic data already on the device, and the bare step of timm's mobilenetv2_100 with a
-stride-1 stem (the issue's point of comparison). Measured in the same run.
+"""Training throughput: the whole train.py loop beside a bare training step of the same net on
+synthetic data already on the device, and the bare step of timm's mobilenetv2_100 (the issue's
+point of comparison). Measured in the same run. At 32x32 the loop is CIFAR-10's (uint8 tensors
+on the device, crop/flip there) and MobileNetV2 has a stride-1 stem; at `--input-size 224` the
+loop reads the synthetic data set through a DataLoader (1000 classes, `proxyless_mobile`).
 
     python benchmarks/train_loop.py --device cuda --amp bf16 --channels-last --batch 1024
+    python benchmarks/train_loop.py --device cuda --amp bf16 --input-size 224 --batch 256
     python benchmarks/train_loop.py --quick          # CPU check that it runs
 """
 
@@ -23,7 +25,7 @@ import torch.nn.functional as F
 from common import add_device_options, autocast, machine_line, markdown_table, setup_device
 
 from hwnas.architecture.timm_model import build_timm_model, resolve_architecture
-from hwnas.data import Cifar10DataModule
+from hwnas.data import Cifar10DataModule, SyntheticDataModule
 from hwnas.training.module import TrainModule
 
 
@@ -32,8 +34,9 @@ def bare_step_rate(model: torch.nn.Module, args: argparse.Namespace, device: tor
     model.to(device).train()
     fmt = torch.channels_last if args.channels_last else torch.contiguous_format
     model.to(memory_format=fmt)
-    x = torch.randn(args.batch, 3, 32, 32, device=device).contiguous(memory_format=fmt)
-    y = torch.randint(0, 10, (args.batch,), device=device)
+    size, classes = args.input_size, _classes(args)
+    x = torch.randn(args.batch, 3, size, size, device=device).contiguous(memory_format=fmt)
+    y = torch.randint(0, classes, (args.batch,), device=device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
 
     def step() -> None:
@@ -66,13 +69,23 @@ class StepClock(pl.Callback):
             self.end, self.steps = time.perf_counter(), batch_idx + 1 - self.warmup
 
 
+def _classes(args: argparse.Namespace) -> int:
+    return 10 if args.input_size == 32 else 1000
+
+
 def loop_rate(args: argparse.Namespace, device: torch.device, data_dir: Path) -> float:
-    """Images/s of train.py's loop: Lightning, TrainModule, Cifar10DataModule on the device."""
+    """Images/s of train.py's loop: Lightning, TrainModule and the data module."""
     arch = resolve_architecture(args.arch)
     module = TrainModule(arch.to_dict(), optimizer=lambda p: torch.optim.SGD(p, lr=0.01,
                          momentum=0.9, nesterov=True), channels_last=args.channels_last)  # fmt: skip
-    data = Cifar10DataModule(str(data_dir), batch_size=args.batch, arch_fraction=0.02,
-                             cache_dir=str(data_dir / "cache"))  # fmt: skip
+    if args.input_size == 32:
+        data = Cifar10DataModule(str(data_dir), batch_size=args.batch, arch_fraction=0.02,
+                                 cache_dir=str(data_dir / "cache"))  # fmt: skip
+    else:
+        data = SyntheticDataModule(input_size=args.input_size, num_classes=_classes(args),
+                                   train_size=args.batch * (args.warmup + args.steps + 2),
+                                   test_size=args.batch, batch_size=args.batch, arch_fraction=0.02,
+                                   num_workers=4 if device.type == "cuda" else 0)  # fmt: skip
     clock = StepClock(args.warmup)
     precision = "bf16-mixed" if args.amp == "bf16" else "32-true"
     trainer = pl.Trainer(accelerator=device.type, devices=1, precision=precision, max_epochs=1,
@@ -108,19 +121,32 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--arch", default="proxyless_mobile_cifar")
+    parser.add_argument("--input-size", type=int, default=32, choices=[32, 224])
+    parser.add_argument("--arch", default=None,
+                        help="default: proxyless_mobile_cifar at 32, proxyless_mobile at 224")  # fmt: skip
     parser.add_argument("--data", default=None, help="CIFAR-10 (any form dataset=cifar10 reads)")
     args = parser.parse_args()
     if args.quick:
-        args.batch, args.steps, args.warmup, args.rounds = 16, 2, 1, 1
+        args.batch, args.steps, args.warmup, args.rounds = (
+            16 if args.input_size == 32 else 2,
+            2,
+            1,
+            1,
+        )
+    args.arch = args.arch or (
+        "proxyless_mobile_cifar" if args.input_size == 32 else "proxyless_mobile"
+    )
     device = setup_device(args)
-    mnv2 = timm.create_model("mobilenetv2_100", num_classes=10)
-    mnv2.conv_stem.stride = (1, 1)
+    mnv2 = timm.create_model("mobilenetv2_100", num_classes=_classes(args))
+    if args.input_size == 32:
+        mnv2.conv_stem.stride = (1, 1)
     ours = build_timm_model(resolve_architecture(args.arch))
     rates: dict[str, list[float]] = {"loop": [], "bare": [], "mnv2": []}
     with tempfile.TemporaryDirectory(prefix="hwnas-loop-") as tmp:
         images = max(args.batch * (args.warmup + args.steps) * 2, 2048)
-        data_dir = Path(args.data) if args.data else _random_cifar(Path(tmp), images)
+        data_dir = Path(args.data) if args.data else Path(tmp)
+        if args.input_size == 32 and not args.data:
+            _random_cifar(data_dir, images)
         for _ in range(args.rounds):
             rates["loop"].append(loop_rate(args, device, data_dir))
             rates["bare"].append(bare_step_rate(ours, args, device))
@@ -129,9 +155,10 @@ def main() -> None:
     rows = [
         [f"train.py loop ({args.arch})", f"{med['loop']:,.0f}", f"{med['loop'] / med['bare']:.2f}"],
         [f"bare step ({args.arch})", f"{med['bare']:,.0f}", "1.00"],
-        ["bare step (timm mobilenetv2_100, stride-1 stem)", f"{med['mnv2']:,.0f}", "-"],
-    ]
-    print(f"\nTraining throughput, 32x32, batch {args.batch}, amp {args.amp}, channels_last "
+        [f"bare step (timm mobilenetv2_100{', stride-1 stem' if args.input_size == 32 else ''})",
+         f"{med['mnv2']:,.0f}", "-"],
+    ]  # fmt: skip
+    print(f"\nTraining throughput, {args.input_size}x{args.input_size}, batch {args.batch}, amp {args.amp}, channels_last "
           f"{args.channels_last}; median of {args.rounds} rounds of {args.steps} steps\n")  # fmt: skip
     print(markdown_table(["what", "images/s", "x bare step"], rows))
     print("\n" + machine_line(device, torch.get_num_threads()))

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from hwnas.data import Cifar10DataModule
-from hwnas.data.cifar10_arrays import find_source, load_cifar10
+from hwnas.data.cifar10_arrays import find_source, load_cifar10, pack_image_files
 
 SHARED_ZIP = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cifar10-jpeg.zip"
 
@@ -33,6 +33,25 @@ def test_tree_zip_and_cache_give_the_same_tensors(cifar_tree: Path, tmp_path: Pa
     from_zip = load_cifar10(find_source(_zip(cifar_tree, tmp_path / "c.zip")), None)
     assert torch.equal(from_zip.train_images, from_tree.train_images)
     assert torch.equal(from_zip.test_labels, from_tree.test_labels)
+
+
+def test_packed_image_files_give_the_same_tensors(cifar_tree: Path, tmp_path: Path) -> None:
+    """The form gpu_bundle.sh carries to a GPU machine: the zip's files in one .npz."""
+    packed = pack_image_files(_zip(cifar_tree, tmp_path / "c.zip"), tmp_path / "c.npz")
+    assert find_source(packed) == packed
+    from_packed = load_cifar10(packed, None)
+    from_tree = load_cifar10(find_source(cifar_tree), None)
+    for split in ("train", "test"):
+        assert torch.equal(
+            getattr(from_packed, f"{split}_images"), getattr(from_tree, f"{split}_images")
+        )
+        assert torch.equal(
+            getattr(from_packed, f"{split}_labels"), getattr(from_tree, f"{split}_labels")
+        )
+    assert from_packed.classes == from_tree.classes
+    np.savez(tmp_path / "other.npz", images=np.zeros(3))
+    with pytest.raises(ValueError, match="not a packed image set"):
+        load_cifar10(tmp_path / "other.npz", None)
 
 
 def test_torchvision_batches_are_read_without_decoding(tmp_path: Path) -> None:

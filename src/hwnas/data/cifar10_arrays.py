@@ -27,7 +27,8 @@ BATCHES_DIR = "cifar-10-batches-py"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 FORMS = (
     f"a folder holding torchvision's {BATCHES_DIR}/, a folder with train/<class>/ and "
-    "test/<class>/ image folders, or a .zip of that tree (such as cifar10-jpeg.zip)"
+    "test/<class>/ image folders, a .zip of that tree (such as cifar10-jpeg.zip), or a .npz of "
+    "its image files packed by `pack_image_files` (benchmarks/gpu_bundle.sh)"
 )
 
 
@@ -55,7 +56,7 @@ class ImageArrays:
 def find_source(data_dir: str | Path) -> Path | None:
     """The CIFAR-10 source at `data_dir` (see FORMS), or None if there is none."""
     path = Path(data_dir).expanduser()
-    if path.is_file() and path.suffix == ".zip":
+    if path.is_file() and path.suffix in (".zip", ".npz"):
         return path
     if (path / BATCHES_DIR).is_dir():
         return path / BATCHES_DIR
@@ -77,7 +78,8 @@ def load_cifar10(source: Path, cache_dir: Path | None = None) -> ImageArrays:
     if cached is not None and cached.is_file():
         return ImageArrays(**torch.load(cached, weights_only=True)).check(str(cached))
     log.info("decoding the images of %s once (cached in %s)", source, cached)
-    arrays = _from_zip(source) if source.suffix == ".zip" else _from_tree(source)
+    readers = {".zip": _from_zip, ".npz": _from_packed}
+    arrays = readers.get(source.suffix, _from_tree)(source)
     arrays.check(str(source))
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -166,3 +168,45 @@ def _from_zip(path: Path) -> ImageArrays:
 def _from_tree(root: Path) -> ImageArrays:
     names = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
     return _arrays(lambda n: (root / n).read_bytes(), names, str(root))
+
+
+def pack_image_files(source: Path, target: Path) -> Path:
+    """Write the image files of a zip or tree of `train/<class>/`, `test/<class>/` into one
+    `.npz`: each split's encoded files end to end, their offsets and labels, and the classes.
+    CIFAR-10's JPEG copy shrinks from 66 MB (60,000 zip entries) to its 55 MB of images."""
+    if source.suffix == ".zip":
+        with zipfile.ZipFile(source) as archive:
+            return _pack(archive.namelist(), archive.read, target)
+    names = [p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file()]
+    return _pack(names, lambda n: (source / n).read_bytes(), target)
+
+
+def _pack(names: list[str], read: Callable[[str], bytes], target: Path) -> Path:
+    train, test = _split_files(names, "train"), _split_files(names, "test")
+    classes = sorted(train)
+    packed: dict[str, np.ndarray] = {"classes": np.array(classes)}
+    for split, files in (("train", train), ("test", test)):
+        blobs = [(read(n), c) for c, name in enumerate(classes) for n in files.get(name, [])]
+        sizes = np.array([len(b) for b, _ in blobs], dtype=np.int64)
+        packed[f"{split}_files"] = np.frombuffer(b"".join(b for b, _ in blobs), np.uint8)
+        packed[f"{split}_offsets"] = np.concatenate([[0], np.cumsum(sizes)])
+        packed[f"{split}_labels"] = np.array([c for _, c in blobs], dtype=np.int64)
+    np.savez(target, **packed)
+    return target
+
+
+def _from_packed(path: Path) -> ImageArrays:
+    with np.load(path) as packed:
+        missing = [k for k in ("classes", "train_files", "train_offsets", "train_labels",
+                               "test_files", "test_offsets", "test_labels") if k not in packed]  # fmt: skip
+        if missing:
+            raise ValueError(f"{path}: not a packed image set (lacks {missing}); make one with "
+                             "hwnas.data.cifar10_arrays.pack_image_files")  # fmt: skip
+        splits = []
+        for split in ("train", "test"):
+            files, offsets = packed[f"{split}_files"].tobytes(), packed[f"{split}_offsets"]
+            labels = packed[f"{split}_labels"].tolist()
+            items = [(_decode(files[a:b], f"{path}:{split}[{i}]"), label)
+                     for i, (a, b, label) in enumerate(zip(offsets[:-1], offsets[1:], labels, strict=True))]  # fmt: skip
+            splits.extend(_stack(items, str(path)))
+        return ImageArrays(*splits, tuple(str(c) for c in packed["classes"]))
