@@ -192,7 +192,7 @@ def report(configs: list[Config], args: argparse.Namespace) -> str:
         "images/s per round",
     ]
     lines = [markdown_table(header, rows), "", "Targets:"]
-    targets = [(c, 0.85 if c.name == "weight steps" else 0.6) for c in configs[1:]]
+    targets = [(c, 0.95 if c.name == "weight steps" else 0.6) for c in configs[1:]]
     for c, target in targets:
         r = statistics.median(c.ips) / child
         lines.append(
@@ -220,7 +220,7 @@ def parse_args() -> argparse.Namespace:
     add_device_options(parser)
     args = parser.parse_args()
     if args.quick:
-        args.batch, args.rounds = 8, 2
+        args.batch, args.rounds = 8, 1
     if args.steps % args.every:
         parser.error(f"--steps ({args.steps}) must be a multiple of --every ({args.every})")
     return args
