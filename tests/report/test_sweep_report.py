@@ -151,3 +151,19 @@ def test_train_and_eval_runs_of_a_searched_net_join_its_row(debug_sweep: dict, t
         line for line in runs_table(runs, sweep.resolve()).splitlines() if line.startswith("| 0 |")
     )
     assert "| 98.76 |" in row and "1.23 ms (cpu)" in row
+
+
+def test_matrix_says_when_a_column_mixes_calibrated_and_raw_prices() -> None:
+    from hwnas.report.hardware_matrix import HardwareMatrix
+    from hwnas.report.pricing import Price
+
+    cached, timed = "cached table (calibrated)", "its ops timed now (raw sum)"
+    matrix = HardwareMatrix(["a", "b", "c"], ["1x28x28", "1x28x28", "3x224x224"], ["cpu", "gpu"],
+                            [[Price(1.0, "ms", cached), Price(None, "ms", "no gpu here")],
+                             [Price(2.0, "ms", timed), Price(None, "ms", "no gpu here")],
+                             [Price(9.0, "ms", timed), Price(None, "ms", "no gpu here")]])  # fmt: skip
+    text = matrix.markdown()
+    assert "| a | 1x28x28 | **1** |" in text and "| b | 1x28x28 | 2 |" in text
+    assert "| c | 3x224x224 | **9** |" in text  # best of its own input
+    assert f"- `cpu`: {cached} (a); {timed} (b, c)" in text
+    assert "- `gpu`: not priced (no gpu here)" in text

@@ -36,6 +36,15 @@ class HardwareMatrix:
     def values(self) -> list[list[float | None]]:
         return [[p.value for p in row] for row in self.prices]
 
+    def sources(self, column: int) -> dict[str, list[str]]:
+        """How column `column` priced its nets: {how: [names]} (a measured column can mix a
+        calibrated cached table with ops timed now, which the Markdown then says)."""
+        found: dict[str, list[str]] = {}
+        for name, row in zip(self.names, self.prices, strict=True):
+            if row[column].value is not None:
+                found.setdefault(row[column].how, []).append(name)
+        return found
+
     def available(self) -> list[int]:
         """Columns where at least one net is priced."""
         return [
@@ -72,6 +81,9 @@ class HardwareMatrix:
             if p.value is None
         }
         notes += [f"- `{hw}`: `-` where {how}" for hw, how in sorted(partial)]
+        notes += [f"- `{self.hardware[c]}`: " + "; ".join(f"{how} ({', '.join(names)})"
+                                                        for how, names in sources.items())
+                  for c in cols if len(sources := self.sources(c)) > 1]  # fmt: skip
         return markdown_table(header, rows) + ("\n\n" + "\n".join(notes) if notes else "")
 
 
