@@ -6,14 +6,14 @@ from hwnas.pictures.architecture import draw_architecture
 from hwnas.pictures.files import save_figure
 from hwnas.pictures.hardware_matrix import draw_hardware_matrix
 from hwnas.pictures.layer_costs import draw_layer_costs
-from hwnas.pictures.pareto import draw_pareto
+from hwnas.pictures.pareto import draw_pareto_on
 from hwnas.pictures.probabilities import draw_prob_history
 
 __all__ = [
     "draw_architecture",
     "draw_hardware_matrix",
     "draw_layer_costs",
-    "draw_pareto",
+    "draw_pareto_on",
     "draw_prob_history",
     "save_figure",
 ]

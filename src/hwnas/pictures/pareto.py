@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
 
 @dataclass(frozen=True)
@@ -39,19 +38,6 @@ def pareto_front(points: Sequence[Point]) -> list[int]:
         if not dominated:
             front.append(i)
     return sorted(front, key=lambda i: (points[i].cost, -points[i].accuracy))
-
-
-def draw_pareto(
-    points: Sequence[Point],
-    unit: str,
-    hardware: str,
-    references: Sequence[Point] = (),
-    accuracy_label: str = "test accuracy",
-) -> Figure:
-    """A figure of one hardware's front (see `draw_pareto_on`)."""
-    fig = Figure(figsize=(6.4, 4.2), layout="constrained")
-    draw_pareto_on(fig.add_subplot(), points, unit, hardware, references, accuracy_label)
-    return fig
 
 
 def draw_pareto_on(

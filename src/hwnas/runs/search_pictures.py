@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +21,20 @@ def arch_subtitle(figures: dict[str, Any]) -> str:
     """`2.49 ms on mobile, test accuracy 95.3%, 248,018 parameters`."""
     unit = figures["cost_unit"]
     parts = [f"{figures['derived_cost']:.3g} {unit} on {figures['hardware']}"]
-    if figures.get("test_acc") is not None and figures["test_acc"] == figures["test_acc"]:
+    if figures.get("test_acc") is not None and not math.isnan(figures["test_acc"]):
         parts.append(f"test accuracy {100 * figures['test_acc']:.1f}%")
     parts.append(f"{figures['params']:,} parameters")
     return ", ".join(parts)
 
 
-def write_prob_history(out: Path, space: SearchSpace, history: list[dict[str, Any]]) -> Path:
-    candidates = [[c.name for c in layer.candidates] for layer in space.layers]
-    return write_json(
-        out / PROB_HISTORY_FILE, {"candidates": candidates, "history": history}, indent=None
-    )
+def prob_record(space: SearchSpace, history: list[dict[str, Any]]) -> dict[str, Any]:
+    """What `arch_probs.json` holds: every layer's candidate names and the history of p."""
+    return {"candidates": [[c.name for c in layer.candidates] for layer in space.layers],
+            "history": history}  # fmt: skip
+
+
+def write_prob_history(out: Path, record: dict[str, Any]) -> Path:
+    return write_json(out / PROB_HISTORY_FILE, record, indent=None)
 
 
 def write_search_pictures(
@@ -40,13 +43,12 @@ def write_search_pictures(
     indices: list[int],
     expected: ExpectedCost,
     figures: dict[str, Any],
-    prob_file: Path,
+    probs: dict[str, Any],
 ) -> dict[str, Path]:
     """Draw the three pictures from the run's own data; returns {name: path of the PNG}."""
     written: dict[str, Path] = {}
     fig = draw_architecture(arch, arch_subtitle(figures))
     written["arch"] = save_figure(fig, out / "arch", ("png", "svg"))[0]
-    probs = json.loads(prob_file.read_text())
     fig = draw_prob_history(
         probs["history"],
         probs["candidates"],

@@ -29,7 +29,7 @@ from hwnas.runs.lightning_parts import (
     scalar_metrics,
     start_run,
 )
-from hwnas.runs.search_pictures import write_prob_history, write_search_pictures
+from hwnas.runs.search_pictures import prob_record, write_prob_history, write_search_pictures
 from hwnas.runs.summary import format_summary, write_op_costs, write_summary
 from hwnas.runs.wandb_media import log_search_media
 from hwnas.search.module import SearchModule
@@ -166,10 +166,12 @@ def _write_results(out: Path, cfg: DictConfig, trainer: pl.Trainer, module: Sear
     probs = [p.tolist() for p in module.supernet.cpu_probs()]
     print(format_summary(arch, figures, probs))
     write_op_costs(out / "op_costs.json", module.space, module.expected_cost, figures["hardware"])
-    prob_file = write_prob_history(out, module.space, module.prob_history)
+    record = prob_record(module.space, module.prob_history)
+    write_prob_history(out, record)
     pictures = write_search_pictures(out, arch, module.derived_paths(), module.expected_cost,
-                                     figures, prob_file)  # fmt: skip
-    log_search_media(trainer, out, pictures, prob_file, cfg.hardware)
+                                     figures, record)  # fmt: skip
+    log_search_media(trainer, out, pictures, record, module.expected_cost.table_file,
+                     cfg.hardware)  # fmt: skip
     print(f"\nWrote {out / 'arch.yaml'}, {out / 'summary.json'} and the pictures "
           f"{', '.join(p.name for p in pictures.values())}")  # fmt: skip
 

@@ -6,12 +6,14 @@ pictures and files are in the run folder whatever the logger."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 from omegaconf import DictConfig
+
+from hwnas.runs.search_pictures import PROB_HISTORY_FILE
 
 ARTIFACT_TYPE = "search-result"
 
@@ -22,9 +24,8 @@ def wandb_logger(trainer: pl.Trainer) -> pl.loggers.WandbLogger | None:
     return next((lg for lg in trainer.loggers if isinstance(lg, WandbLogger)), None)
 
 
-def prob_table_rows(prob_file: Path) -> list[list[object]]:
-    """Rows (epoch, layer, candidate, probability) of `arch_probs.json`."""
-    data = json.loads(prob_file.read_text())
+def prob_table_rows(data: dict[str, Any]) -> list[list[object]]:
+    """Rows (epoch, layer, candidate, probability) of a probability record (arch_probs.json)."""
     return [
         [record["epoch"], layer, name, p]
         for record in data["history"]
@@ -41,7 +42,12 @@ def artifact_name(run_id: str, hardware: str) -> str:
 
 
 def log_search_media(
-    trainer: pl.Trainer, out: Path, pictures: dict[str, Path], prob_file: Path, hardware: DictConfig
+    trainer: pl.Trainer,
+    out: Path,
+    pictures: dict[str, Path],
+    probs: dict[str, Any],
+    table_file: Path | None,
+    hardware: DictConfig,
 ) -> None:
     """Log the pictures, the probability table and the run's files to the wandb run."""
     logger = wandb_logger(trainer)
@@ -55,7 +61,7 @@ def log_search_media(
         for name, path in pictures.items()
     }
     media["arch/probabilities"] = wandb.Table(
-        columns=["epoch", "layer", "candidate", "probability"], data=prob_table_rows(prob_file)
+        columns=["epoch", "layer", "candidate", "probability"], data=prob_table_rows(probs)
     )
     run.log(media)
     artifact = wandb.Artifact(
@@ -63,9 +69,8 @@ def log_search_media(
         type=ARTIFACT_TYPE,
         description="arch.yaml, summary.json and the op prices of a search",
     )
-    for name in ("arch.yaml", "summary.json", "op_costs.json", prob_file.name):
+    for name in ("arch.yaml", "summary.json", "op_costs.json", PROB_HISTORY_FILE):
         artifact.add_file(str(out / name), name=name)
-    table = json.loads((out / "op_costs.json").read_text()).get("table_file")
-    if table and Path(table).is_file():
-        artifact.add_file(table, name=f"latency_table{Path(table).suffix}")
+    if table_file is not None and Path(table_file).is_file():
+        artifact.add_file(str(table_file), name=f"latency_table{Path(table_file).suffix}")
     run.log_artifact(artifact)
