@@ -3,7 +3,8 @@ data) in one pair of processes, one per arm; every rank saves its final weights 
 
 Arms: Lightning's DDP; DTS with delay 0 (synchronous SGD); DTS with delay 3 over two epochs,
 unbroken, stopped after the first epoch, and resumed from that stop's last.ckpt; the sparse
-update with a delay and DiLoCo's outer step."""
+update with a delay and DiLoCo's outer step; a synchronous warm-up longer than the run (delay 3
+configured), and one followed by the sparse update."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ ARMS = {
     "broken": [*DTS, "dts.delay=3", "epochs=2"],
     "resumed": [*DTS, "dts.delay=3", "epochs=2", "ckpt_path={out}/broken/checkpoints/last.ckpt"],
     "sparse": [*DTS, "dts.delay=2", "dts.period=3", "dts.outer_optimizer=nesterov", "epochs=2"],
+    "warmup_all": [*DTS, "dts.delay=3", "dts.sync_warmup_steps=100", "epochs=1"],
+    "warmup_sparse": [*DTS, "dts.delay=1", "dts.period=2", "dts.sync_warmup_steps=4", "epochs=2"],
 }
 
 
@@ -58,8 +61,10 @@ def fit(out: Path, arm: str) -> None:
                  for i, s in trainer.optimizers[0].state_dict()["state"].items()
                  for k, v in s.items() if torch.is_tensor(v)}  # fmt: skip
     rank = int(os.environ["RANK"])
+    warmup_pending = getattr(trainer.strategy, "after_warmup", None) is not None
     torch.save({"state": state, "params": params, "optimizer": optimizer,
-                "epoch": trainer.current_epoch}, out / f"{arm}.rank{rank}.pt")  # fmt: skip
+                "epoch": trainer.current_epoch, "warmup_pending": warmup_pending},
+               out / f"{arm}.rank{rank}.pt")  # fmt: skip
 
 
 def main(out_dir: str, arms: list[str]) -> None:

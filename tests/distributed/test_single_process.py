@@ -110,6 +110,8 @@ def test_clip_grad_norm_clips_the_own_gradient_before_it_is_sent(tmp_path: Path)
         ({"latency_ms": -5.0}, "latency_ms must be"),
         ({"bandwidth_mbps": 0}, "bandwidth_mbps must be > 0"),
         ({"timeout_s": 0}, "dts.timeout_s must be > 0"),
+        ({"sync_warmup_steps": -1}, "dts.sync_warmup_steps must be"),
+        ({"sync_warmup_steps": 2.5}, "dts.sync_warmup_steps must be"),
     ],
 )
 def test_bad_settings_are_named(settings: dict, message: str) -> None:
@@ -137,6 +139,26 @@ def test_auto_delay_hides_the_measured_latency(tmp_path: Path) -> None:
     waits = [wait for _, wait in strategy.timer.history]
     assert min(waits[:3]) >= 0.034  # synchronous warm-up: every step pays the latency
     assert sum(waits[-6:]) / 6 < 0.005  # delayed: hidden
+
+
+def test_sync_warmup_steps_run_synchronously_then_the_chosen_delay(tmp_path: Path) -> None:
+    """`dts.delay=auto` measures during the synchronous warm-up; its delay starts only after
+    `sync_warmup_steps`, so those steps all pay the link's latency, and the later ones do not."""
+    strategy = DTSStrategy(delay="auto", latency_ms=35, auto_warmup_exchanges=3,
+                           sync_warmup_steps=7)  # fmt: skip
+    delays = []
+
+    class RecordDelay(pl.Callback):
+        def on_train_batch_end(self, *args) -> None:
+            delays.append(strategy.delay_in_effect)
+
+    trainer = _trainer(tmp_path, strategy, max_steps=16, callbacks=[RecordDelay()])
+    trainer.fit(SlowLinear(step_s=0.01), _loader())
+    assert strategy.tuning is not None and strategy.delay >= 2  # chosen after 3 exchanges
+    assert delays[:7] == [0] * 7 and delays[7:] == [strategy.delay] * 9
+    waits = [wait for _, wait in strategy.timer.history]  # from step 1 (step 0 has no start)
+    assert min(waits[:6]) >= 0.034  # tuned at step 3, still synchronous until step 7
+    assert sum(waits[-4:]) / 4 < 0.005
 
 
 def test_train_summary_reports_the_exchange(tmp_path: Path) -> None:

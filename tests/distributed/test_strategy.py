@@ -13,7 +13,7 @@ import torch
 from rank_launcher import free_port
 
 WORKER = Path(__file__).with_name("lightning_worker.py")
-ARMS = ["ddp", "dts_t0", "unbroken", "broken", "resumed", "sparse"]
+ARMS = ["ddp", "dts_t0", "unbroken", "broken", "resumed", "sparse", "warmup_all", "warmup_sparse"]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,16 @@ def test_delay_zero_period_one_gives_ddp_weights_to_the_bit(arms) -> None:
         assert torch.equal(ddp[name], dts[name]), name
 
 
-@pytest.mark.parametrize("arm", ["dts_t0", "unbroken", "resumed", "sparse"])
+def test_a_warmup_as_long_as_the_run_is_synchronous_sgd_to_the_bit(arms) -> None:
+    """dts.delay=3 configured, but every step inside dts.sync_warmup_steps: the t = 0 weights."""
+    sync, warm = arms["dts_t0"][0]["params"], arms["warmup_all"][0]["params"]
+    assert arms["warmup_all"][0]["warmup_pending"]
+    assert not arms["warmup_sparse"][0]["warmup_pending"]  # 4 of 10 steps, then sparse
+    for name in sync:
+        assert torch.equal(sync[name], warm[name]), name
+
+
+@pytest.mark.parametrize("arm", ["dts_t0", "unbroken", "resumed", "sparse", "warmup_sparse"])
 def test_every_run_ends_as_one_model(arms, arm: str) -> None:
     """Parameters, BatchNorm statistics, the EMA and the optimiser's momentum."""
     for part in ("state", "optimizer"):

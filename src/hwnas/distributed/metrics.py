@@ -20,4 +20,4 @@ class DTSMetrics(pl.Callback):
             return
         step_s, wait_s = strategy.timer.history[-1]
         pl_module.log_dict({"dts/step_ms": step_s * 1e3, "dts/wait_ms": wait_s * 1e3,
-                            "dts/delay": float(strategy.delay)}, on_step=True, on_epoch=False)  # fmt: skip
+                            "dts/delay": float(strategy.delay_in_effect)}, on_step=True, on_epoch=False)  # fmt: skip

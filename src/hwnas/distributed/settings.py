@@ -17,6 +17,8 @@ class DTSSettings:
 
     `delay` is t (steps an average takes to arrive; 0 with `period` 1 is synchronous SGD) or
     "auto"; `period` is p (local steps between exchanges; 1 exchanges gradients every step).
+    `sync_warmup_steps` optimiser steps run as synchronous SGD before the delayed or sparse
+    exchange starts (post-local SGD's warm-up; torch's `PeriodicModelAverager(warmup_steps=)`).
     """
 
     delay: int | str = "auto"
@@ -31,6 +33,7 @@ class DTSSettings:
     timeout_s: float = 300.0
     auto_warmup_exchanges: int = 5
     max_delay: int = 64
+    sync_warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         problems = []
@@ -59,6 +62,9 @@ class DTSSettings:
             problems.append(f"dts.clip_grad_norm must be > 0 or null, got {self.clip_grad_norm}")
         if not self.timeout_s > 0:
             problems.append(f"dts.timeout_s must be > 0, got {self.timeout_s}")
+        if not isinstance(self.sync_warmup_steps, int) or self.sync_warmup_steps < 0:
+            problems.append(f"dts.sync_warmup_steps must be a whole number >= 0, got "
+                            f"{self.sync_warmup_steps!r}")  # fmt: skip
         if self.auto_warmup_exchanges < 2 or self.max_delay < 1:
             problems.append("dts.auto_warmup_exchanges must be >= 2 and dts.max_delay >= 1")
         if problems:

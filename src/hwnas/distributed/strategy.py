@@ -55,16 +55,18 @@ class DTSStrategy(DDPStrategy):
                  outer_momentum: float = 0.9, latency_ms: float = 0.0,
                  bandwidth_mbps: float | None = None, clip_grad_norm: float | None = None,
                  timeout_s: float = 300.0, auto_warmup_exchanges: int = 5, max_delay: int = 64,
-                 **ddp_kwargs: Any) -> None:  # fmt: skip
+                 sync_warmup_steps: int = 0, **ddp_kwargs: Any) -> None:  # fmt: skip
         self.settings = DTSSettings(
             delay=delay, period=period, correction=correction, outer_optimizer=outer_optimizer,
             outer_lr=outer_lr, outer_momentum=outer_momentum, latency_ms=latency_ms,
             bandwidth_mbps=bandwidth_mbps, clip_grad_norm=clip_grad_norm, timeout_s=timeout_s,
             auto_warmup_exchanges=auto_warmup_exchanges, max_delay=max_delay,
+            sync_warmup_steps=sync_warmup_steps,
         )  # fmt: skip
         super().__init__(timeout=timedelta(seconds=timeout_s), **ddp_kwargs)
         self.link: EmulatedLink | None = None
-        self.exchange: DelayedGradients | PeriodicDeltas | None = None
+        self.exchange: DelayedGradients | PeriodicDeltas | None = None  # the one in use
+        self.after_warmup: DelayedGradients | PeriodicDeltas | None = None  # waits its turn
         self.params: list[Tensor] = []
         self.delay = 0 if delay == "auto" else int(delay)
         self.tuner: DelayTuner | None = None
@@ -125,12 +127,16 @@ class DTSStrategy(DDPStrategy):
             else None
         )
         if s.mode == "gradients":
-            self.exchange = DelayedGradients(self.params, self.link, self.delay, s.correction)
+            configured = DelayedGradients(self.params, self.link, self.delay, s.correction)
         else:
             outer = nesterov_outer(s.outer_lr, s.outer_momentum) if s.outer_optimizer else None
-            self.exchange = PeriodicDeltas(self.params, self.link, s.period, self.delay, outer)
+            configured = PeriodicDeltas(self.params, self.link, s.period, self.delay, outer)
             if restored.get("exchange"):
-                self.exchange.load_state_dict(restored["exchange"])
+                configured.load_state_dict(restored["exchange"])
+        if s.sync_warmup_steps:  # synchronous SGD first; `_end_warmup_if_due` switches
+            self.exchange, self.after_warmup = DelayedGradients(self.params, self.link), configured
+        else:
+            self.exchange, self.after_warmup = configured, None
         if restored and not restored.get("synchronized", True):
             rank_zero_warn("resuming from a DTS checkpoint saved at an interruption: it holds rank "
                            "0's replica, without the other ranks' last local updates, so the run "
@@ -142,6 +148,8 @@ class DTSStrategy(DDPStrategy):
     def describe(self) -> str:
         s = self.settings
         delay = f"delay {self.delay}" + (" (auto: tuning)" if self.tuner else "")
+        if self.after_warmup is not None:
+            delay += f" after {s.sync_warmup_steps} synchronous warm-up steps"
         kind = (
             "delayed gradients"
             if s.mode == "gradients"
@@ -157,6 +165,7 @@ class DTSStrategy(DDPStrategy):
                        model: pl.LightningModule | None = None, **kwargs: Any) -> Any:  # fmt: skip
         if self.exchange is None:  # not fitting
             return super().optimizer_step(optimizer, closure, model, **kwargs)
+        self._end_warmup_if_due()
         self.timer.start_step(self.link.stats.wait_s)
         exchange, sent = self.exchange, self.link.stats.messages
 
@@ -179,12 +188,37 @@ class DTSStrategy(DDPStrategy):
                 self._tune_delay()
         return output
 
+    @property
+    def delay_in_effect(self) -> int:
+        """The delay of the exchange in use: 0 during the synchronous warm-up."""
+        return 0 if self.after_warmup is not None else self.delay
+
+    def _configured(self) -> DelayedGradients | PeriodicDeltas:
+        """The exchange the settings ask for (in use, or waiting for the warm-up to end)."""
+        configured = self.after_warmup if self.after_warmup is not None else self.exchange
+        assert configured is not None
+        return configured
+
+    def _end_warmup_if_due(self) -> None:
+        """After `dts.sync_warmup_steps` optimiser steps (counted across a resume), switch from
+        synchronous SGD to the configured exchange. The replicas are identical then (every
+        warm-up step applied the same average), so the sparse update's anchor is the weights."""
+        trainer = self.lightning_module.trainer
+        if self.after_warmup is None or trainer.global_step < self.settings.sync_warmup_steps:
+            return
+        self.exchange, self.after_warmup = self.after_warmup, None
+        self.exchange.delay = self.delay
+        if isinstance(self.exchange, PeriodicDeltas):
+            self.exchange.reset_anchor()
+        rank_zero_info(f"DTS: synchronous warm-up over after {trainer.global_step} steps; "
+                       f"now {self.describe()}")  # fmt: skip
+
     def _tune_delay(self) -> None:
         assert self.tuner is not None and self.exchange is not None
         delay, compute, wait = self.tuner.choose()
         self.tuner = None
         self.tuning = {"compute_s": compute, "wait_s": wait}
-        self.delay = self.exchange.delay = delay
+        self.delay = self._configured().delay = delay
         rank_zero_info(f"DTS: dts.delay=auto chose {delay}: {compute * 1e3:.1f} ms of compute per step "
                        f"and {wait * 1e3:.1f} ms of exposed wait at delay 0")  # fmt: skip
         if delay == self.settings.max_delay:
@@ -250,7 +284,7 @@ class DTSStrategy(DDPStrategy):
                 "delay": self.delay,
                 "tuned": self.settings.delay == "auto" and self.tuner is None,
                 "synchronized": self.synchronized,
-                "exchange": self.exchange.state_dict() if isinstance(self.exchange, PeriodicDeltas) else None,
+                "exchange": self._configured().state_dict() if isinstance(self._configured(), PeriodicDeltas) else None,
             }  # fmt: skip
         super().save_checkpoint(checkpoint, filepath, storage_options)
 
