@@ -36,6 +36,7 @@ WARMUP = "dts.sync_warmup_steps={lr_warmup_steps}"
 ARMS = {  # name: (what it is, overrides)
     "ssgd": ("synchronous SGD (t = 0, p = 1)", ["dts.delay=0"]),
     "dts_t5": ("delayed update, t = 5", ["dts.delay=5"]),
+    "dts_t2": ("delayed update, t = 2", ["dts.delay=2"]),
     "sparse_p8": ("sparse update, p = 8", ["dts.period=8", "dts.delay=0"]),
     "both_p8_t5": ("sparse p = 8 with delay t = 5", ["dts.period=8", "dts.delay=5"]),
     "ablation_t5": ("t = 5 without the correction", ["dts.delay=5", "dts.correction=false"]),
