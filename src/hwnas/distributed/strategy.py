@@ -279,12 +279,13 @@ class DTSStrategy(DDPStrategy):
     def save_checkpoint(self, checkpoint: dict[str, Any], filepath: Any,
                         storage_options: Any | None = None) -> None:  # fmt: skip
         if self.exchange is not None:
+            configured = self._configured()
             checkpoint["dts"] = {
                 "settings": self.settings.to_dict(),
                 "delay": self.delay,
                 "tuned": self.settings.delay == "auto" and self.tuner is None,
                 "synchronized": self.synchronized,
-                "exchange": self._configured().state_dict() if isinstance(self._configured(), PeriodicDeltas) else None,
+                "exchange": configured.state_dict() if isinstance(configured, PeriodicDeltas) else None,
             }  # fmt: skip
         super().save_checkpoint(checkpoint, filepath, storage_options)
 
