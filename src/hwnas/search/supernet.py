@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from hwnas.search.mixed_op import ArchMode, MixedOp
 from hwnas.search_space.blocks import build_head_conv, build_mbconv, build_stem, init_weights
 from hwnas.search_space.candidates import Candidate
+from hwnas.search_space.depthwise import use_small_map_depthwise
 from hwnas.search_space.space import SearchSpace
 
 
@@ -36,15 +37,49 @@ class SuperNet(nn.Module):
         self.dropout = nn.Dropout(space.dropout)
         self.classifier = nn.Linear(space.head_out, space.num_classes)
         init_weights(self)
+        use_small_map_depthwise(self)  # fast weight gradients on the small maps of a CPU search
         self._probs_cache: list[Tensor] | None = None
         self.register_load_state_dict_post_hook(lambda module, _keys: module.invalidate_probs())
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.bn1(self.conv_stem(x))
-        y = self.first_block(x)
-        x = y + x if self.first_block_shortcut else y
+        x = self._stem(x)
         for block in self.blocks:
             x = block(x)
+        return self._head(x)
+
+    def forward_paths(self, x: Tensor, paths: list[list[int]]) -> list[Tensor]:
+        """The logits of each of `paths` on the batch `x`, as `set_paths(path)` then
+        `forward(x)` gives them, computing what paths share once: the stem, and every layer
+        whose path so far is the same (a depth-first walk of the paths' prefix tree, so one
+        activation per layer is held at a time). The last path stays active."""
+        for path in paths:
+            self.set_paths(path)  # checks every path before anything runs
+        logits: list[Tensor | None] = [None] * len(paths)
+
+        def descend(layer: int, h: Tensor, members: list[int]) -> None:
+            if layer == len(self.blocks):
+                out = self._head(h)
+                for m in members:
+                    logits[m] = out
+                return
+            branches: dict[int, list[int]] = {}
+            for m in members:
+                branches.setdefault(paths[m][layer], []).append(m)
+            block = self.blocks[layer]
+            for choice, branch in branches.items():
+                block.active = choice
+                descend(layer + 1, block(h), branch)
+
+        descend(0, self._stem(x), list(range(len(paths))))
+        self.set_paths(paths[-1])
+        return logits  # type: ignore[return-value]
+
+    def _stem(self, x: Tensor) -> Tensor:
+        x = self.bn1(self.conv_stem(x))
+        y = self.first_block(x)
+        return y + x if self.first_block_shortcut else y
+
+    def _head(self, x: Tensor) -> Tensor:
         x = self.bn2(self.conv_head(x))
         return self.classifier(self.dropout(self.global_pool(x)))
 
