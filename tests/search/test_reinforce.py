@@ -109,3 +109,29 @@ def test_a_resumed_reinforce_search_equals_the_unbroken_one(tmp_path: Path, fit_
     for key, value in unbroken.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=1e-6, msg=key)
     assert resumed.derived_paths() == unbroken.derived_paths()
+
+
+def test_scoring_shares_prefixes_and_gives_each_paths_own_logits(tiny_space) -> None:
+    """forward_paths (what an update scores its M nets with) gives, for every path, exactly the
+    logits of setting that path and running the network, with BatchNorm on batch statistics as
+    in scoring; paths that share their first layers share them."""
+    from hwnas.search.reinforce import _scoring
+    from hwnas.search.supernet import SuperNet
+
+    torch.manual_seed(0)
+    net = SuperNet(tiny_space)
+    gen = torch.Generator().manual_seed(3)
+    paths = [net.sample_paths(gen) for _ in range(6)]
+    paths += [paths[0], paths[1][:2] + paths[2][2:]]  # a repeat and a shared prefix
+    x = torch.randn(5, 3, 16, 16)
+    with torch.no_grad(), _scoring(net):
+        shared = net.forward_paths(x, paths)
+        one_by_one = []
+        for path in paths:
+            net.set_paths(path)
+            one_by_one.append(net(x))
+    for a, b in zip(shared, one_by_one, strict=True):
+        assert torch.equal(a, b)
+    assert [b.active for b in net.blocks] == paths[-1]
+    with pytest.raises(ValueError, match="out of range"):
+        net.forward_paths(x, [paths[0], [99] * len(paths[0])])

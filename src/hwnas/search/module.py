@@ -125,9 +125,11 @@ class SearchModule(pl.LightningModule):
         self.prob_history: list[dict[str, Any]] = []
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.supernet(x)
+        return self.supernet(self.in_layout(x))
+
+    def in_layout(self, x: Tensor) -> Tensor:
+        """`x` in the network's memory format."""
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     # --- optimisers --------------------------------------------------------------------
     def configured_lrs(self) -> list[float | None]:
@@ -207,7 +209,8 @@ class SearchModule(pl.LightningModule):
         ranks = self.trainer.strategy if self.trainer.world_size > 1 else None
         mean = None if ranks is None else partial(ranks.reduce, reduce_op="mean")
         result = self.reinforce.step(self.supernet, x, y, self.path_generator, self.expected_cost,
-                                     target, a_opt, hard, forward=self, mean_over_ranks=mean)  # fmt: skip
+                                     target, a_opt, hard, prepare=self.in_layout,
+                                     mean_over_ranks=mean)  # fmt: skip
         unit = self.expected_cost.unit
         with torch.no_grad():
             expected = float(self.expected_cost(self.supernet.probs()))
@@ -215,7 +218,7 @@ class SearchModule(pl.LightningModule):
             "arch/reward": result.reward, "arch/baseline": result.baseline,
             "arch/accuracy": result.accuracy, f"arch/{cost_metric('sampled', unit)}": result.latency,
             f"arch/{cost_metric('expected', unit)}": expected,
-            "arch/entropy": float(self.supernet.entropy()),
+            "arch/entropy": float(self.supernet.entropy().detach()),
         }, prog_bar=False, batch_size=len(y))  # fmt: skip
         return result
 

@@ -99,23 +99,20 @@ class ReinforceUpdate:
         target: float | None,
         optimizer: Optimizer,
         hard: bool = False,
-        forward: Callable[[Tensor], Tensor] | None = None,
+        prepare: Callable[[Tensor], Tensor] | None = None,
         mean_over_ranks: Callable[[Tensor], Tensor] | None = None,
     ) -> ReinforceResult:
         """One update of the alphas of `net` on the held-out batch (x, y).
 
         Args:
-            forward: runs the network (default `net`; SearchModule adds its memory format).
+            prepare: puts the batch in the network's layout (SearchModule's memory format).
             mean_over_ranks: averages a tensor over the DDP ranks (None: one process).
         """
         probs = [p.clone() for p in net.cpu_probs()]
-        paths, correct = [], []
+        paths = [net.sample_paths(generator) for _ in range(self.samples)]
         with torch.no_grad(), _scoring(net):
-            for _ in range(self.samples):
-                paths.append(net.sample_paths(generator))
-                logits = (forward or net)(x)
-                correct.append((logits.argmax(1) == y).float().mean())
-        accuracy = torch.stack(correct)
+            all_logits = net.forward_paths(prepare(x) if prepare else x, paths)
+        accuracy = torch.stack([(logits.argmax(1) == y).float().mean() for logits in all_logits])
         if mean_over_ranks is not None:
             accuracy = mean_over_ranks(accuracy)
         accuracies = accuracy.double().cpu().tolist()
