@@ -43,6 +43,7 @@ from hwnas.architecture.timm_model import build_timm_model
 from hwnas.hardware import ExpectedCost, FlopsCostModel, HardwareCostLoss
 from hwnas.search.arch_step import architecture_step
 from hwnas.search.supernet import SuperNet
+from hwnas.search_space.depthwise import use_small_map_depthwise
 from hwnas.search_space.space import SearchSpace
 
 Batches = Iterator[tuple[Tensor, Tensor]]
@@ -132,6 +133,7 @@ def build_configs(args: argparse.Namespace, device: torch.device) -> tuple[list[
     )
     torch.manual_seed(args.seed)
     model = build_timm_model(derive_architecture(space, child))
+    use_small_map_depthwise(model)  # as train.py trains it, and as the supernet's convs are
     net = SuperNet(space)
     peak_alphas(net, child)
     for m in (model, net):

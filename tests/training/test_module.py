@@ -35,3 +35,19 @@ def test_ema_is_not_trained_and_follows_the_weights() -> None:
     module.ema.update(module.model, step=10)
     after = next(module.ema.module.parameters())
     torch.testing.assert_close(after, before + 0.5)  # halfway to the moved weights
+
+
+def test_the_child_trains_with_the_fast_depthwise_gradient_and_saves_plain_keys() -> None:
+    """Retraining turns the child's depthwise convs into DepthwiseConv2d (the product-form
+    weight gradient on small CPU maps); the checkpoint keys stay timm's, so eval.py and timm
+    load them as before."""
+    from hwnas.architecture.timm_model import build_timm_model
+    from hwnas.search_space.depthwise import DepthwiseConv2d
+
+    module = _module()
+    turned = [m for m in module.model.modules() if isinstance(m, DepthwiseConv2d)]
+    plain = build_timm_model(module.arch)
+    depthwise = [m for m in plain.modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
+    assert len(turned) == len(depthwise) == 20  # the first block and 19 MBConv layers (2 Zero)
+    assert list(module.model.state_dict()) == list(plain.state_dict())
+    plain.load_state_dict(module.model.state_dict())

@@ -20,6 +20,7 @@ from torch.optim import Optimizer
 from hwnas import random_states
 from hwnas.architecture.arch_file import Architecture
 from hwnas.architecture.timm_model import build_timm_model
+from hwnas.search_space.depthwise import use_small_map_depthwise
 from hwnas.training.optim import build_optimizer, warmup_cosine
 
 NAN_CHECK_EVERY = 20  # reading the loss waits for the GPU: not every step
@@ -67,6 +68,7 @@ class TrainModule(pl.LightningModule):
         self.arch = Architecture.from_dict(arch, where="checkpoint architecture")
         extra = {} if dropout is None else {"drop_rate": dropout}
         self.model = build_timm_model(self.arch, drop_path_rate=drop_path, **extra)
+        use_small_map_depthwise(self.model)  # fast weight gradients on small CPU maps
         if zero_init_last_bn:
             zero_init_residual_branches(self.model)
         self.optimizer_factory, self.weight_decay = optimizer, weight_decay
