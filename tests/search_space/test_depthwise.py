@@ -94,3 +94,14 @@ def test_a_supernet_uses_it_and_its_weight_step_is_unchanged(tiny_space, monkeyp
         if a.grad is not None:
             torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6, msg=name)
     assert (5, 1, 2) in calls and (5, 2, 2) in calls  # 4x4 maps at stride 1, 4x4 -> 2x2 at 2
+
+
+def test_a_large_batch_is_summed_in_chunks_to_the_same_gradient(monkeypatch) -> None:
+    from hwnas.search_space import depthwise
+
+    torch.manual_seed(2)
+    x = torch.randn(7, 16, 4, 4, dtype=torch.float64)
+    grad_out = torch.randn(7, 16, 4, 4, dtype=torch.float64)
+    whole = depthwise_weight_grad(x, grad_out, 5, 1, 2)
+    monkeypatch.setattr(depthwise, "PRODUCT_ELEMENTS", 2 * 256 * 16)  # chunks of 2 images
+    torch.testing.assert_close(depthwise_weight_grad(x, grad_out, 5, 1, 2), whole)

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 # to 4x4, kernel 5), and its kernel-3 gradient is fast everywhere (0.13 ms against 0.34).
 MAX_POSITION_PAIRS = 16 * 16
 MIN_KERNEL = 5
+PRODUCT_ELEMENTS = 1 << 23  # 32 MB of float32: 32 images x 256 pairs x 1024 channels
 
 
 def depthwise_weight_grad(
@@ -39,7 +40,10 @@ def depthwise_weight_grad(
     xs = x.permute(0, 2, 3, 1).reshape(n, h * w, 1, c)  # views of channels_last tensors
     gs = grad_out.permute(0, 2, 3, 1).reshape(n, 1, ho * wo, c)
     # A broadcast product, not torch.bmm over the channels: bmm pays ~20 us per channel here.
-    products = (xs * gs).sum(0).reshape(h * w * ho * wo, c)
+    # Images in chunks, so the product in flight stays under PRODUCT_ELEMENTS.
+    step = max(1, PRODUCT_ELEMENTS // (h * w * ho * wo * c))
+    products = sum((xs[i : i + step] * gs[i : i + step]).sum(0) for i in range(0, n, step))
+    products = products.reshape(h * w * ho * wo, c)
     products = torch.cat([products, products.new_zeros(1, c)])  # the padding's zero
     index = _tap_index(h, w, ho, wo, kernel, stride, padding, str(x.device))
     grad = products[index].sum(1)  # [k * k, c]
