@@ -1,9 +1,9 @@
 """Depthwise convolutions whose weight gradient is fast on the small feature maps of a CPU search.
 
-On the CPU, oneDNN's weight gradient of a depthwise convolution costs 20-60 times its forward
-on 4x4 and 7x7 maps (the last stages of a search on 28x28 or 32x32 images): 10-21 ms per call
-for 384 or 192 channels, kernels 5 and 7, batch 32, against 0.3-0.5 ms forward (AMD EPYC, two
-threads). On such maps the gradient is two small products instead:
+On the CPU, oneDNN's weight gradient of a kernel-5 or -7 depthwise convolution costs 20-60
+times its forward on 4x4 maps (the last stages of a search on 28x28 or 32x32 images): 10-21 ms
+per call for 384 or 192 channels, batch 32, against 0.3-0.5 ms forward (AMD EPYC, two threads).
+On such maps the gradient is cheaper written out:
 
     m[a, b, c] = sum_n x[n, c, a] dy[n, c, b]            (input position a, output position b)
     dw[c, t]   = sum_b m[a(t, b), b, c]                  (a(t, b): the input that tap t of
