@@ -34,12 +34,22 @@ def test_the_gradients_are_the_convolutions_gradients(size, kernel, stride, chan
     fast.load_state_dict(conv.state_dict())
     xf = x.clone().requires_grad_()
     out = fast(xf)
+    assert type(out.grad_fn).__name__ == "_SmallMapDepthwiseBackward"  # the product form ran
     torch.testing.assert_close(out, F.conv2d(x, conv.weight, None, stride, kernel // 2, 1, 24))
     grad_out = torch.randn_like(out)
     out.backward(grad_out)
     grad_x, grad_w = _reference_grads(conv, x, grad_out)
     torch.testing.assert_close(xf.grad, grad_x)
     torch.testing.assert_close(fast.weight.grad, grad_w, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("size", "kernel"), [(7, 5), (4, 3)])
+def test_larger_maps_and_kernel_3_keep_onednn(size, kernel) -> None:
+    fast = DepthwiseConv2d(8, 8, kernel, 1, kernel // 2, groups=8, bias=False)
+    out = fast(torch.randn(2, 8, size, size))
+    assert type(out.grad_fn).__name__ == "ConvolutionBackward0"
+    with torch.no_grad():
+        assert fast(torch.randn(2, 8, 4, 4)).grad_fn is None
 
 
 def test_the_weight_gradient_in_double_precision_is_exact() -> None:
