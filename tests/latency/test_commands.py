@@ -30,7 +30,7 @@ def _compose(tmp_path: Path, *overrides: str):
 
 def test_build_reports_the_table_and_the_latency_range(tmp_path: Path) -> None:
     cfg = _compose(tmp_path, "command=build", "hardware.cost_model.profiler.min_run_time=0.02",
-                   "hardware.cost_model.progress=false")  # fmt: skip
+                   "hardware.cost_model.profiler.min_span=0", "hardware.cost_model.progress=false")  # fmt: skip
     text = run_command(cfg)
     assert "tiny on hardware=cpu: 20 ops, table" in text and "latency of its architectures" in text
     assert len(list((tmp_path / "cache" / "latency").glob("tiny-torch-eager-*.json"))) == 1

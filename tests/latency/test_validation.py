@@ -69,7 +69,8 @@ def test_validate_command_writes_its_report(tmp_path: Path) -> None:
     cfg = _compose(
         "command=validate", "search_space=tiny", "input.size=16", "input.classes=4",
         f"paths.output_dir={tmp_path}", f"paths.cache_dir={tmp_path / 'cache'}",
-        "hardware.cost_model.profiler.min_run_time=0.02", "hardware.cost_model.progress=false",
+        "hardware.cost_model.profiler.min_run_time=0.02", "hardware.cost_model.profiler.min_span=0",
+        "hardware.cost_model.progress=false",
         "validate.num_archs=6",
     )  # fmt: skip
     text = run_command(cfg)

@@ -109,7 +109,8 @@ def _latency_cfg(tmp_path: Path, *overrides: str):
         return compose(config_name="latency", overrides=[
             "command=validate", "search_space=tiny", "input.size=16", "input.classes=4",
             f"paths.output_dir={tmp_path}", f"paths.cache_dir={tmp_path / 'cache'}",
-            "hardware.cost_model.profiler.min_run_time=0.02", "hardware.cost_model.progress=false",
+            "hardware.cost_model.profiler.min_run_time=0.02", "hardware.cost_model.profiler.min_span=0",
+            "hardware.cost_model.progress=false",
             "validate.num_archs=8", *overrides])  # fmt: skip
 
 
@@ -138,3 +139,44 @@ def test_a_table_whose_fit_failed_is_not_measured_at_every_run(tmp_path, tiny_sp
     table.save(path)
     again = load_or_build(_profiler(), tiny_space, tmp_path, progress=False, calibration_networks=4)
     assert again.metadata["created"] == table.metadata["created"]  # reused as it is
+
+
+def _virtual_runner(times_ms: list[float], spent: list[float]):
+    """A runner whose runs take `times_ms` in turn (cycling), on a virtual clock: it returns the
+    seconds they would take and adds them to `spent`, without running anything."""
+    position = [0]
+
+    def run(number: int) -> float:
+        seconds = 0.0
+        for _ in range(number):
+            seconds += times_ms[position[0] % len(times_ms)] / 1e3
+            position[0] += 1
+        spent.append(seconds)
+        return seconds
+
+    return run
+
+
+def test_a_network_timed_alone_spans_min_span(tiny_space) -> None:
+    """eval.py timed a network on its own for 1 s (min_run_time): on a machine with slow
+    phases of seconds, its estimate was whichever phase that second fell in (a second
+    measurement of the same net agreed within 10% for 35-52% of nets). A measurement now spans
+    `min_span` seconds; a table's many modules already span it and are not timed longer."""
+    profiler = TorchCpuProfiler(threads=1, warmup=0, min_run_time=0.02, rounds=4, min_span=0.6)
+    alone: list[float] = []
+    profiler.time_runners([_virtual_runner([10.0], alone)])
+    assert sum(alone) >= 0.6
+    many = [[] for _ in range(60)]
+    profiler.time_runners([_virtual_runner([1.0], spent) for spent in many])
+    assert all(0.02 <= sum(spent) < 0.03 for spent in many)  # 60 x 0.02 s already span 0.6 s
+
+
+def test_the_estimate_is_the_fastest_block_and_part_of_the_fingerprint() -> None:
+    """Noise only ever makes a run slower, so the default estimate is the fastest block; a table
+    measured with another estimator is not reused for this one."""
+    profiler = TorchCpuProfiler(threads=1, warmup=0, min_run_time=0.2, rounds=2)
+    (timing,) = profiler.time_runners([_virtual_runner([30.0, 41.0, 26.0, 38.0], [])])
+    assert timing.ms == pytest.approx(26.0) and timing.median_ms > 30.0
+    median = TorchCpuProfiler(threads=1, quantile=0.5)
+    assert median.fingerprint() != profiler.fingerprint()
+    assert "quantile=0.0" in profiler.fingerprint().describe()

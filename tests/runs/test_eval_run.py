@@ -16,6 +16,7 @@ from hwnas.runs.train_run import run_train
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
 FAST_CPU = ["hardware=cpu", "hardware.cost_model.profiler.min_run_time=0.05",
+            "hardware.cost_model.profiler.min_span=0",
             "hardware.cost_model.profiler.rounds=2", "hardware.cost_model.profiler.warmup=2"]  # fmt: skip
 TINY_DATA = ["dataset=synthetic", "dataset.input_size=16", "dataset.num_classes=4",
              "dataset.train_size=256", "dataset.test_size=64"]  # fmt: skip

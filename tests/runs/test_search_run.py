@@ -199,6 +199,7 @@ def test_a_search_on_a_measured_table_reports_calibrated_latency(tmp_path: Path)
     cfg = tiny_cfg(tmp_path, "epochs=1", "arch_update.warmup_epochs=0",
                    "trainer.limit_train_batches=2", "hardware=cpu",
                    "hardware.cost_model.profiler.min_run_time=0.02",
+                   "hardware.cost_model.profiler.min_span=0",
                    "hardware.cost_model.calibration_networks=4", "hardware.cost_model.progress=false",
                    f"paths.cache_dir={tmp_path / 'cache'}")  # fmt: skip
     figures = run_search(cfg)

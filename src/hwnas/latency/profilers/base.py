@@ -115,7 +115,11 @@ class Profiler(ABC):
     milliseconds to minutes, long enough to hold every repeat of a module timed in one go. So
     modules are timed in `rounds`, round-robin (every module once per round), and the estimate
     is a low `quantile` of all their block times: the latency of the device when nothing else
-    competes for it. Tables and end-to-end validation are measured alike.
+    competes for it (the minimum by default, the estimator that noise can only push up: Chen
+    and Revels, "Robust benchmarking in noisy environments", 2016). A measurement spans at
+    least `min_span` seconds: a table's many modules span it anyway, a network timed on its own
+    (eval.py) is timed for that long, or its estimate depends on the phase it happened to
+    fall in. Tables and end-to-end validation are measured alike.
 
     Args:
         batch_size: of the measured inputs.
@@ -123,7 +127,9 @@ class Profiler(ABC):
         warmup: untimed runs before timing (caches, allocator, autotuning).
         min_run_time: seconds of timed runs per module, split over the rounds.
         rounds: round-robin passes over the modules.
-        quantile: of the block times, the estimate (0.5: the median).
+        quantile: of the block times, the estimate (0: the minimum, 0.5: the median).
+        min_span: seconds that the timed runs of one measurement span at least; where the
+            modules' `min_run_time` falls short, each module is timed for longer.
     """
 
     runtime: str = ""
@@ -135,7 +141,8 @@ class Profiler(ABC):
         warmup: int = 10,
         min_run_time: float = 0.5,
         rounds: int = 3,
-        quantile: float = 0.1,
+        quantile: float = 0.0,
+        min_span: float = 0.0,
     ) -> None:
         if (
             batch_size < 1
@@ -143,15 +150,16 @@ class Profiler(ABC):
             or min_run_time <= 0
             or rounds < 1
             or not 0 <= quantile <= 1
+            or min_span < 0
         ):
             raise ValueError(
                 f"{type(self).__name__}: batch_size must be >= 1, threads >= 0, "
-                f"min_run_time > 0, rounds >= 1 and 0 <= quantile <= 1 (got {batch_size}, "
-                f"{threads}, {min_run_time}, {rounds}, {quantile})"
+                f"min_run_time > 0, rounds >= 1, 0 <= quantile <= 1 and min_span >= 0 (got "
+                f"{batch_size}, {threads}, {min_run_time}, {rounds}, {quantile}, {min_span})"
             )
         self.batch_size, self.threads = batch_size, threads
         self.warmup, self.min_run_time, self.rounds = warmup, min_run_time, rounds
-        self.quantile = quantile
+        self.quantile, self.min_span = quantile, min_span
 
     @abstractmethod
     def fingerprint(self) -> HardwareFingerprint:
@@ -171,8 +179,9 @@ class Profiler(ABC):
         return nullcontext()
 
     def time_runners(self, runners: Sequence[Runner], progress: str | None = None) -> list[Timing]:
-        """Time every runner in round-robin rounds."""
-        per_round = self.min_run_time / self.rounds
+        """Time every runner in round-robin rounds that span at least `min_span` seconds."""
+        seconds = max(self.min_run_time, self.min_span / max(len(runners), 1))
+        per_round = seconds / self.rounds
         samples: list[list[float]] = [[] for _ in runners]
         counts = [0] * len(runners)
         bar = tqdm(total=len(runners) * self.rounds, desc=progress, disable=progress is None)

@@ -43,12 +43,13 @@ class CudaProfiler(Profiler):
         min_run_time: float = 0.5,
         rounds: int = 3,
         quantile: float = 0.1,
+        min_span: float = 0.0,
         channels_last: bool = True,
         dtype: str = "float32",
     ) -> None:
         if not torch.cuda.is_available():
             raise RuntimeError(NO_CUDA)
-        super().__init__(batch_size, 0, warmup, min_run_time, rounds, quantile)
+        super().__init__(batch_size, 0, warmup, min_run_time, rounds, quantile, min_span)
         if dtype not in DTYPES:
             raise ValueError(
                 f"unknown hardware.profiler.dtype {dtype!r}; choose one of {list(DTYPES)}"
@@ -61,7 +62,8 @@ class CudaProfiler(Profiler):
         return HardwareFingerprint(
             device=torch.cuda.get_device_name(), runtime=self.runtime, runtime_version=version,
             threads=0, batch_size=self.batch_size, dtype=self.dtype,
-            options={"channels_last": self.channels_last, "cudnn_benchmark": True},
+            options={"channels_last": self.channels_last, "cudnn_benchmark": True,
+                     "quantile": self.quantile},
         )  # fmt: skip
 
     @contextmanager

@@ -38,10 +38,11 @@ class OnnxRuntimeProfiler(Profiler):
         warmup: int = 10,
         min_run_time: float = 0.5,
         rounds: int = 3,
-        quantile: float = 0.1,
+        quantile: float = 0.0,
+        min_span: float = 0.0,
         opset: int = DEFAULT_OPSET,
     ) -> None:
-        super().__init__(batch_size, threads, warmup, min_run_time, rounds, quantile)
+        super().__init__(batch_size, threads, warmup, min_run_time, rounds, quantile, min_span)
         self.opset = opset
         self._overhead_ms: float | None = None
         self._ort = import_onnxruntime()
@@ -51,7 +52,7 @@ class OnnxRuntimeProfiler(Profiler):
             device=cpu_name(), runtime=self.runtime, runtime_version=self._ort.__version__,
             threads=self.threads, batch_size=self.batch_size, dtype="float32",
             options={"graph_optimization": self.optimization, "provider": PROVIDER,
-                     "opset": self.opset},
+                     "opset": self.opset, "quantile": self.quantile},
         )  # fmt: skip
 
     def session(self, path: str | Path) -> Any:

@@ -53,12 +53,13 @@ class TorchCpuProfiler(Profiler):
         warmup: int = 10,
         min_run_time: float = 0.5,
         rounds: int = 3,
-        quantile: float = 0.1,
+        quantile: float = 0.0,
+        min_span: float = 0.0,
         channels_last: bool = True,
         dtype: str = "float32",
         keep_heap: bool = True,
     ) -> None:
-        super().__init__(batch_size, threads, warmup, min_run_time, rounds, quantile)
+        super().__init__(batch_size, threads, warmup, min_run_time, rounds, quantile, min_span)
         if dtype not in DTYPES:
             raise ValueError(
                 f"unknown hardware.profiler.dtype {dtype!r}; choose one of {list(DTYPES)}"
@@ -72,7 +73,8 @@ class TorchCpuProfiler(Profiler):
         return HardwareFingerprint(
             device=cpu_name(), runtime=self.runtime, runtime_version=torch.__version__,
             threads=self.threads, batch_size=self.batch_size, dtype=self.dtype,
-            options={"channels_last": self.channels_last, "keep_heap": self.keep_heap},
+            options={"channels_last": self.channels_last, "keep_heap": self.keep_heap,
+                     "quantile": self.quantile},
         )  # fmt: skip
 
     @contextmanager
