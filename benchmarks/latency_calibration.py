@@ -14,11 +14,13 @@ measurements: the spread of the measurement itself, which no prediction can beat
     python benchmarks/latency_calibration.py                          # cpu, proxyless_imagenet
     python benchmarks/latency_calibration.py --hardware onnxruntime --repeats 1
     python benchmarks/latency_calibration.py --quick                  # tiny space, a check
+    python benchmarks/latency_calibration.py --json nets.json hardware.cost_model.profiler.min_span=20
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -49,12 +51,12 @@ def judged_architectures(space, n: int, calibration_networks: int) -> list[list[
     return [a for a in pool if tuple(a) not in fitted][:n]
 
 
-def run_once(args: argparse.Namespace, cache: Path) -> tuple[list[str], float]:
+def run_once(args: argparse.Namespace, cache: Path) -> tuple[list[str], float, list[dict]]:
     channels, size, classes = SHAPES[args.space]
     overrides = [f"hardware={args.hardware}", f"search_space={args.space}",
                  f"input.channels={channels}", f"input.size={size}", f"input.classes={classes}",
                  f"paths.cache_dir={cache}", "hardware.cost_model.rebuild=true",
-                 "hardware.cost_model.progress=false"]  # fmt: skip
+                 "hardware.cost_model.progress=false", *args.overrides]  # fmt: skip
     if args.quick:
         overrides += ["hardware.cost_model.profiler.min_run_time=0.05",
                       "hardware.cost_model.calibration_networks=4"]  # fmt: skip
@@ -71,10 +73,11 @@ def run_once(args: argparse.Namespace, cache: Path) -> tuple[list[str], float]:
     hardware = cfg.hardware.copy()
     hardware.cost_model.rebuild = False
     reported_by_search = ExpectedCost(model, space)
-    raw_sums, reported, measured, again = [], [], [], []
-    for choice in judged_architectures(
+    judged = judged_architectures(
         space, args.networks, cfg.hardware.cost_model.calibration_networks
-    ):
+    )
+    raw_sums, reported, measured, again = [], [], [], []
+    for choice in judged:
         arch = derive_architecture(space, choice)
         figures = latency_figures(hardware, arch, build_timm_model(arch).eval(), cache)
         search_figure = reported_by_search.of_paths(choice)
@@ -84,13 +87,14 @@ def run_once(args: argparse.Namespace, cache: Path) -> tuple[list[str], float]:
         raw_sums.append(figures["table_sum"])
         reported.append(search_figure)
         measured.append(figures["measured"])
-    for choice in judged_architectures(
-        space, args.networks, cfg.hardware.cost_model.calibration_networks
-    ):
+    for choice in judged:
         arch = derive_architecture(space, choice)  # eval.py once more: the measurement's own spread
         again.append(
             latency_figures(hardware, arch, build_timm_model(arch).eval(), cache)["measured"]
         )
+    nets = [{"arch": choice, "raw_sum_ms": r, "reported_ms": p, "measured_ms": m, "again_ms": a}
+            for choice, r, p, m, a in zip(judged, raw_sums, reported, measured, again,
+                                          strict=True)]  # fmt: skip
     raw, cal = Agreement.of(raw_sums, measured), Agreement.of(reported, measured)
     floor = Agreement.of(again, measured)
     worst = max(abs(r - m) / m for r, m in zip(reported, measured, strict=True))
@@ -101,7 +105,7 @@ def run_once(args: argparse.Namespace, cache: Path) -> tuple[list[str], float]:
            f"{100 * cal.within_5pct:.0f}%", f"{100 * cal.within_10pct:.0f}%",
            f"{100 * worst:.1f}%", f"{cal.kendall_tau:.3f}",
            f"{floor.mean_abs_pct_error:.1f}% / {100 * floor.within_10pct:.0f}%"]  # fmt: skip
-    return row, cal.within_10pct
+    return row, cal.within_10pct, nets
 
 
 def main() -> None:
@@ -111,21 +115,28 @@ def main() -> None:
     parser.add_argument("--networks", type=int, default=40, help="judged architectures")
     parser.add_argument("--repeats", type=int, default=3, help="each with a fresh table")
     parser.add_argument("--quick", action="store_true", help="tiny space, 8 nets, short timings")
+    parser.add_argument("--json", type=Path, help="write every judged net's figures here")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/latency.yaml")
     args = parser.parse_args()
     if args.quick:
         args.space, args.networks, args.repeats = "tiny", 8, 1
-    rows, shares = [], []
+    rows, shares, per_net = [], [], []
     for repeat in range(args.repeats):
         with tempfile.TemporaryDirectory(prefix="hwnas-bench-") as tmp:
-            row, share = run_once(args, Path(tmp))
+            row, share, nets = run_once(args, Path(tmp))
         rows.append([str(repeat + 1), *row])
         shares.append(share)
+        per_net.append(nets)
+        if args.json:
+            args.json.write_text(json.dumps(per_net, indent=1))
         print(f"  repeat {repeat + 1}: {row}", flush=True)
     header = ["repeat", "build s", "calibration (stored, ms)", "measured ms", "raw sum err",
               "raw within 10%", "calibrated err", "within 5%", "within 10%", "worst",
               "Kendall tau", "eval.py again: err / within 10%"]  # fmt: skip
     print(f"\n#### {args.hardware} / {args.space}: reported (calibrated) latency of "
           f"{args.networks} random nets against eval.py's measurement, no refit\n")  # fmt: skip
+    if args.overrides:
+        print(f"Overrides: {' '.join(args.overrides)}\n")
     print(markdown_table(header, rows))
     print(f"\nmedian share within 10% over {args.repeats} repeats: "
           f"{100 * statistics.median(shares):.0f}% (target: at least 95%)")  # fmt: skip
