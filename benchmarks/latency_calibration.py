@@ -59,6 +59,7 @@ def run_once(args: argparse.Namespace, cache: Path) -> tuple[list[str], float, l
                  "hardware.cost_model.progress=false", *args.overrides]  # fmt: skip
     if args.quick:
         overrides += ["hardware.cost_model.profiler.min_run_time=0.05",
+                      "++hardware.cost_model.profiler.min_span=0",
                       "hardware.cost_model.calibration_networks=4"]  # fmt: skip
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="latency", overrides=overrides)

@@ -40,7 +40,10 @@ def run_one(hardware: str, space_name: str, args: argparse.Namespace, cache: Pat
         "hardware.cost_model.progress=false",
     ]  # fmt: skip
     if args.quick:
-        overrides += ["hardware.cost_model.profiler.min_run_time=0.1"]
+        overrides += [
+            "hardware.cost_model.profiler.min_run_time=0.1",  # a check: no 20-s span
+            "++hardware.cost_model.profiler.min_span=0",
+        ]
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="latency", overrides=overrides)
     space = instantiate(cfg.search_space, in_channels=channels, input_size=size,

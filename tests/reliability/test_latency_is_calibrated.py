@@ -157,7 +157,7 @@ def _virtual_runner(times_ms: list[float], spent: list[float]):
     return run
 
 
-def test_a_network_timed_alone_spans_min_span(tiny_space) -> None:
+def test_a_network_timed_alone_spans_min_span() -> None:
     """eval.py timed a network on its own for 1 s (min_run_time): on a machine with slow
     phases of seconds, its estimate was whichever phase that second fell in (a second
     measurement of the same net agreed within 10% for 35-52% of nets). A measurement now spans
