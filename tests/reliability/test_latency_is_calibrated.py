@@ -168,7 +168,7 @@ def test_a_network_timed_alone_spans_min_span() -> None:
     assert sum(alone) >= 0.6
     many = [[] for _ in range(60)]
     profiler.time_runners([_virtual_runner([1.0], spent) for spent in many])
-    assert all(0.02 <= sum(spent) < 0.03 for spent in many)  # 60 x 0.02 s already span 0.6 s
+    assert all(0.02 <= sum(spent) < 0.1 for spent in many)  # 60 x 0.02 s already span 0.6 s
 
 
 def test_the_estimate_is_the_fastest_block_and_part_of_the_fingerprint() -> None:
