@@ -107,4 +107,4 @@ def test_config_builds_the_profiler() -> None:
     profiler = instantiate(cfg.cost_model.profiler)
     assert isinstance(profiler, OnnxRuntimeProfiler)
     assert (profiler.batch_size, profiler.threads, profiler.min_run_time) == (1, 1, 1.0)
-    assert (profiler.rounds, profiler.quantile, profiler.min_span) == (10, 0.0, 20.0)
+    assert (profiler.rounds, profiler.quantile, profiler.min_span) == (40, 0.0, 20.0)

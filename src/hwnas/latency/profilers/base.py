@@ -116,15 +116,18 @@ class Profiler(ABC):
     modules are timed in `rounds`, round-robin (every module once per round), and the estimate
     is a low `quantile` of all their block times: the latency of the device when nothing else
     competes for it (the minimum by default, the estimator that noise can only push up: Chen
-    and Revels, "Robust benchmarking in noisy environments", 2016). A measurement spans at
-    least `min_span` seconds: a table's many modules span it anyway, a network timed on its own
-    (eval.py) is timed for that long, or its estimate depends on the phase it happened to
-    fall in. Tables and end-to-end validation are measured alike.
+    and Revels, "Robust benchmarking in noisy environments", 2016). Each round is one moment
+    of the measurement, so the rounds must be many: where one moment in eight is quiet, 10
+    rounds miss every quiet one for about a quarter of the modules, 40 for under 1%. A
+    measurement spans at least `min_span` seconds: a table's many modules span it anyway, a
+    network timed on its own (eval.py) is timed for that long, or its estimate depends on the
+    phase it happened to fall in. Tables and end-to-end validation are measured alike.
 
     Args:
         batch_size: of the measured inputs.
         threads: intra-op threads.
-        warmup: untimed runs before timing (caches, allocator, autotuning).
+        warmup: untimed runs before timing (caches, allocator, autotuning); every round
+            starts with warmup // rounds more.
         min_run_time: seconds of timed runs per module, split over the rounds.
         rounds: round-robin passes over the modules.
         quantile: of the block times, the estimate (0: the minimum, 0.5: the median).
@@ -188,7 +191,8 @@ class Profiler(ABC):
         with self.measuring(), bar:
             for _ in range(self.rounds):
                 for i, run in enumerate(runners):
-                    run(max(1, self.warmup // self.rounds))  # caches are cold again
+                    if rewarm := self.warmup // self.rounds:  # caches are cold again; the
+                        run(rewarm)  # first, untimed run of blocked_autorange warms them too
                     block_ms, runs = blocked_autorange(run, per_round)
                     samples[i] += block_ms
                     counts[i] += runs
