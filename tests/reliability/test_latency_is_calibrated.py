@@ -223,9 +223,9 @@ def test_a_table_build_samples_every_module_at_many_moments(hardware) -> None:
     """A table's calibration networks (and ops) were timed in 10 rounds of 0.1 s, i.e. at 10
     moments: on this machine, quiet about 1 moment in 8, a network missed all of them about a
     quarter of the time, and its high figure skewed the stored calibration (one build's
-    intercept came out 6.4 ms, every reported latency 13% over eval.py's). With the configured
-    rounds, a simulated build of 80 ops and 12 networks on such a machine finds the quiet
-    latency of nearly every module."""
+    intercept came out 6.4 ms, its reported latencies 13% over eval.py's on the median). With
+    the configured rounds, a simulated build of 80 ops and 12 networks on such a machine finds
+    the quiet latency of nearly every module."""
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="latency", overrides=[f"hardware={hardware}"])
     settings = {k: v for k, v in cfg.hardware.cost_model.profiler.items() if k != "_target_"}
