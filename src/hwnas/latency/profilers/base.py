@@ -168,6 +168,11 @@ class Profiler(ABC):
     def fingerprint(self) -> HardwareFingerprint:
         """What this profiler measures on; tables are reused only where it matches."""
 
+    def estimator_options(self) -> dict[str, Any]:
+        """How a latency is estimated, for every profiler's fingerprint: a table measured with
+        another estimate or fewer rounds is measured again rather than reused."""
+        return {"quantile": self.quantile, "rounds": self.rounds}
+
     @abstractmethod
     def runner(self, module: nn.Module, input_shape: tuple[int, ...]) -> Runner:
         """`module` (in eval mode) prepared to run on a random input of `input_shape`."""

@@ -65,7 +65,7 @@ class CudaProfiler(Profiler):
             device=torch.cuda.get_device_name(), runtime=self.runtime, runtime_version=version,
             threads=0, batch_size=self.batch_size, dtype=self.dtype,
             options={"channels_last": self.channels_last, "cudnn_benchmark": True,
-                     "quantile": self.quantile, "rounds": self.rounds},
+                     **self.estimator_options()},
         )  # fmt: skip
 
     @contextmanager

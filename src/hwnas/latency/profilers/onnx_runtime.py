@@ -52,8 +52,7 @@ class OnnxRuntimeProfiler(Profiler):
             device=cpu_name(), runtime=self.runtime, runtime_version=self._ort.__version__,
             threads=self.threads, batch_size=self.batch_size, dtype="float32",
             options={"graph_optimization": self.optimization, "provider": PROVIDER,
-                     "opset": self.opset, "quantile": self.quantile,
-                     "rounds": self.rounds},
+                     "opset": self.opset, **self.estimator_options()},
         )  # fmt: skip
 
     def session(self, path: str | Path) -> Any:

@@ -74,7 +74,7 @@ class TorchCpuProfiler(Profiler):
             device=cpu_name(), runtime=self.runtime, runtime_version=torch.__version__,
             threads=self.threads, batch_size=self.batch_size, dtype=self.dtype,
             options={"channels_last": self.channels_last, "keep_heap": self.keep_heap,
-                     "quantile": self.quantile, "rounds": self.rounds},
+                     **self.estimator_options()},
         )  # fmt: skip
 
     @contextmanager
