@@ -1,22 +1,32 @@
-"""Every GPU figure hwnas promises, measured by one command in one short GPU window (issue 13).
+"""Every GPU figure hwnas promises, measured by short commands in one short GPU window (issue 13).
 
 Steps, in order, each a subprocess with its own time budget; each appends its Markdown output
-to `<out>/suite.md` as soon as it ends (its log to `<out>/suite.log`), so a step that fails or
-runs out of time still leaves the others' results:
+to `<out>/suite.md` as soon as it ends (its log, with each command's seconds, to
+`<out>/suite.log`), so a step that fails or runs out of time still leaves the others' results:
 
 1. memory      memory.py: one architecture step in full/two/full_v2 against the child,
                N = 6, 12, 18, proxyless_imagenet at 224, bf16, channels_last
 2. throughput  throughput.py, same settings
-3. latency     the `gpu` latency table (batch 8) and its validation (latency_tables.py)
+3. latency     the `gpu` latency table (batch 8) and its validation (latency_tables.py); every
+               network's predicted and measured latency to `<out>/latency_rows.json`
 4. train_loop  train_loop.py: the Lightning loop against the bare step, at 32x32 (CIFAR-10)
+               and at 224x224
 5. smoke       train.py and search.py, one process under the DDP strategy (NCCL on a GPU)
 6. gpu_tests   the `gpu`-marked tests
 
-    python benchmarks/gpu_suite.py --out /tmp/gpu                    # on the GPU machine
+The budgets come from a cold H200 (2026-11-30: memory 81 s, throughput 65 s, latency about
+150 s, a smoke run about 70 s) with room to spare; together they outlast one device command
+(10 minutes), so the suite runs in two parts, `--part 1` (steps 1-3) and `--part 2` (4-6), each
+a command of its own. Nothing but suite.md, suite.log and latency_rows.json is written under
+`--out` (the device tool brings back 8 files at most); the runs' own folders go to a
+temporary directory.
+
+    python benchmarks/gpu_suite.py --part 1 --out /tmp/gpu           # on the GPU machine
+    python benchmarks/gpu_suite.py --part 2 --out /tmp/gpu
     python benchmarks/gpu_suite.py --device cpu --quick --out /tmp/x # a CPU check (the tests run it)
     python benchmarks/gpu_suite.py --only memory throughput --out ... # some steps
 
-benchmarks/gpu_bundle.sh prepares what the bare GPU image lacks and prints the command to run.
+benchmarks/gpu_bundle.sh prepares what the bare GPU image lacks and prints the commands to run.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,14 +53,16 @@ class Step:
 
 
 QUICK_BUDGET_S = 240
+PARTS = {1: ("memory", "throughput", "latency"), 2: ("train_loop", "smoke", "gpu_tests")}
 
 
 def bench(script: str, *args: str) -> tuple[str, ...]:
     return (sys.executable, str(BENCH / script), *args)
 
 
-def steps(device: str, quick: bool) -> list[Step]:
-    """The suite for `device`; `quick` shrinks every step to a check that it runs."""
+def steps(device: str, quick: bool, out: Path) -> list[Step]:
+    """The suite for `device`, writing under `out`; `quick` shrinks every step to a check that
+    it runs."""
     cuda = device == "cuda"
     space = ["--space", "proxyless_imagenet", "--input-size", "224", "--batch", "64"]
     if quick:  # the same scripts and options, on a space small enough for a CPU
@@ -58,23 +71,24 @@ def steps(device: str, quick: bool) -> list[Step]:
         ["--device", device] + (["--amp", "bf16"] if cuda else []) + (["--quick"] if quick else [])
     )
     latency = ["--hardware", "gpu" if cuda else "cpu", "--spaces", "proxyless_imagenet"]
-    latency += ["--num-archs", "40"] + (["--quick"] if quick else [])
+    latency += ["--num-archs", "40", "--rows-json", str(out / "latency_rows.json")]
+    latency += ["--quick"] if quick else []
     accelerator = "gpu" if cuda else "cpu"
     ddp = ["logger=csv", "trainer=ddp", "trainer.devices=1", f"trainer.accelerator={accelerator}"]
     run_dir = "hydra.run.dir=${oc.env:HWNAS_SUITE_TMP}"
-    timing = ["--rounds", "3", "--steps", "10"]
+    timing = ["--rounds", "5", "--steps", "20"]  # 3 x 10 left rounds 15-20% apart on an H200
     pytest = (sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider")
     if quick:  # collecting every test module takes a CPU longer than the check needs
         pytest += ("tests/latency/test_cuda_profiler.py",)
     return [
-        Step("memory", 60, (bench("memory.py", *space, *dev, *(["--candidates", "6"] if quick else [])),)),
-        Step("throughput", 100, (bench("throughput.py", *space, *dev, *([] if quick else timing)),)),
-        Step("latency", 120, (bench("latency_tables.py", *latency),)),
-        Step("train_loop", 80, (
+        Step("memory", 120, (bench("memory.py", *space, *dev, *(["--candidates", "6"] if quick else [])),)),
+        Step("throughput", 120, (bench("throughput.py", *space, *dev, *([] if quick else timing)),)),
+        Step("latency", 240, (bench("latency_tables.py", *latency),)),
+        Step("train_loop", 160, (
             bench("train_loop.py", *dev, "--batch", "1024" if cuda else "64"),
             bench("train_loop.py", *dev, "--input-size", "224", "--batch", "256" if cuda else "8"),
         )),
-        Step("smoke", 60, (
+        Step("smoke", 120, (
             (sys.executable, "train.py", "debug=train_fast", *ddp, f"{run_dir}/train"),
             (sys.executable, "search.py", "debug=fast", *ddp, f"{run_dir}/search"),
         )),
@@ -89,7 +103,8 @@ def run_step(step: Step, out: Path, budget_s: int) -> tuple[str, float]:
     status, texts = "ok", []
     with (out / "suite.log").open("a") as log:
         for command in step.commands:
-            left = budget_s - (time.perf_counter() - start)
+            began = time.perf_counter()
+            left = budget_s - (began - start)
             log.write(f"\n===== {step.name}: {' '.join(command)}\n")
             log.flush()
             try:
@@ -99,10 +114,12 @@ def run_step(step: Step, out: Path, budget_s: int) -> tuple[str, float]:
             except subprocess.TimeoutExpired as err:
                 texts.append(_text(err.stdout))
                 log.write(_text(err.stdout) + _text(err.stderr))
+                log.write(f"\n===== killed after {time.perf_counter() - began:.1f} s\n")
                 status = f"out of time ({budget_s} s)"
                 break
             texts.append(done.stdout)
             log.write(done.stdout + done.stderr)
+            log.write(f"\n===== exit {done.returncode} after {time.perf_counter() - began:.1f} s\n")
             if done.returncode != 0:
                 status = f"failed (exit {done.returncode}): {_last_line(done.stderr)}"
                 break
@@ -132,25 +149,30 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for suite.md, suite.log")
     parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
     parser.add_argument("--quick", action="store_true", help="every step shrunk: a check")
-    parser.add_argument("--only", nargs="+", default=None, help="run only these steps")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--only", nargs="+", default=None, help="run only these steps")
+    which.add_argument("--part", type=int, choices=sorted(PARTS),
+                       help="one of the parts that each fit one 10-minute device command: "
+                       + "; ".join(f"{k}: {' '.join(v)}" for k, v in PARTS.items()))  # fmt: skip
     args = parser.parse_args()
-    suite = steps(args.device, args.quick)
+    args.out.mkdir(parents=True, exist_ok=True)
+    suite = steps(args.device, args.quick, args.out.resolve())
     unknown = set(args.only or []) - {s.name for s in suite}
     if unknown:
         parser.error(f"unknown steps {sorted(unknown)}; choose from {[s.name for s in suite]}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    tmp = args.out / "tmp"
-    os.environ["HWNAS_SUITE_TMP"] = str(tmp.resolve())
-    os.environ.setdefault("HWNAS_CACHE", str((tmp / "cache").resolve()))
+    chosen = args.only or (PARTS[args.part] if args.part else [s.name for s in suite])
     os.environ["PYTHONUNBUFFERED"] = "1"
     results = []
-    for step in suite:
-        if args.only and step.name not in args.only:
-            continue
-        budget = QUICK_BUDGET_S if args.quick else step.budget_s
-        status, seconds = run_step(step, args.out, budget)
-        results.append((step.name, status, seconds))
-        print(f"{step.name}: {status} ({seconds:.0f} s)", flush=True)
+    with tempfile.TemporaryDirectory(prefix="hwnas-gpu-suite-") as tmp:
+        os.environ["HWNAS_SUITE_TMP"] = tmp  # the smoke runs' folders: not under --out
+        os.environ.setdefault("HWNAS_CACHE", str(Path(tmp) / "cache"))
+        for step in suite:
+            if step.name not in chosen:
+                continue
+            budget = QUICK_BUDGET_S if args.quick else step.budget_s
+            status, seconds = run_step(step, args.out, budget)
+            results.append((step.name, status, seconds))
+            print(f"{step.name}: {status} ({seconds:.0f} s)", flush=True)
     lines = ["| step | status | seconds |", "|---|---|---|"]
     lines += [f"| {name} | {status} | {seconds:.0f} |" for name, status, seconds in results]
     with (args.out / "suite.md").open("a") as md:

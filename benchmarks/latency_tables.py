@@ -8,11 +8,13 @@ as the networks, as `python -m hwnas.latency validate` does). Prints one Markdow
     python benchmarks/latency_tables.py                       # cpu + onnxruntime, 2 spaces
     python benchmarks/latency_tables.py --hardware gpu        # on a CUDA machine (batch 8)
     python benchmarks/latency_tables.py --sampling uniform --quick
+    python benchmarks/latency_tables.py --rows-json rows.json # and every network's figures
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -31,7 +33,9 @@ SHAPES = {"proxyless_imagenet": (3, 224, 1000), "proxyless_cifar": (3, 32, 10),
           "proxyless_mnist": (1, 28, 10), "tiny": (3, 16, 4)}  # fmt: skip
 
 
-def run_one(hardware: str, space_name: str, args: argparse.Namespace, cache: Path) -> list[str]:
+def run_one(
+    hardware: str, space_name: str, args: argparse.Namespace, cache: Path, reports: dict
+) -> list[str]:
     channels, size, classes = SHAPES[space_name]
     overrides = [
         f"hardware={hardware}", f"search_space={space_name}", f"input.channels={channels}",
@@ -55,6 +59,7 @@ def run_one(hardware: str, space_name: str, args: argparse.Namespace, cache: Pat
     r = validate_latency(None if args.remeasure else model, profiler, space, args.num_archs,
                          0.5, args.seed, args.sampling, progress=False, cache_dir=cache)  # fmt: skip
     print(f"  {hardware} / {space_name}: {r.hardware}", flush=True)
+    reports[f"{hardware}/{space_name}"] = r.to_dict() | {"build_s": build_s}
     return [
         hardware, space_name, str(len(space_ops(space))), f"{build_s:.0f}",
         f"{r.fit_n}/{r.n - r.fit_n}", f"{r.raw.mean_abs_pct_error:.1f}%",
@@ -75,14 +80,19 @@ def main() -> None:
                         help="validate the table built first instead of measuring its ops again "
                         "in the same rounds as the networks")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="tiny space, 8 nets, short timings")
+    parser.add_argument("--rows-json", type=Path, default=None,
+                        help="write each validation (its fit, and every network's predicted and "
+                        "measured latency) to this JSON file, after each table")  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.spaces, args.num_archs = ["tiny"], 8
-    rows = []
+    rows, reports = [], {}
     with tempfile.TemporaryDirectory(prefix="hwnas-bench-") as tmp:
         for hardware in args.hardware:
             for space_name in args.spaces:
-                rows.append(run_one(hardware, space_name, args, Path(tmp)))
+                rows.append(run_one(hardware, space_name, args, Path(tmp), reports))
+                if args.rows_json:  # at once: a later table that runs out of time keeps these
+                    args.rows_json.write_text(json.dumps(reports, indent=1))
     header = ["hardware", "space", "ops", "build s", "fit/judged", "table err", "corrected err",
               "within 5%", "within 10%", "Kendall tau", "MACs tau", "correction (ms)"]  # fmt: skip
     print(f"\nLatency tables: built from scratch, then {args.num_archs} {args.sampling} "

@@ -3,6 +3,7 @@ cannot rot between the sessions that have a GPU, and keeps going past a failing 
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -30,6 +31,26 @@ def test_every_step_runs_on_the_cpu_and_leaves_its_table(tmp_path: Path) -> None
     assert "Memory of one step" in report and "Latency tables" in report
     assert "Training throughput" in report
     assert "| smoke | ok |" in report
+    # the device tool brings back 8 files of --out, two folders down: the smoke runs' folders
+    # (checkpoints, pictures) once crowded out what mattered
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "latency_rows.json", "suite.log", "suite.md"]  # fmt: skip
+    rows = json.loads((tmp_path / "latency_rows.json").read_text())["cpu/tiny"]["rows"]
+    assert len(rows) == 8 and all(r["measured_ms"] > 0 for r in rows)
+    assert re.search(r"^===== exit 0 after [\d.]+ s$", (tmp_path / "suite.log").read_text(), re.M)
+
+
+def test_each_part_fits_one_device_command() -> None:
+    """The steps' budgets together outlast one 10-minute device command; each part must not,
+    with a minute left for installing the wheels and starting Python."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import gpu_suite
+
+    budgets = {s.name: s.budget_s for s in gpu_suite.steps("cuda", False, Path("/tmp"))}
+    named = [name for part in gpu_suite.PARTS.values() for name in part]
+    assert sorted(named) == sorted(budgets)  # every step in exactly one part
+    for part in gpu_suite.PARTS.values():
+        assert sum(budgets[name] for name in part) <= 600 - 60, part
 
 
 def test_a_failing_step_is_reported_and_the_others_still_run(tmp_path: Path) -> None:
@@ -38,7 +59,7 @@ def test_a_failing_step_is_reported_and_the_others_still_run(tmp_path: Path) -> 
     script = f"""
 import sys; sys.path.insert(0, {str(ROOT / "benchmarks")!r})
 import gpu_suite
-def steps(device, quick):
+def steps(device, quick, out):
     bad = "import sys; print('In train: Could not find trainer/nonexistent', file=sys.stderr); sys.exit(1)"
     return [gpu_suite.Step("bad", 60, ((sys.executable, "-c", bad),)),
             gpu_suite.Step("slow", 1, ((sys.executable, "-c", "import time; time.sleep(30)"),)),
@@ -55,6 +76,7 @@ sys.exit(gpu_suite.main())
     assert re.search(r"^## slow: out of time \(1 s\)", report, re.M), report
     assert re.search(r"^## good: ok, \d+ s\n\n\| a \| b \|", report, re.M), report
     assert "| good | ok |" in report
+    assert re.search(r"^===== killed after [\d.]+ s$", (tmp_path / "suite.log").read_text(), re.M)
 
 
 @pytest.mark.slow  # 40 s here; the suite's test keeps the shared scripts from rotting
