@@ -94,19 +94,38 @@ def run_one(task: str, arm: str, seed: int, base: list[str], out: Path) -> dict:
 
 
 def table(results: list[dict], task: str, arms: list[str]) -> str:
-    ssgd = [r["test_acc"] for r in results if r["task"] == task and r["arm"] == "ssgd"]
+    """One row per arm: accuracies by seed, mean, spread, the difference of the means to SSGD,
+    and the same-seed differences to SSGD (mean with its standard error over the seeds both
+    ran: a run's own noise is shared by neither, but the seed's data order and initial weights
+    are)."""
+    by_arm: dict[str, dict[int, float]] = {}
+    for r in results:
+        if r["task"] == task:
+            by_arm.setdefault(r["arm"], {})[r["seed"]] = r["test_acc"]
+    ssgd = by_arm.get("ssgd", {})
     rows = []
     for arm in arms:
-        accs = [r["test_acc"] for r in results if r["task"] == task and r["arm"] == arm]
+        accs = by_arm.get(arm)
         if not accs:
             continue
-        mean = statistics.fmean(accs)
-        spread = statistics.stdev(accs) if len(accs) > 1 else 0.0
-        delta = f"{(mean - statistics.fmean(ssgd)) * 100:+.2f}" if ssgd else "-"
-        rows.append([arm, ARMS[arm][0], " ".join(f"{a:.2%}" for a in accs), f"{mean:.2%}",
-                     f"{spread * 100:.2f}", delta])  # fmt: skip
-    return markdown_table(["arm", "update", "test top-1 per seed", "mean", "std (points)",
-                           "mean - SSGD (points)"], rows)  # fmt: skip
+        values = [accs[seed] for seed in sorted(accs)]
+        mean = statistics.fmean(values)
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        delta = f"{(mean - statistics.fmean(ssgd.values())) * 100:+.2f}" if ssgd else "-"
+        rows.append([arm, ARMS[arm][0], " ".join(f"{accs[s]:.2%} ({s})" for s in sorted(accs)),
+                     f"{mean:.2%}", f"{spread * 100:.2f}", delta,
+                     paired_difference(accs, ssgd) if arm != "ssgd" else "-"])  # fmt: skip
+    return markdown_table(["arm", "update", "test top-1 (seed)", "mean", "std (points)",
+                           "mean - SSGD (points)", "same seed - SSGD (points)"], rows)  # fmt: skip
+
+
+def paired_difference(accs: dict[int, float], ssgd: dict[int, float]) -> str:
+    """Mean same-seed difference to SSGD in points, +- its standard error, and the seed count."""
+    diffs = [(accs[s] - ssgd[s]) * 100 for s in sorted(accs.keys() & ssgd.keys())]
+    if len(diffs) < 2:
+        return f"{diffs[0]:+.2f} (1 seed)" if diffs else "-"
+    error = statistics.stdev(diffs) / len(diffs) ** 0.5
+    return f"{statistics.fmean(diffs):+.2f} +- {error:.2f} ({len(diffs)} seeds)"
 
 
 def main() -> None:

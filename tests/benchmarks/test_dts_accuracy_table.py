@@ -1,0 +1,27 @@
+"""benchmarks/dts_accuracy.py's table: same-seed differences to SSGD over the seeds both ran."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import dts_accuracy  # noqa: E402
+
+
+def _runs(arm: str, accs: dict[int, float]) -> list[dict]:
+    return [{"task": "cifar10", "arm": arm, "seed": s, "test_acc": a} for s, a in accs.items()]
+
+
+def test_paired_differences_use_the_seeds_both_arms_ran() -> None:
+    results = _runs("ssgd", {0: 0.50, 1: 0.60, 2: 0.55}) + _runs("dts_t5", {0: 0.48, 1: 0.57})
+    results += [{"task": "mnist", "arm": "dts_t5", "seed": 2, "test_acc": 0.99}]  # other task
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")
+            for line in dts_accuracy.table(results, "cifar10", ["ssgd", "dts_t5"]).splitlines()[2:]}  # fmt: skip
+    # seeds 0 and 1: -2 and -3 points; mean -2.5, standard error 0.71 / sqrt(2) = 0.5
+    assert rows["dts_t5"][-1].strip(" |") == "-2.50 +- 0.50 (2 seeds)"
+    # the difference of the means takes every seed of each arm: 52.5 - 55.0
+    assert rows["dts_t5"][-2] == "-2.50" and rows["ssgd"][3] == "55.00%"
+    assert rows["dts_t5"][2] == "48.00% (0) 57.00% (1)"
+    one = dts_accuracy.paired_difference({3: 0.5}, {3: 0.45})
+    assert one == "+5.00 (1 seed)" and dts_accuracy.paired_difference({4: 0.5}, {3: 0.4}) == "-"
