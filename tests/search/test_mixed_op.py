@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -44,6 +46,28 @@ def test_two_mode_keeps_every_other_probability(tiny_space) -> None:
         torch.testing.assert_close(after[others], before[others], rtol=1e-5, atol=1e-7)
         torch.testing.assert_close(after[pair].sum(), before[pair].sum(), rtol=1e-5, atol=1e-7)
         assert not torch.allclose(after[pair], before[pair])
+
+
+def test_two_mode_rescales_the_pair_when_it_is_the_whole_layer(tiny_space) -> None:
+    """With two candidates the pair is every alpha: p cannot tell, but the alphas' log-sum-exp
+    must come back to where it was, as in the original code (a pair kept as a view of the
+    alphas, not a copy, would see the optimiser's step and undo nothing)."""
+    spec = replace(tiny_space.layers[1], candidates=tiny_space.layers[1].candidates[:2])
+    layer = MixedOp(spec)
+    opt = torch.optim.SGD([layer.alpha], lr=1.0)
+    x = torch.randn(4, spec.in_channels, 8, 8)
+    pairs = set()
+    for seed in range(6):
+        before = torch.logsumexp(layer.alpha.detach(), 0).clone()
+        layer.begin_arch_step("two", torch.tensor([0.5, 0.5]), torch.Generator().manual_seed(seed))
+        pairs.add(tuple(layer._involved))
+        opt.zero_grad()
+        (layer(x) ** 2).mean().backward()
+        opt.step()
+        assert not torch.allclose(torch.logsumexp(layer.alpha.detach(), 0), before)
+        layer.end_arch_step()
+        torch.testing.assert_close(torch.logsumexp(layer.alpha.detach(), 0), before)
+    assert pairs == {(0, 1), (1, 0)}  # both orders drawn
 
 
 def test_unknown_mode_is_refused(tiny_space) -> None:

@@ -3,6 +3,7 @@ g is one-hot, and dL/dalpha_i = sum_j dL/dg_j p_j (delta_ij - p_i) with p = soft
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 
 import torch
@@ -52,11 +53,8 @@ class ActivePathGate(Function):
         ctx.save_for_backward(output, torch.softmax(alpha.detach().float(), dim=0), inputs)
         ctx.candidates, ctx.active = candidates, active
         device = inputs.device.type
-        ctx.autocast = (
-            torch.is_autocast_enabled(device),
-            torch.get_autocast_dtype(device),
-            device,
-        )
+        enabled = torch.amp.is_autocast_available(device) and torch.is_autocast_enabled(device)
+        ctx.autocast = (enabled, torch.get_autocast_dtype(device) if enabled else None, device)
         return output.view_as(output)
 
     @staticmethod
@@ -64,7 +62,8 @@ class ActivePathGate(Function):
         output, probs, inputs = ctx.saved_tensors
         enabled, dtype, device = ctx.autocast
         gate_grad = torch.zeros_like(probs)
-        with torch.no_grad(), torch.autocast(device, dtype=dtype, enabled=enabled):
+        mixed = torch.autocast(device, dtype=dtype) if enabled else contextlib.nullcontext()
+        with torch.no_grad(), mixed:
             for j, run in enumerate(ctx.candidates):
                 if run is None:
                     continue

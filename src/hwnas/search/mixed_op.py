@@ -22,6 +22,15 @@ class Zero(nn.Module):
         raise RuntimeError("Zero is never run; MixedOp skips it")
 
 
+def _gather(values: Tensor, indices: list[int]) -> Tensor:
+    """`values[indices]` without an index tensor: on a GPU, indexing with a Python list or a
+    CPU tensor copies the indices to the device and waits for that copy, which stalls the
+    queue of kernels once per layer. Views by integer and one `stack` queue without waiting."""
+    if indices == list(range(len(values))):
+        return values
+    return torch.stack([values[i] for i in indices])
+
+
 class MixedOp(nn.Module):
     """A searched layer: candidates, architecture parameters alpha, and the active path.
 
@@ -63,9 +72,12 @@ class MixedOp(nn.Module):
         if self.mode != "two":
             return self.probs()
         p = self.probs().detach()
-        pair = torch.tensor(self._involved, device=self.alpha.device)
-        within = torch.softmax(self.alpha[pair], dim=0) * p[pair].sum()
-        return p.index_copy(0, pair, within)
+        within = torch.softmax(_gather(self.alpha, self._involved), dim=0)
+        within = within * _gather(p, self._involved).sum()
+        out = p.clone()
+        for k, index in enumerate(self._involved):
+            out[index] = within[k]
+        return out
 
     def begin_arch_step(self, mode: ArchMode, probs: Tensor, generator: torch.Generator) -> None:
         """Draw the paths of an architecture step from `probs` (a CPU copy of p)."""
@@ -77,7 +89,7 @@ class MixedOp(nn.Module):
             pick = torch.multinomial(probs[pair], 1, generator=generator)
             self._involved = pair.tolist()
             self.active = int(pair[pick])
-            self._pair_alpha = self.alpha.detach()[pair].clone()
+            self._pair_alpha = _gather(self.alpha.detach(), self._involved).clone()
         else:
             self.active = int(torch.multinomial(probs, 1, generator=generator))
             self._involved = list(range(len(probs)))
@@ -88,10 +100,10 @@ class MixedOp(nn.Module):
         """After the optimiser step: in `two` mode subtract log(sum_pair e^new / sum_pair e^old)
         from the pair's alphas, which leaves every other probability exactly as it was."""
         if self.mode == "two" and self._pair_alpha is not None:
-            pair = self._involved
-            new = self.alpha[pair]
+            new = _gather(self.alpha, self._involved)
             shift = torch.logsumexp(new, 0) - torch.logsumexp(self._pair_alpha, 0)
-            self.alpha[pair] = new - shift
+            for index in self._involved:
+                self.alpha[index] -= shift
         self.mode, self._pair_alpha = None, None
 
     def active_is_zero(self) -> bool:
@@ -121,7 +133,7 @@ class MixedOp(nn.Module):
         """`full` / `two`: y = sum_j g_j o_j(x) over the involved candidates; inactive outputs
         are computed under no_grad (no weight gradient) but still give their gate a gradient."""
         involved = self._involved
-        gates = BinaryGates.apply(self.alpha[involved], involved.index(self.active))
+        gates = BinaryGates.apply(_gather(self.alpha, involved), involved.index(self.active))
         out: Tensor | None = None
         for pos, index in enumerate(involved):
             with torch.set_grad_enabled(torch.is_grad_enabled() and index == self.active):
