@@ -4,7 +4,8 @@ data) in one pair of processes, one per arm; every rank saves its final weights 
 Arms: Lightning's DDP; DTS with delay 0 (synchronous SGD); DTS with delay 3 over two epochs,
 unbroken, stopped after the first epoch, and resumed from that stop's last.ckpt; the sparse
 update with a delay and DiLoCo's outer step; a synchronous warm-up longer than the run (delay 3
-configured), and one followed by the sparse update."""
+configured), and one followed by the sparse update; and, with every rank reading rank 0's
+batches, delay 0, delay 3, and delay 3 without the correction."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
+from torch.utils.data import DataLoader, DistributedSampler
 
 from hwnas.runs.lightning_parts import build_trainer
 from hwnas.runs.train_run import build_training
@@ -37,12 +39,30 @@ ARMS = {
     "sparse": [*DTS, "dts.delay=2", "dts.period=3", "dts.outer_optimizer=nesterov", "epochs=2"],
     "warmup_all": [*DTS, "dts.delay=3", "dts.sync_warmup_steps=100", "epochs=1"],
     "warmup_sparse": [*DTS, "dts.delay=1", "dts.period=2", "dts.sync_warmup_steps=4", "epochs=2"],
+    # every rank reads the same batches: the delayed update must then be synchronous SGD
+    "same_data_t0": [*DTS, "dts.delay=0", "epochs=2"],
+    "same_data_t3": [*DTS, "dts.delay=3", "epochs=2"],
+    "same_data_stale": [*DTS, "dts.delay=3", "dts.correction=false", "epochs=2"],
 }
+SAME_DATA = {"same_data_t0", "same_data_t3", "same_data_stale"}
 
 
 class StopAfterFirstEpoch(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         trainer.should_stop = True
+
+
+def read_rank_zeros_batches(datamodule: pl.LightningDataModule) -> None:
+    """Every rank trains on rank 0's share, in rank 0's order (augmentation, mixup and dropout
+    draw from the seeded generators, the same on every rank)."""
+    datamodule.setup("fit")
+
+    def train_dataloader() -> DataLoader:
+        sampler = DistributedSampler(datamodule.train_set, 2, 0, shuffle=True, seed=datamodule.seed)
+        return DataLoader(datamodule.train_set, batch_size=datamodule.batch_size, sampler=sampler,
+                          drop_last=True)  # fmt: skip
+
+    datamodule.train_dataloader = train_dataloader
 
 
 def fit(out: Path, arm: str) -> None:
@@ -52,6 +72,8 @@ def fit(out: Path, arm: str) -> None:
     pl.seed_everything(0, workers=True)
     module, datamodule = build_training(cfg)
     trainer = build_trainer(cfg)
+    if arm in SAME_DATA:
+        read_rank_zeros_batches(datamodule)
     if arm == "broken":
         trainer.callbacks.append(StopAfterFirstEpoch())
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
@@ -63,7 +85,8 @@ def fit(out: Path, arm: str) -> None:
     rank = int(os.environ["RANK"])
     warmup_pending = getattr(trainer.strategy, "after_warmup", None) is not None
     torch.save({"state": state, "params": params, "optimizer": optimizer,
-                "epoch": trainer.current_epoch, "warmup_pending": warmup_pending},
+                "epoch": trainer.current_epoch, "warmup_pending": warmup_pending,
+                "spreads": getattr(trainer.strategy, "spreads", None)},
                out / f"{arm}.rank{rank}.pt")  # fmt: skip
 
 

@@ -169,3 +169,6 @@ def test_train_summary_reports_the_exchange(tmp_path: Path) -> None:
     assert dts["delay_used"] == 1 and dts["latency_ms"] == 2 and dts["processes"] == 1
     assert dts["messages"] >= 4 and dts["steps"] >= 3
     assert dts["mean_step_ms"] > 0
+    # one sync point, the validation after the epoch's 4 steps; one process has no other
+    # replica to drift from
+    assert dts["replica_spread"] == [{"step": 4, "spread": 0.0}]

@@ -1,5 +1,6 @@
-"""DTSStrategy inside Lightning on two gloo processes: delay 0 against Lightning's DDP, a
-resumed run against the unbroken one, and one model at the end of every run."""
+"""DTSStrategy inside Lightning on two gloo processes: delay 0 against Lightning's DDP, delay 3
+against delay 0 when the ranks read the same batches, a resumed run against the unbroken one,
+and one model at the end of every run."""
 
 from __future__ import annotations
 
@@ -13,7 +14,19 @@ import torch
 from rank_launcher import free_port
 
 WORKER = Path(__file__).with_name("lightning_worker.py")
-ARMS = ["ddp", "dts_t0", "unbroken", "broken", "resumed", "sparse", "warmup_all", "warmup_sparse"]
+ARMS = [
+    "ddp",
+    "dts_t0",
+    "unbroken",
+    "broken",
+    "resumed",
+    "sparse",
+    "warmup_all",
+    "warmup_sparse",
+    "same_data_t0",
+    "same_data_t3",
+    "same_data_stale",
+]
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +55,39 @@ def test_a_warmup_as_long_as_the_run_is_synchronous_sgd_to_the_bit(arms) -> None
     assert not arms["warmup_sparse"][0]["warmup_pending"]  # 4 of 10 steps, then sparse
     for name in sync:
         assert torch.equal(sync[name], warm[name]), name
+
+
+def test_with_the_same_batches_on_every_rank_the_delayed_update_is_synchronous_sgd(arms) -> None:
+    """When every rank reads the same batches, gbar(k - t) = g_j(k - t), so the corrected
+    gradient is g_j(k): t = 3 must give t = 0's weights, BatchNorm statistics and EMA (to float
+    rounding) through Nesterov momentum, weight decay, the schedule, mixup and the sync points.
+    Every step moves the replicas' mean by the average gradient, as synchronous SGD does (the
+    corrections average out); DTS differs from it only because each replica takes its gradient
+    at its own point, which different data sets apart. The stale average alone (no correction)
+    runs 3 steps behind, and ends far off."""
+    sync, delayed = arms["same_data_t0"][0]["state"], arms["same_data_t3"][0]["state"]
+    stale = arms["same_data_stale"][0]["state"]
+    floats = [k for k, v in sync.items() if v.is_floating_point()]
+    for name in floats:
+        torch.testing.assert_close(delayed[name], sync[name], rtol=1e-5, atol=1e-5, msg=name)
+    assert max(float((stale[k] - sync[k]).abs().max()) for k in floats) > 1e-2
+
+
+def test_each_sync_point_reports_how_far_the_replicas_had_drifted(arms) -> None:
+    """Every epoch's validation is a sync point. The drift is 0 under synchronous SGD (the
+    replicas never differ) and when the ranks read the same batches, clearly more with a delay
+    of 3 or the sparse update on different data, and the same on both ranks (two replicas lie
+    equally far from their average); a resumed run reports its own sync points."""
+    cases = {"dts_t0": ([5], 0.0, 0.0), "same_data_t3": ([5, 10], 0.0, 0.0),
+             "unbroken": ([5, 10], 1e-3, 0.5), "sparse": ([5, 10], 1e-3, 0.5),
+             "resumed": ([10], 1e-3, 0.5)}  # fmt: skip
+    for arm, (steps, low, high) in cases.items():
+        rank0, rank1 = (rank["spreads"] for rank in arms[arm])
+        assert [step for step, _ in rank0] == steps, (arm, rank0)
+        for (_, spread), (_, other) in zip(rank0, rank1, strict=True):
+            assert low <= spread <= high and abs(spread - other) <= 1e-6 * max(spread, 1e-9), (
+                arm, rank0, rank1)  # fmt: skip
+    assert arms["resumed"][0]["spreads"][-1] == arms["unbroken"][0]["spreads"][-1]
 
 
 @pytest.mark.parametrize("arm", ["dts_t0", "unbroken", "resumed", "sparse", "warmup_sparse"])

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pytorch_lightning as pl
 import torch
@@ -41,6 +41,7 @@ from hwnas.distributed.settings import DTSSettings, check_same_on_every_rank
 from hwnas.distributed.step_timer import StepTimer
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class DTSStrategy(DDPStrategy):
@@ -74,6 +75,7 @@ class DTSStrategy(DDPStrategy):
         self.timer = StepTimer()
         self.synchronized = True
         self.peer_failed = False
+        self.spreads: list[tuple[int, float]] = []  # (step, replica drift) at each sync point
         self._restored: dict[str, Any] | None = None
 
     # --- set-up ---------------------------------------------------------------------------
@@ -142,6 +144,7 @@ class DTSStrategy(DDPStrategy):
                            "0's replica, without the other ranks' last local updates, so the run "
                            "does not continue exactly as an unbroken one would")  # fmt: skip
         self.synchronized, self.peer_failed = True, False
+        self.spreads = []
         self.timer.reset()
         rank_zero_info(f"DTS: {self.describe()}")
 
@@ -224,9 +227,9 @@ class DTSStrategy(DDPStrategy):
         if delay == self.settings.max_delay:
             rank_zero_warn(f"DTS: the delay hit dts.max_delay={delay}; exchanges will still stall")
 
-    def _guard(self, exchange: Callable[[], None]) -> None:
+    def _guard(self, exchange: Callable[[], T]) -> T:
         try:
-            exchange()
+            return exchange()
         except PeerError:
             self.peer_failed = True
             raise
@@ -238,7 +241,10 @@ class DTSStrategy(DDPStrategy):
         if self.exchange is None or self.synchronized:
             return
         self._guard(self.exchange.drain)
-        self._guard(lambda: average_replicas(self.link, self.lightning_module, self.optimizers))
+        spread = self._guard(
+            lambda: average_replicas(self.link, self.lightning_module, self.optimizers)
+        )
+        self.spreads.append((self.lightning_module.trainer.global_step, spread))
         if isinstance(self.exchange, PeriodicDeltas):
             self.exchange.reset_anchor()
         self.synchronized = True
@@ -315,4 +321,7 @@ class DTSStrategy(DDPStrategy):
             "mean_exposed_wait_ms": self.timer.mean_wait_s * 1e3,
             "messages": stats.messages if stats else 0,
             "megabytes_sent": stats.payload_bytes / 1e6 if stats else 0.0,
+            # this rank's parameters' distance to the replicas' average, relative to its norm,
+            # at each sync point: how far the delayed or sparse updates let the replicas drift
+            "replica_spread": [{"step": step, "spread": spread} for step, spread in self.spreads],
         }
