@@ -9,9 +9,14 @@ time, so the link is not emulated here: accuracy depends on t and p only.
     python benchmarks/dts_accuracy.py --task cifar10         # cifar_train.py's recipe, hours
     python benchmarks/dts_accuracy.py --task mnist --quick   # a check that it runs
 
+    python benchmarks/dts_accuracy.py --task cifar10 --batch 16 --arms ssgd dts_t5_warm
+
 Each run is `python train.py trainer=ddp trainer.devices=2 distributed=dts ...` (one thread per
 process), and reports the test top-1 of its best checkpoint. Results accumulate in a JSON file
-(`--results`), so an interrupted sweep continues where it stopped.
+(`--results`), so an interrupted sweep continues where it stopped. `--batch` sets the images per
+process (8 on CIFAR-10, 32 on MNIST by default); the learning rate then scales linearly with the
+global batch and the warm-ups keep their share of the run, and the results are labelled
+`cifar10/b16` and so on.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ ARMS = {  # name: (what it is, overrides)
     "ssgd": ("synchronous SGD (t = 0, p = 1)", ["dts.delay=0"]),
     "dts_t5": ("delayed update, t = 5", ["dts.delay=5"]),
     "dts_t2": ("delayed update, t = 2", ["dts.delay=2"]),
+    "dts_t1": ("delayed update, t = 1", ["dts.delay=1"]),
     "sparse_p8": ("sparse update, p = 8", ["dts.period=8", "dts.delay=0"]),
     "both_p8_t5": ("sparse p = 8 with delay t = 5", ["dts.period=8", "dts.delay=5"]),
     "ablation_t5": ("t = 5 without the correction", ["dts.delay=5", "dts.correction=false"]),
@@ -51,8 +57,21 @@ ARMS = {  # name: (what it is, overrides)
 CIFAR_ARMS = ["ssgd", "dts_t5", "sparse_p8", "ablation_t5", "dts_t5_warm", "sparse_p8_warm"]
 MNIST_ARMS = ["ssgd", "dts_t5", "sparse_p8", "both_p8_t5", "ablation_t5", "dts_t16", "ablation_t16"]
 # The synchronous warm-up lasts as long as the learning-rate warm-up: 1 of MNIST's 5 epochs
-# (57 of 285 steps), 0.3 of CIFAR-10's 3 epochs (178 of 1,776 steps).
+# (57 of 285 steps), 0.3 of CIFAR-10's 3 epochs (178 of 1,776 steps), at the default batch.
 LR_WARMUP_STEPS = {"mnist": 57, "cifar10": 178}
+BATCH = {"mnist": 32, "cifar10": 8}  # images per process
+LR = {"mnist": 0.05, "cifar10": 0.035}  # at 2 x BATCH images a step
+
+
+def label(task: str, batch: int) -> str:
+    """The results' name of a task at `batch` images per process."""
+    return task if batch == BATCH[task] else f"{task}/b{batch}"
+
+
+def scaled(task: str, batch: int) -> tuple[float, int]:
+    """Learning rate (linear in the global batch) and synchronous warm-up steps (the same share
+    of the run) at `batch` images per process."""
+    return LR[task] * batch / BATCH[task], round(LR_WARMUP_STEPS[task] * BATCH[task] / batch)
 
 
 def mnist_architecture(directory: Path) -> Path:
@@ -67,19 +86,22 @@ def mnist_architecture(directory: Path) -> Path:
     return path
 
 
-def task_overrides(task: str, workdir: Path, data: str) -> list[str]:
+def task_overrides(task: str, workdir: Path, data: str, batch: int) -> list[str]:
+    lr = scaled(task, batch)[0]
     if task == "mnist":  # REFERENCE B6's check: SGD lr 0.05, momentum 0.9, 5 epochs
         return ["dataset=mnist", f"arch={mnist_architecture(workdir)}", "epochs=5",
-                "optimizer.lr=0.05", "dataset.batch_size=32", "module.ema=null",
+                f"optimizer.lr={lr:g}", f"dataset.batch_size={batch}", "module.ema=null",
                 "module.label_smoothing=0"]  # fmt: skip
-    recipe = [o for o in CPU_RUN if not o.startswith("dataset.batch_size")]
+    recipe = [o for o in CPU_RUN if not o.startswith(("dataset.batch_size", "optimizer.lr"))]
     return ["experiment=train_cifar10_fast", "arch=proxyless_mobile_cifar",
-            f"dataset.data_dir={Path(data).resolve()}", *recipe, "dataset.batch_size=8"]  # fmt: skip
+            f"dataset.data_dir={Path(data).resolve()}", *recipe, f"dataset.batch_size={batch}",
+            f"optimizer.lr={lr:g}"]  # fmt: skip
 
 
-def run_one(task: str, arm: str, seed: int, base: list[str], out: Path) -> dict:
+def run_one(task: str, batch: int, arm: str, seed: int, base: list[str], out: Path) -> dict:
+    warmup_steps = scaled(task, batch)[1]
     overrides = [*base, "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu",
-                 "distributed=dts", *(o.format(lr_warmup_steps=LR_WARMUP_STEPS[task])
+                 "distributed=dts", *(o.format(lr_warmup_steps=warmup_steps)
                                       for o in ARMS[arm][1]),
                  f"seed={seed}", "logger=csv",
                  f"hydra.run.dir={out}"]  # fmt: skip
@@ -89,19 +111,25 @@ def run_one(task: str, arm: str, seed: int, base: list[str], out: Path) -> dict:
     if result.returncode != 0:
         raise SystemExit(f"{task} {arm} seed {seed} failed:\n{result.stderr[-3000:]}")
     summary = json.loads((out / "train_summary.json").read_text())
-    return {"task": task, "arm": arm, "seed": seed, "test_acc": summary["test_acc"],
-            "train_time_s": summary["train_time_s"], "steps": summary["distributed"]["steps"]}  # fmt: skip
+    spreads = [point["spread"] for point in summary["distributed"]["replica_spread"]]
+    return {"task": label(task, batch), "arm": arm, "seed": seed, "test_acc": summary["test_acc"],
+            "train_time_s": summary["train_time_s"], "steps": summary["distributed"]["steps"],
+            "replica_spread": statistics.fmean(spreads) if spreads else None}  # fmt: skip
 
 
 def table(results: list[dict], task: str, arms: list[str]) -> str:
-    """One row per arm: accuracies by seed, mean, spread, the difference of the means to SSGD,
-    and the same-seed differences to SSGD (mean with its standard error over the seeds both
-    ran: a run's own noise is shared by neither, but the seed's data order and initial weights
-    are)."""
+    """One row per arm: accuracies by seed, mean, spread, how far the replicas had drifted
+    apart at the sync points (`dts/replica_spread`, mean over the runs that recorded it), the
+    difference of the means to SSGD, and the same-seed differences to SSGD (mean with its
+    standard error over the seeds both ran: a run's own noise is shared by neither, but the
+    seed's data order and initial weights are)."""
     by_arm: dict[str, dict[int, float]] = {}
+    spreads: dict[str, list[float]] = {}
     for r in results:
         if r["task"] == task:
             by_arm.setdefault(r["arm"], {})[r["seed"]] = r["test_acc"]
+            if r.get("replica_spread") is not None:
+                spreads.setdefault(r["arm"], []).append(r["replica_spread"])
     ssgd = by_arm.get("ssgd", {})
     rows = []
     for arm in arms:
@@ -113,10 +141,12 @@ def table(results: list[dict], task: str, arms: list[str]) -> str:
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
         delta = f"{(mean - statistics.fmean(ssgd.values())) * 100:+.2f}" if ssgd else "-"
         rows.append([arm, ARMS[arm][0], " ".join(f"{accs[s]:.2%} ({s})" for s in sorted(accs)),
-                     f"{mean:.2%}", f"{spread * 100:.2f}", delta,
+                     f"{mean:.2%}", f"{spread * 100:.2f}",
+                     f"{statistics.fmean(spreads[arm]):.2g}" if arm in spreads else "-", delta,
                      paired_difference(accs, ssgd) if arm != "ssgd" else "-"])  # fmt: skip
     return markdown_table(["arm", "update", "test top-1 (seed)", "mean", "std (points)",
-                           "mean - SSGD (points)", "same seed - SSGD (points)"], rows)  # fmt: skip
+                           "replica drift", "mean - SSGD (points)", "same seed - SSGD (points)"],
+                          rows)  # fmt: skip
 
 
 def paired_difference(accs: dict[int, float], ssgd: dict[int, float]) -> str:
@@ -133,6 +163,7 @@ def main() -> None:
     parser.add_argument("--task", choices=["mnist", "cifar10"], default="mnist")
     parser.add_argument("--arms", nargs="+", default=None, choices=list(ARMS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--batch", type=int, default=None, help="images per process")
     parser.add_argument("--data", default=str(ROOT.parent / "shared/data/cifar10-jpeg.zip"))
     parser.add_argument("--results", type=Path, default=None, help="JSON file to accumulate in")
     parser.add_argument("--quick", action="store_true")
@@ -140,28 +171,28 @@ def main() -> None:
     arms = args.arms or (CIFAR_ARMS if args.task == "cifar10" else MNIST_ARMS)
     if args.quick:
         arms, args.seeds = ["ssgd", "dts_t5"], [0]
+    batch = args.batch or BATCH[args.task]
+    name = label(args.task, batch)
     results_path = args.results or Path(tempfile.mkdtemp()) / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else []
     with tempfile.TemporaryDirectory(prefix="hwnas-dts-acc-") as tmp:
         work = Path(tmp)
-        base = task_overrides(args.task, work, args.data)
+        base = task_overrides(args.task, work, args.data, batch)
         if args.quick:
             base += ["epochs=1", "+trainer.limit_train_batches=8", "+trainer.limit_val_batches=2"]
         for seed in args.seeds:
             for arm in arms:
-                if any(
-                    r["task"] == args.task and r["arm"] == arm and r["seed"] == seed
-                    for r in results
-                ):
+                if any(r["task"] == name and r["arm"] == arm and r["seed"] == seed
+                       for r in results):  # fmt: skip
                     continue
-                results.append(run_one(args.task, arm, seed, base, work / f"{arm}_{seed}"))
+                results.append(run_one(args.task, batch, arm, seed, base, work / f"{arm}_{seed}"))
                 if not args.quick:
                     results_path.write_text(json.dumps(results, indent=1))
-                print(f"{args.task} {arm} seed {seed}: {results[-1]['test_acc']:.2%}", flush=True)
-    print(
-        f"\n#### {args.task}: test top-1 of the best checkpoint, 2 processes, seeds {args.seeds}\n"
-    )
-    print(table(results, args.task, arms))
+                print(f"{name} {arm} seed {seed}: {results[-1]['test_acc']:.2%}", flush=True)
+    lr, warmup = scaled(args.task, batch)
+    print(f"\n#### {name}: test top-1 of the best checkpoint, 2 processes x {batch} images, "
+          f"lr {lr:g}, seeds {args.seeds}\n")  # fmt: skip
+    print(table(results, name, arms))
     print("\n" + machine_line(torch.device("cpu"), 1) + "; 2 processes (gloo), 1 thread each")
     print(f"results: {results_path}")
 

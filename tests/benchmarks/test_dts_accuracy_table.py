@@ -23,5 +23,28 @@ def test_paired_differences_use_the_seeds_both_arms_ran() -> None:
     # the difference of the means takes every seed of each arm: 52.5 - 55.0
     assert rows["dts_t5"][-2] == "-2.50" and rows["ssgd"][3] == "55.00%"
     assert rows["dts_t5"][2] == "48.00% (0) 57.00% (1)"
+    assert rows["dts_t5"][5] == "-"  # these runs predate the drift figure
     one = dts_accuracy.paired_difference({3: 0.5}, {3: 0.45})
     assert one == "+5.00 (1 seed)" and dts_accuracy.paired_difference({4: 0.5}, {3: 0.4}) == "-"
+
+
+def test_the_drift_column_averages_the_runs_that_recorded_it() -> None:
+    results = _runs("ssgd", {0: 0.5}) + _runs("dts_t1", {0: 0.49, 1: 0.5})
+    results[0]["replica_spread"] = 0.0
+    results[1]["replica_spread"], results[2]["replica_spread"] = 0.01, 0.03
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")
+            for line in dts_accuracy.table(results, "cifar10", ["ssgd", "dts_t1"]).splitlines()[2:]}  # fmt: skip
+    assert rows["ssgd"][5] == "0" and rows["dts_t1"][5] == "0.02"
+
+
+def test_a_larger_batch_scales_the_rate_and_keeps_the_warmup_share(tmp_path: Path) -> None:
+    """At 16 images per process the rate doubles and the synchronous warm-up covers the same
+    0.3 epochs in half the steps; the results carry their own label, apart from the default's."""
+    assert dts_accuracy.scaled("cifar10", 8) == (0.035, 178)
+    lr, warmup = dts_accuracy.scaled("cifar10", 16)
+    assert abs(lr - 0.07) < 1e-12 and warmup == 89
+    assert dts_accuracy.label("cifar10", 8) == "cifar10"
+    assert dts_accuracy.label("cifar10", 16) == "cifar10/b16"
+    overrides = dts_accuracy.task_overrides("cifar10", tmp_path, str(tmp_path / "c.zip"), 16)
+    assert [o for o in overrides if o.startswith(("optimizer.lr", "dataset.batch_size="))] == [
+        "dataset.batch_size=16", "optimizer.lr=0.07"]  # fmt: skip
