@@ -76,17 +76,19 @@ def test_with_the_same_batches_on_every_rank_the_delayed_update_is_synchronous_s
 def test_each_sync_point_reports_how_far_the_replicas_had_drifted(arms) -> None:
     """Every epoch's validation is a sync point. The drift is 0 under synchronous SGD (the
     replicas never differ) and when the ranks read the same batches, clearly more with a delay
-    of 3 or the sparse update on different data, and the same on both ranks (two replicas lie
-    equally far from their average); a resumed run reports its own sync points."""
+    of 3 or the sparse update on different data. Under the delayed update the ranks agree on
+    the replicas' average, so both lie equally far from it (the sparse update's outer Nesterov
+    step moves the agreed model off the average); a resumed run reports its own sync points."""
     cases = {"dts_t0": ([5], 0.0, 0.0), "same_data_t3": ([5, 10], 0.0, 0.0),
              "unbroken": ([5, 10], 1e-3, 0.5), "sparse": ([5, 10], 1e-3, 0.5),
              "resumed": ([10], 1e-3, 0.5)}  # fmt: skip
     for arm, (steps, low, high) in cases.items():
         rank0, rank1 = (rank["spreads"] for rank in arms[arm])
-        assert [step for step, _ in rank0] == steps, (arm, rank0)
+        assert [step for step, _ in rank0] == [step for step, _ in rank1] == steps, (arm, rank0)
         for (_, spread), (_, other) in zip(rank0, rank1, strict=True):
-            assert low <= spread <= high and abs(spread - other) <= 1e-6 * max(spread, 1e-9), (
-                arm, rank0, rank1)  # fmt: skip
+            assert low <= spread <= high and low <= other <= high, (arm, rank0, rank1)
+            if arm != "sparse":
+                assert abs(spread - other) <= 1e-6 * max(spread, 1e-9), (arm, rank0, rank1)
     assert arms["resumed"][0]["spreads"][-1] == arms["unbroken"][0]["spreads"][-1]
 
 

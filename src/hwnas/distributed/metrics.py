@@ -1,7 +1,7 @@
 """`DTSMetrics`: logs what the exchange costs, `dts/step_ms`, `dts/wait_ms` (exposed wait per
 step) and `dts/delay`, beside the training metrics; and after each sync point
 `dts/replica_spread`, how far the replicas had drifted apart (this rank's parameters' distance
-to their average, relative to its norm)."""
+to the model the sync point left, relative to its norm)."""
 
 from __future__ import annotations
 

@@ -69,3 +69,12 @@ def _relative_distance(local: Tensor, average: Tensor, slices: list[slice]) -> f
     diff = torch.stack([(local[s] - average[s]).double().square().sum() for s in slices]).sum()
     norm = torch.stack([average[s].double().square().sum() for s in slices]).sum()
     return float((diff / norm).sqrt()) if norm > 0 else 0.0
+
+
+def relative_distance(before: Tensor, after: Tensor) -> float:
+    """||before - after|| / ||after||: at a sync point, how far this replica's parameters were
+    from the one model the ranks agreed on (0 when nothing had set the replicas apart)."""
+    norm = after.double().square().sum()
+    if norm == 0:
+        return 0.0
+    return float(((before.double() - after.double()).square().sum() / norm).sqrt())

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -34,14 +34,14 @@ from torch.optim import Optimizer
 
 from hwnas.distributed.auto_delay import DelayTuner
 from hwnas.distributed.delayed_gradients import DelayedGradients
+from hwnas.distributed.flat import flatten
 from hwnas.distributed.link import EmulatedLink, PeerError
 from hwnas.distributed.periodic_deltas import PeriodicDeltas, nesterov_outer
-from hwnas.distributed.replicas import average_replicas
+from hwnas.distributed.replicas import average_replicas, relative_distance
 from hwnas.distributed.settings import DTSSettings, check_same_on_every_rank
 from hwnas.distributed.step_timer import StepTimer
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 class DTSStrategy(DDPStrategy):
@@ -227,9 +227,9 @@ class DTSStrategy(DDPStrategy):
         if delay == self.settings.max_delay:
             rank_zero_warn(f"DTS: the delay hit dts.max_delay={delay}; exchanges will still stall")
 
-    def _guard(self, exchange: Callable[[], T]) -> T:
+    def _guard(self, exchange: Callable[[], None]) -> None:
         try:
-            return exchange()
+            exchange()
         except PeerError:
             self.peer_failed = True
             raise
@@ -240,10 +240,10 @@ class DTSStrategy(DDPStrategy):
         optimiser state). A no-op when nothing moved since the last one."""
         if self.exchange is None or self.synchronized:
             return
+        before = flatten(self.params)
         self._guard(self.exchange.drain)
-        spread = self._guard(
-            lambda: average_replicas(self.link, self.lightning_module, self.optimizers)
-        )
+        self._guard(lambda: average_replicas(self.link, self.lightning_module, self.optimizers))
+        spread = relative_distance(before, flatten(self.params))
         self.spreads.append((self.lightning_module.trainer.global_step, spread))
         if isinstance(self.exchange, PeriodicDeltas):
             self.exchange.reset_anchor()
@@ -321,7 +321,7 @@ class DTSStrategy(DDPStrategy):
             "mean_exposed_wait_ms": self.timer.mean_wait_s * 1e3,
             "messages": stats.messages if stats else 0,
             "megabytes_sent": stats.payload_bytes / 1e6 if stats else 0.0,
-            # this rank's parameters' distance to the replicas' average, relative to its norm,
-            # at each sync point: how far the delayed or sparse updates let the replicas drift
+            # at each sync point, this rank's parameters' distance to the model the ranks agreed
+            # on, relative to its norm: how far the delayed or sparse updates let them drift
             "replica_spread": [{"step": step, "spread": spread} for step, spread in self.spreads],
         }
