@@ -1,7 +1,7 @@
 """Making every replica identical at a sync point: the average of every floating-point tensor
 of the model (parameters, BatchNorm statistics, an EMA of the weights) and of the optimiser
-state (momentum, Adam's moments; step counters are equal on every rank already), and how far
-the replicas had drifted apart before it."""
+state (momentum, Adam's moments; step counters are equal on every rank already), and how far a
+replica had drifted from the model a sync point agrees on."""
 
 from __future__ import annotations
 
@@ -34,41 +34,15 @@ def replica_state(module: nn.Module, optimizers: Iterable[Optimizer] = ()) -> li
 
 
 def average_replicas(link: EmulatedLink, module: nn.Module,
-                     optimizers: Iterable[Optimizer] = ()) -> float:  # fmt: skip
+                     optimizers: Iterable[Optimizer] = ()) -> None:  # fmt: skip
     """Replace every rank's model and optimiser state by their average over the ranks (one
-    exchange over `link`, so a sync point pays the emulated latency like any other).
-
-    Returns how far this rank's parameters had drifted from the average: the norm of (replica
-    - average) over the norm of the average, over every parameter (0 when the replicas were
-    identical, as under synchronous SGD)."""
+    exchange over `link`, so a sync point pays the emulated latency like any other)."""
     tensors = replica_state(module, optimizers)
     if not tensors or link.world == 1:
-        return 0.0
+        return
     dtype = torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
     flat = torch.cat([t.detach().reshape(-1).to(dtype) for t in tensors])
-    average = link.all_reduce_mean(flat, "synchronisation of the replicas").wait()
-    spread = _relative_distance(flat, average, _parameter_slices(module, tensors))
-    copy_into(tensors, average)
-    return spread
-
-
-def _parameter_slices(module: nn.Module, tensors: list[Tensor]) -> list[slice]:
-    """Where the module's parameters lie in the flat vector of `tensors`."""
-    params = {p.data_ptr() for p in module.parameters()}
-    slices, offset = [], 0
-    for tensor in tensors:
-        if tensor.data_ptr() in params:
-            slices.append(slice(offset, offset + tensor.numel()))
-        offset += tensor.numel()
-    return slices
-
-
-def _relative_distance(local: Tensor, average: Tensor, slices: list[slice]) -> float:
-    if not slices:
-        return 0.0
-    diff = torch.stack([(local[s] - average[s]).double().square().sum() for s in slices]).sum()
-    norm = torch.stack([average[s].double().square().sum() for s in slices]).sum()
-    return float((diff / norm).sqrt()) if norm > 0 else 0.0
+    copy_into(tensors, link.all_reduce_mean(flat, "synchronisation of the replicas").wait())
 
 
 def relative_distance(before: Tensor, after: Tensor) -> float:
