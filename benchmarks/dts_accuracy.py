@@ -189,9 +189,8 @@ def main() -> None:
                 if not args.quick:
                     results_path.write_text(json.dumps(results, indent=1))
                 print(f"{name} {arm} seed {seed}: {results[-1]['test_acc']:.2%}", flush=True)
-    lr, warmup = scaled(args.task, batch)
     print(f"\n#### {name}: test top-1 of the best checkpoint, 2 processes x {batch} images, "
-          f"lr {lr:g}, seeds {args.seeds}\n")  # fmt: skip
+          f"lr {scaled(args.task, batch)[0]:g}, seeds {args.seeds}\n")  # fmt: skip
     print(table(results, name, arms))
     print("\n" + machine_line(torch.device("cpu"), 1) + "; 2 processes (gloo), 1 thread each")
     print(f"results: {results_path}")
