@@ -63,15 +63,18 @@ BATCH = {"mnist": 32, "cifar10": 8}  # images per process
 LR = {"mnist": 0.05, "cifar10": 0.035}  # at 2 x BATCH images a step
 
 
-def label(task: str, batch: int) -> str:
-    """The results' name of a task at `batch` images per process."""
-    return task if batch == BATCH[task] else f"{task}/b{batch}"
+def label(task: str, batch: int, lr_scale: float = 1.0) -> str:
+    """The results' name of a task at `batch` images per process and `lr_scale` times the
+    recipe's learning rate."""
+    name = task if batch == BATCH[task] else f"{task}/b{batch}"
+    return name if lr_scale == 1.0 else f"{name}/lr{lr_scale:g}x"
 
 
-def scaled(task: str, batch: int) -> tuple[float, int]:
-    """Learning rate (linear in the global batch) and synchronous warm-up steps (the same share
-    of the run) at `batch` images per process."""
-    return LR[task] * batch / BATCH[task], round(LR_WARMUP_STEPS[task] * BATCH[task] / batch)
+def scaled(task: str, batch: int, lr_scale: float = 1.0) -> tuple[float, int]:
+    """Learning rate (linear in the global batch, times `lr_scale`) and synchronous warm-up steps
+    (the same share of the run) at `batch` images per process."""
+    lr = LR[task] * batch / BATCH[task] * lr_scale
+    return lr, round(LR_WARMUP_STEPS[task] * BATCH[task] / batch)
 
 
 def mnist_architecture(directory: Path) -> Path:
@@ -86,8 +89,10 @@ def mnist_architecture(directory: Path) -> Path:
     return path
 
 
-def task_overrides(task: str, workdir: Path, data: str, batch: int) -> list[str]:
-    lr = scaled(task, batch)[0]
+def task_overrides(
+    task: str, workdir: Path, data: str, batch: int, lr_scale: float = 1.0
+) -> list[str]:
+    lr = scaled(task, batch, lr_scale)[0]
     if task == "mnist":  # REFERENCE B6's check: SGD lr 0.05, momentum 0.9, 5 epochs
         return ["dataset=mnist", f"arch={mnist_architecture(workdir)}", "epochs=5",
                 f"optimizer.lr={lr:g}", f"dataset.batch_size={batch}", "module.ema=null",
@@ -98,7 +103,9 @@ def task_overrides(task: str, workdir: Path, data: str, batch: int) -> list[str]
             f"optimizer.lr={lr:g}"]  # fmt: skip
 
 
-def run_one(task: str, batch: int, arm: str, seed: int, base: list[str], out: Path) -> dict:
+def run_one(
+    name: str, task: str, batch: int, arm: str, seed: int, base: list[str], out: Path
+) -> dict:
     warmup_steps = scaled(task, batch)[1]
     overrides = [*base, "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu",
                  "distributed=dts", *(o.format(lr_warmup_steps=warmup_steps)
@@ -112,7 +119,7 @@ def run_one(task: str, batch: int, arm: str, seed: int, base: list[str], out: Pa
         raise SystemExit(f"{task} {arm} seed {seed} failed:\n{result.stderr[-3000:]}")
     summary = json.loads((out / "train_summary.json").read_text())
     spreads = [point["spread"] for point in summary["distributed"]["replica_spread"]]
-    return {"task": label(task, batch), "arm": arm, "seed": seed, "test_acc": summary["test_acc"],
+    return {"task": name, "arm": arm, "seed": seed, "test_acc": summary["test_acc"],
             "train_time_s": summary["train_time_s"], "steps": summary["distributed"]["steps"],
             "replica_spread": statistics.fmean(spreads) if spreads else None}  # fmt: skip
 
@@ -164,6 +171,8 @@ def main() -> None:
     parser.add_argument("--arms", nargs="+", default=None, choices=list(ARMS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--batch", type=int, default=None, help="images per process")
+    parser.add_argument("--lr-scale", type=float, default=1.0,
+                        help="times the recipe's learning rate, in every arm")  # fmt: skip
     parser.add_argument("--data", default=str(ROOT.parent / "shared/data/cifar10-jpeg.zip"))
     parser.add_argument("--results", type=Path, default=None, help="JSON file to accumulate in")
     parser.add_argument("--quick", action="store_true")
@@ -172,12 +181,14 @@ def main() -> None:
     if args.quick:
         arms, args.seeds = ["ssgd", "dts_t5"], [0]
     batch = args.batch or BATCH[args.task]
-    name = label(args.task, batch)
+    if not args.lr_scale > 0:
+        parser.error(f"--lr-scale must be positive, got {args.lr_scale}")
+    name = label(args.task, batch, args.lr_scale)
     results_path = args.results or Path(tempfile.mkdtemp()) / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else []
     with tempfile.TemporaryDirectory(prefix="hwnas-dts-acc-") as tmp:
         work = Path(tmp)
-        base = task_overrides(args.task, work, args.data, batch)
+        base = task_overrides(args.task, work, args.data, batch, args.lr_scale)
         if args.quick:
             base += ["epochs=1", "+trainer.limit_train_batches=8", "+trainer.limit_val_batches=2"]
         for seed in args.seeds:
@@ -185,12 +196,13 @@ def main() -> None:
                 if any(r["task"] == name and r["arm"] == arm and r["seed"] == seed
                        for r in results):  # fmt: skip
                     continue
-                results.append(run_one(args.task, batch, arm, seed, base, work / f"{arm}_{seed}"))
+                out = work / f"{arm}_{seed}"
+                results.append(run_one(name, args.task, batch, arm, seed, base, out))
                 if not args.quick:
                     results_path.write_text(json.dumps(results, indent=1))
                 print(f"{name} {arm} seed {seed}: {results[-1]['test_acc']:.2%}", flush=True)
     print(f"\n#### {name}: test top-1 of the best checkpoint, 2 processes x {batch} images, "
-          f"lr {scaled(args.task, batch)[0]:g}, seeds {args.seeds}\n")  # fmt: skip
+          f"lr {scaled(args.task, batch, args.lr_scale)[0]:g}, seeds {args.seeds}\n")  # fmt: skip
     print(table(results, name, arms))
     print("\n" + machine_line(torch.device("cpu"), 1) + "; 2 processes (gloo), 1 thread each")
     print(f"results: {results_path}")

@@ -48,3 +48,13 @@ def test_a_larger_batch_scales_the_rate_and_keeps_the_warmup_share(tmp_path: Pat
     overrides = dts_accuracy.task_overrides("cifar10", tmp_path, str(tmp_path / "c.zip"), 16)
     assert [o for o in overrides if o.startswith(("optimizer.lr", "dataset.batch_size="))] == [
         "dataset.batch_size=16", "optimizer.lr=0.07"]  # fmt: skip
+
+
+def test_a_learning_rate_scale_applies_to_every_arm_and_labels_its_results(tmp_path: Path) -> None:
+    """--lr-scale 0.5 halves the recipe's rate (warm-up steps unchanged) and files the results
+    apart from the recipe's own."""
+    assert dts_accuracy.scaled("cifar10", 8, 0.5) == (0.0175, 178)
+    assert dts_accuracy.label("cifar10", 8, 0.5) == "cifar10/lr0.5x"
+    assert dts_accuracy.label("cifar10", 16, 0.5) == "cifar10/b16/lr0.5x"
+    overrides = dts_accuracy.task_overrides("cifar10", tmp_path, str(tmp_path / "c.zip"), 8, 0.5)
+    assert [o for o in overrides if o.startswith("optimizer.lr")] == ["optimizer.lr=0.0175"]
