@@ -4,6 +4,7 @@ clipping before the exchange, and what train.py reports."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -159,6 +160,15 @@ def test_sync_warmup_steps_run_synchronously_then_the_chosen_delay(tmp_path: Pat
     waits = [wait for _, wait in strategy.timer.history]  # from step 1 (step 0 has no start)
     assert min(waits[:6]) >= 0.034  # tuned at step 3, still synchronous until step 7
     assert sum(waits[-4:]) / 4 < 0.005
+
+
+def test_a_delayed_run_logs_its_drift_limit(tmp_path: Path, caplog) -> None:
+    """At a fixed delay the run states, once, the step size its replicas' drift tolerates."""
+    with caplog.at_level(logging.INFO):
+        _trainer(tmp_path, DTSStrategy(delay=2), max_steps=2).fit(SlowLinear(), _loader())
+    notes = [r.getMessage() for r in caplog.records if "drift stays bounded" in r.getMessage()]
+    assert len(notes) == 1 and "at delay 2 (SGD, momentum 0)" in notes[0]
+    assert "< 1, 0.50 of synchronous SGD's 2" in notes[0]
 
 
 def test_train_summary_reports_the_exchange(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ from hwnas.distributed.link import EmulatedLink, PeerError
 from hwnas.distributed.periodic_deltas import PeriodicDeltas, nesterov_outer
 from hwnas.distributed.replicas import average_replicas, relative_distance
 from hwnas.distributed.settings import DTSSettings, check_same_on_every_rank
+from hwnas.distributed.stability import drift_limit_note
 from hwnas.distributed.step_timer import StepTimer
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,15 @@ class DTSStrategy(DDPStrategy):
         self.spreads = []
         self.timer.reset()
         rank_zero_info(f"DTS: {self.describe()}")
+        if self.tuner is None:
+            self._note_drift_limit()
+
+    def _note_drift_limit(self) -> None:
+        """Log how much of synchronous SGD's step size the delayed update's drift tolerates."""
+        if self.settings.mode == "gradients" and self.settings.correction and self.optimizers:
+            note = drift_limit_note(self.delay, self.optimizers[0])
+            if note:
+                rank_zero_info(note)
 
     def describe(self) -> str:
         s = self.settings
@@ -226,6 +236,7 @@ class DTSStrategy(DDPStrategy):
                        f"and {wait * 1e3:.1f} ms of exposed wait at delay 0")  # fmt: skip
         if delay == self.settings.max_delay:
             rank_zero_warn(f"DTS: the delay hit dts.max_delay={delay}; exchanges will still stall")
+        self._note_drift_limit()
 
     def _guard(self, exchange: Callable[[], None]) -> None:
         try:

@@ -1,0 +1,44 @@
+"""The delayed update's stability limit: the largest learning rate x curvature at which the
+replicas' drift from their mean stays bounded, against synchronous SGD's limit (t = 0), for plain
+SGD, heavy-ball momentum and torch's Nesterov momentum (`hwnas.distributed.stability`).
+
+    python benchmarks/dts_stability.py
+    python benchmarks/dts_stability.py --momentum 0.95 --delays 0 1 4 8
+
+The mean of the replicas follows synchronous SGD exactly, so it is stable up to the t = 0 limit;
+the replicas' drift needs the smaller limit of its delay. The ratio is how much lower the peak
+learning rate must be for the drift to stay as stable as synchronous SGD itself, wherever
+training pushes the sharpest curvature up to what the rate allows.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from common import markdown_table
+
+from hwnas.distributed.stability import largest_stable_step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--momentum", type=float, default=0.9)
+    parser.add_argument("--delays", type=int, nargs="+", default=[0, 1, 2, 3, 5, 8, 16])
+    args = parser.parse_args()
+    m = args.momentum
+    optimisers = [("plain SGD", 0.0, False), (f"heavy ball {m:g}", m, False),
+                  (f"Nesterov {m:g}", m, True)]  # fmt: skip
+    synchronous = {name: largest_stable_step(0, mom, nest) for name, mom, nest in optimisers}
+    rows = []
+    for delay in args.delays:
+        row = [str(delay)]
+        for name, mom, nest in optimisers:
+            limit = largest_stable_step(delay, mom, nest)
+            row.append(f"{limit:.3f} ({limit / synchronous[name]:.2f})")
+        rows.append(row)
+    print("#### Largest stable lr x curvature of the replicas' drift (ratio to t = 0)\n")
+    print(markdown_table(["delay t", *(name for name, _, _ in optimisers)], rows))
+
+
+if __name__ == "__main__":
+    main()

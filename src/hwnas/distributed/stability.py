@@ -1,0 +1,96 @@
+"""How large a step the delayed update tolerates: linear stability of the replicas' drift.
+
+Under the delayed update (REFERENCE B1) every step moves the replicas' mean exactly as
+synchronous SGD would, so the mean is stable wherever synchronous SGD is. What differs is the
+drift of each replica from that mean. Near a minimum, along a direction of curvature h, the
+corrected gradient of replica j deviates from the replicas' average by h (x(k) - x(k - t)),
+where x is the replica's drift along that direction (the average arriving at step k carries
+everyone's drift of step k - t, which averages to zero). Fed to SGD with momentum, that drift
+follows a linear recurrence whose only free parameter is a = lr x h. Synchronous SGD's
+recurrence is the same with h x(k) alone.
+
+`largest_stable_step(delay, momentum, nesterov)` is the largest a at which every mode of that
+recurrence stays bounded (the mode at 1, which carries the drift the next sync point removes,
+is set aside). For plain SGD it is 2 at t = 0 and 1 at every t >= 1; with torch's Nesterov
+momentum 0.9 it is 1.36 at t = 0 (2 (1 + m) / (1 + 2 m)), 0.68 at t = 1, 0.27 at t = 5. Along
+any direction whose lr x curvature lies between the two limits, the mean is stable but the
+replicas' drift grows until something nonlinear stops it: the replicas then take their gradients
+away from the mean, and training can lose accuracy although the mean's update is exact. Training
+at a high rate, near the largest curvature the rate allows, is where that happens first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.optim import Optimizer
+
+
+def drift_recurrence(step: float, delay: int, momentum: float, nesterov: bool) -> np.ndarray:
+    """The linear map of (x(k), ..., x(k - delay), velocity) over one step of torch's SGD, for
+    a drift mode with lr x curvature = `step`; `delay` = 0 is synchronous SGD's recurrence."""
+    size = delay + 2
+    rows = np.zeros((size, size))
+    # gradient as a row over the state: h x(k) - h x(k - t), scaled by lr (folded into `step`)
+    grad = np.zeros(size)
+    grad[0] += step
+    if delay:
+        grad[delay] -= step
+    velocity = momentum * np.eye(size)[delay + 1] + grad
+    update = grad + momentum * velocity if nesterov else velocity
+    rows[0] = np.eye(size)[0] - update  # x(k + 1) = x(k) - lr x update (lr folded into step)
+    rows[1 : delay + 1] = np.eye(size)[0:delay]  # shift the history
+    rows[delay + 1] = velocity
+    return rows
+
+
+def spectral_radius(step: float, delay: int, momentum: float, nesterov: bool) -> float:
+    """Largest modulus among the recurrence's eigenvalues, the conserved mode at 1 set aside."""
+    eigenvalues = np.linalg.eigvals(drift_recurrence(step, delay, momentum, nesterov))
+    if delay:  # the drift's sum over the last t steps is conserved: one eigenvalue is 1
+        eigenvalues = np.delete(eigenvalues, np.argmin(np.abs(eigenvalues - 1)))
+    return float(np.abs(eigenvalues).max()) if eigenvalues.size else 0.0
+
+
+def largest_stable_step(
+    delay: int, momentum: float = 0.0, nesterov: bool = False, tolerance: float = 1e-6
+) -> float:
+    """Largest lr x curvature at which every drift mode stays bounded (see the module's
+    docstring); `delay` = 0 gives synchronous SGD's limit."""
+    if delay < 0:
+        raise ValueError(f"delay must be >= 0, got {delay}")
+    if not 0.0 <= momentum < 1.0:
+        raise ValueError(f"momentum must lie in [0, 1), got {momentum}")
+
+    def stable(step: float) -> bool:
+        return spectral_radius(step, delay, momentum, nesterov) <= 1.0 + 1e-9
+
+    # scan up to synchronous SGD's bound (never above 2 (1 + m)), then bisect the first crossing
+    grid = np.linspace(0.0, 2.0 * (1.0 + momentum) * 1.01, 801)[1:]
+    unstable = next((step for step in grid if not stable(step)), None)
+    if unstable is None:
+        return float(grid[-1])
+    low, high = unstable - (grid[1] - grid[0]), unstable
+    while high - low > tolerance:
+        middle = 0.5 * (low + high)
+        low, high = (middle, high) if stable(middle) else (low, middle)
+    return float(low)
+
+
+def drift_limit_note(delay: int, optimizer: Optimizer) -> str | None:
+    """One line for the run's log: the drift's limit at this delay under this optimiser's
+    momentum, against synchronous SGD's. None at delay 0, or for an optimiser other than SGD
+    (the analysis is SGD's)."""
+    group = optimizer.param_groups[0]
+    if delay <= 0 or not isinstance(optimizer, torch.optim.SGD):
+        return None
+    momentum, nesterov = float(group.get("momentum", 0.0)), bool(group.get("nesterov", False))
+    limit = largest_stable_step(delay, momentum, nesterov)
+    synchronous = largest_stable_step(0, momentum, nesterov)
+    kind = f"SGD, momentum {momentum:g}{' (Nesterov)' if nesterov else ''}"
+    return (
+        f"DTS: at delay {delay} ({kind}) the replicas' drift stays bounded only while lr x "
+        f"curvature < {limit:.3g}, {limit / synchronous:.2f} of synchronous SGD's {synchronous:.3g}; "
+        "if DTS trails synchronous SGD, a peak learning rate lower by about that factor is the "
+        "first thing to try (benchmarks/dts_stability.py)"
+    )

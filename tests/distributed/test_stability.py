@@ -1,0 +1,98 @@
+"""The delayed update's stability limit (hwnas.distributed.stability): the closed forms it must
+reproduce, and two replicas running the real `DelayedGradients` with torch's SGD on a quadratic,
+whose drift stays bounded just under the limit and grows just over it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hwnas.distributed.delayed_gradients import DelayedGradients
+from hwnas.distributed.stability import drift_limit_note, largest_stable_step
+
+
+def test_closed_forms() -> None:
+    assert largest_stable_step(0) == pytest.approx(2.0, abs=1e-4)  # gradient descent: lr h < 2
+    for delay in (1, 2, 5, 16):  # plain SGD's drift: x(k+1) = x(k) - a (x(k) - x(k-t))
+        assert largest_stable_step(delay) == pytest.approx(1.0, abs=1e-4)
+    m = 0.9
+    assert largest_stable_step(0, m) == pytest.approx(2 * (1 + m), abs=1e-4)  # heavy ball
+    assert largest_stable_step(0, m, nesterov=True) == pytest.approx(
+        2 * (1 + m) / (1 + 2 * m), abs=1e-4
+    )
+    assert largest_stable_step(1, m) == pytest.approx(1 + m, abs=1e-4)
+
+
+def test_the_limit_falls_with_the_delay_under_momentum() -> None:
+    limits = [largest_stable_step(t, 0.9, nesterov=True) for t in (0, 1, 2, 5, 16)]
+    assert limits == sorted(limits, reverse=True)
+    assert limits[1] == pytest.approx(limits[0] / 2, rel=1e-3)  # t = 1: half of SSGD's
+    assert limits[3] < limits[0] / 4  # t = 5: under a quarter
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(ValueError, match="delay"):
+        largest_stable_step(-1)
+    with pytest.raises(ValueError, match="momentum"):
+        largest_stable_step(1, momentum=1.0)
+
+
+class _PairLink:
+    """Two in-process replicas: message i's average is the mean of both replicas' i-th sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[list[torch.Tensor]] = [[], []]
+
+    def endpoint(self, rank: int):
+        link = self
+
+        class _Message:
+            def __init__(self, index: int) -> None:
+                self.index = index
+
+            def wait(self) -> torch.Tensor:
+                return (link.sent[0][self.index] + link.sent[1][self.index]) / 2
+
+        class _Endpoint:
+            def all_reduce_mean(self, payload: torch.Tensor, what: str = "") -> _Message:
+                link.sent[rank].append(payload.clone())
+                return _Message(len(link.sent[rank]) - 1)
+
+        return _Endpoint()
+
+
+def _final_drift(step: float, delay: int, steps: int = 1000) -> float:
+    """|w0 - w1| after `steps` (or once it passes 1) of the delayed update on f(w) = 1/2 w^2 (curvature 1, so lr is
+    lr x curvature), Nesterov momentum 0.9, the replicas started 1e-3 apart."""
+    link = _PairLink()
+    weights = [torch.nn.Parameter(torch.tensor([1e-3])), torch.nn.Parameter(torch.tensor([-1e-3]))]
+    optimizers = [torch.optim.SGD([w], lr=step, momentum=0.9, nesterov=True) for w in weights]
+    exchanges = [DelayedGradients([w], link.endpoint(r), delay) for r, w in enumerate(weights)]
+    for _ in range(steps):
+        for w, optimizer, exchange in zip(weights, optimizers, exchanges, strict=True):
+            optimizer.zero_grad()
+            (0.5 * w.pow(2).sum()).backward()
+            exchange.exchange()  # delay >= 1: the other replica sent step k - t already
+            optimizer.step()
+        if (weights[0] - weights[1]).abs() > 1.0:
+            break
+    return float((weights[0] - weights[1]).detach().abs())
+
+
+@pytest.mark.parametrize("delay", [1, 2, 5])
+def test_real_replicas_drift_apart_just_over_the_limit(delay: int) -> None:
+    limit = largest_stable_step(delay, 0.9, nesterov=True)
+    assert _final_drift(0.9 * limit, delay) < 2e-3  # bounded: no further than it started
+    assert _final_drift(1.1 * limit, delay) > 1.0  # grown five-hundredfold
+    # the mean is synchronous SGD, stable at both rates: what diverged is the replicas' drift
+    assert 1.1 * limit < largest_stable_step(0, 0.9, nesterov=True)
+
+
+def test_the_log_note_names_the_limit_and_the_ratio() -> None:
+    weight = torch.nn.Parameter(torch.zeros(1))
+    nesterov = torch.optim.SGD([weight], lr=0.1, momentum=0.9, nesterov=True)
+    note = drift_limit_note(1, nesterov)
+    assert note is not None and "< 0.679, 0.50 of synchronous SGD's 1.36" in note
+    assert "momentum 0.9 (Nesterov)" in note
+    assert drift_limit_note(0, nesterov) is None  # synchronous SGD: nothing drifts
+    assert drift_limit_note(3, torch.optim.Adam([weight])) is None  # the analysis is SGD's
