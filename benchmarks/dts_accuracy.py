@@ -22,6 +22,7 @@ global batch and the warm-ups keep their share of the run, and the results are l
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import statistics
@@ -121,22 +122,39 @@ def run_one(
     spreads = [point["spread"] for point in summary["distributed"]["replica_spread"]]
     return {"task": name, "arm": arm, "seed": seed, "test_acc": summary["test_acc"],
             "train_time_s": summary["train_time_s"], "steps": summary["distributed"]["steps"],
-            "replica_spread": statistics.fmean(spreads) if spreads else None}  # fmt: skip
+            "replica_spread": statistics.fmean(spreads) if spreads else None,
+            "last_epoch_train_loss": last_epoch_train_loss(out)}  # fmt: skip
+
+
+def last_epoch_train_loss(out: Path) -> float | None:
+    """Mean of the logged `train/loss` (rank 0's batches) over the run's last epoch: less noisy
+    than one test accuracy, and it shows whether an arm optimised more slowly."""
+    losses: dict[int, list[float]] = {}
+    for path in sorted(out.glob("csv/version_*/metrics.csv")):
+        with path.open(newline="") as file:
+            for row in csv.DictReader(file):
+                if row.get("train/loss"):
+                    losses.setdefault(int(row["epoch"]), []).append(float(row["train/loss"]))
+    return statistics.fmean(losses[max(losses)]) if losses else None
 
 
 def table(results: list[dict], task: str, arms: list[str]) -> str:
     """One row per arm: accuracies by seed, mean, spread, how far the replicas had drifted
     apart at the sync points (`dts/replica_spread`, mean over the runs that recorded it), the
-    difference of the means to SSGD, and the same-seed differences to SSGD (mean with its
+    mean training loss of the last epoch (over the runs that recorded it), the difference of
+    the means to SSGD, and the same-seed differences to SSGD (mean with its
     standard error over the seeds both ran: a run's own noise is shared by neither, but the
     seed's data order and initial weights are)."""
     by_arm: dict[str, dict[int, float]] = {}
     spreads: dict[str, list[float]] = {}
+    losses: dict[str, list[float]] = {}
     for r in results:
         if r["task"] == task:
             by_arm.setdefault(r["arm"], {})[r["seed"]] = r["test_acc"]
             if r.get("replica_spread") is not None:
                 spreads.setdefault(r["arm"], []).append(r["replica_spread"])
+            if r.get("last_epoch_train_loss") is not None:
+                losses.setdefault(r["arm"], []).append(r["last_epoch_train_loss"])
     ssgd = by_arm.get("ssgd", {})
     rows = []
     for arm in arms:
@@ -149,10 +167,11 @@ def table(results: list[dict], task: str, arms: list[str]) -> str:
         delta = f"{(mean - statistics.fmean(ssgd.values())) * 100:+.2f}" if ssgd else "-"
         rows.append([arm, ARMS[arm][0], " ".join(f"{accs[s]:.2%} ({s})" for s in sorted(accs)),
                      f"{mean:.2%}", f"{spread * 100:.2f}",
-                     f"{statistics.fmean(spreads[arm]):.2g}" if arm in spreads else "-", delta,
+                     f"{statistics.fmean(spreads[arm]):.2g}" if arm in spreads else "-",
+                     f"{statistics.fmean(losses[arm]):.3f}" if arm in losses else "-", delta,
                      paired_difference(accs, ssgd) if arm != "ssgd" else "-"])  # fmt: skip
     return markdown_table(["arm", "update", "test top-1 (seed)", "mean", "std (points)",
-                           "replica drift", "mean - SSGD (points)", "same seed - SSGD (points)"],
+                           "replica drift", "train loss, last epoch", "mean - SSGD (points)", "same seed - SSGD (points)"],
                           rows)  # fmt: skip
 
 

@@ -58,3 +58,17 @@ def test_a_learning_rate_scale_applies_to_every_arm_and_labels_its_results(tmp_p
     assert dts_accuracy.label("cifar10", 16, 0.5) == "cifar10/b16/lr0.5x"
     overrides = dts_accuracy.task_overrides("cifar10", tmp_path, str(tmp_path / "c.zip"), 8, 0.5)
     assert [o for o in overrides if o.startswith("optimizer.lr")] == ["optimizer.lr=0.0175"]
+
+
+def test_last_epoch_train_loss_reads_the_runs_csv(tmp_path: Path) -> None:
+    assert dts_accuracy.last_epoch_train_loss(tmp_path) is None  # no CSV log: no figure
+    log = tmp_path / "csv" / "version_0"
+    log.mkdir(parents=True)
+    (log / "metrics.csv").write_text(
+        "epoch,step,train/loss,val/acc\n0,9,2.0,\n0,19,1.8,\n0,19,,0.4\n1,29,1.0,\n1,39,0.5,\n"
+    )
+    assert dts_accuracy.last_epoch_train_loss(tmp_path) == 0.75  # epoch 1's two rows
+    runs = [{"task": "cifar10", "arm": "ssgd", "seed": 0, "test_acc": 0.5,
+             "last_epoch_train_loss": 0.75}]  # fmt: skip
+    row = dts_accuracy.table(runs, "cifar10", ["ssgd"]).splitlines()[2].split(" | ")
+    assert row[6] == "0.750"
