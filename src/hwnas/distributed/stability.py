@@ -91,6 +91,6 @@ def drift_limit_note(delay: int, optimizer: Optimizer) -> str | None:
     return (
         f"DTS: at delay {delay} ({kind}) the replicas' drift stays bounded only while lr x "
         f"curvature < {limit:.3g}, {limit / synchronous:.2f} of synchronous SGD's {synchronous:.3g}; "
-        "if DTS trails synchronous SGD, a peak learning rate lower by about that factor is the "
-        "first thing to try (benchmarks/dts_stability.py)"
+        "along directions curved beyond that, the replicas' drift grows between sync points "
+        "(benchmarks/dts_stability.py)"
     )
