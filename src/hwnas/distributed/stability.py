@@ -47,7 +47,7 @@ def drift_recurrence(step: float, delay: int, momentum: float, nesterov: bool) -
 def spectral_radius(step: float, delay: int, momentum: float, nesterov: bool) -> float:
     """Largest modulus among the recurrence's eigenvalues, the conserved mode at 1 set aside."""
     eigenvalues = np.linalg.eigvals(drift_recurrence(step, delay, momentum, nesterov))
-    if delay:  # the drift's sum over the last t steps is conserved: one eigenvalue is 1
+    if delay:  # a constant drift is a fixed point (the correction sees differences only): 1
         eigenvalues = np.delete(eigenvalues, np.argmin(np.abs(eigenvalues - 1)))
     return float(np.abs(eigenvalues).max()) if eigenvalues.size else 0.0
 
