@@ -10,13 +10,16 @@ time, so the link is not emulated here: accuracy depends on t and p only.
     python benchmarks/dts_accuracy.py --task mnist --quick   # a check that it runs
 
     python benchmarks/dts_accuracy.py --task cifar10 --batch 16 --arms ssgd dts_t5_warm
+    python benchmarks/dts_accuracy.py --task cifar10 --lr-scale 0.5 --arms ssgd dts_t1
 
 Each run is `python train.py trainer=ddp trainer.devices=2 distributed=dts ...` (one thread per
 process), and reports the test top-1 of its best checkpoint. Results accumulate in a JSON file
 (`--results`), so an interrupted sweep continues where it stopped. `--batch` sets the images per
 process (8 on CIFAR-10, 32 on MNIST by default); the learning rate then scales linearly with the
 global batch and the warm-ups keep their share of the run, and the results are labelled
-`cifar10/b16` and so on.
+`cifar10/b16` and so on; `--lr-scale` multiplies every arm's rate (labelled `cifar10/lr0.5x`).
+The table gives, per arm, the replicas' drift at the sync points and the last epoch's mean
+training loss beside the accuracies.
 """
 
 from __future__ import annotations
@@ -171,8 +174,8 @@ def table(results: list[dict], task: str, arms: list[str]) -> str:
                      f"{statistics.fmean(losses[arm]):.3f}" if arm in losses else "-", delta,
                      paired_difference(accs, ssgd) if arm != "ssgd" else "-"])  # fmt: skip
     return markdown_table(["arm", "update", "test top-1 (seed)", "mean", "std (points)",
-                           "replica drift", "train loss, last epoch", "mean - SSGD (points)", "same seed - SSGD (points)"],
-                          rows)  # fmt: skip
+                           "replica drift", "train loss, last epoch", "mean - SSGD (points)",
+                           "same seed - SSGD (points)"], rows)  # fmt: skip
 
 
 def paired_difference(accs: dict[int, float], ssgd: dict[int, float]) -> str:
