@@ -62,8 +62,9 @@ class _PairLink:
 
 
 def _final_drift(step: float, delay: int, steps: int = 1000) -> float:
-    """|w0 - w1| after `steps` (or once it passes 1) of the delayed update on f(w) = 1/2 w^2 (curvature 1, so lr is
-    lr x curvature), Nesterov momentum 0.9, the replicas started 1e-3 apart."""
+    """|w0 - w1| after `steps` of the delayed update (or once it passes 1) on f(w) = 1/2 w^2
+    (curvature 1, so lr is lr x curvature), Nesterov momentum 0.9, the replicas started 2e-3
+    apart on either side of the minimum."""
     link = _PairLink()
     weights = [torch.nn.Parameter(torch.tensor([1e-3])), torch.nn.Parameter(torch.tensor([-1e-3]))]
     optimizers = [torch.optim.SGD([w], lr=step, momentum=0.9, nesterov=True) for w in weights]

@@ -90,7 +90,7 @@ def drift_limit_note(delay: int, optimizer: Optimizer) -> str | None:
     kind = f"SGD, momentum {momentum:g}{' (Nesterov)' if nesterov else ''}"
     return (
         f"DTS: at delay {delay} ({kind}) the replicas' drift stays bounded only while lr x "
-        f"curvature < {limit:.3g}, {limit / synchronous:.2f} of synchronous SGD's {synchronous:.3g}; "
-        "along directions curved beyond that, the replicas' drift grows between sync points "
-        "(benchmarks/dts_stability.py)"
+        f"curvature < {limit:.3g}, {limit / synchronous:.2f} of synchronous SGD's "
+        f"{synchronous:.3g}; along directions curved beyond that, the replicas' drift grows "
+        "between sync points (benchmarks/dts_stability.py)"
     )
