@@ -28,7 +28,7 @@ from hwnas.training.sharpness import top_hessian_eigenvalue
 DELAYS = (0, 1, 2, 5, 16)
 
 
-def measure(run: Path, batches: int, iterations: int) -> tuple[list[str], list[str]]:
+def measure(run: Path, batches: int, iterations: int) -> tuple[list[str], str]:
     config = run / "config.yaml"
     checkpoint = run / "checkpoints" / "last.ckpt"
     for path in (config, checkpoint):
@@ -52,7 +52,7 @@ def measure(run: Path, batches: int, iterations: int) -> tuple[list[str], list[s
     row = [run.name, str(network.epoch), f"{len(drawn)} x {cfg.dataset.batch_size}",
            f"{top:.2f}", f"{lr:g}", f"{lr * top:.3f}",
            *(f"{limit:.3f}{' (over)' if lr * top > limit else ''}" for limit in limits)]  # fmt: skip
-    return row, [f"momentum {momentum:g}{' Nesterov' if nesterov else ''}"]
+    return row, f"momentum {momentum:g}{' Nesterov' if nesterov else ''}"
 
 
 def main() -> None:
@@ -62,15 +62,15 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=20)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    rows, notes = [], set()
+    rows, optimisers = [], set()
     for run in args.runs:
-        row, note = measure(run, args.batches, args.iterations)
+        row, optimiser = measure(run, args.batches, args.iterations)
         rows.append(row)
-        notes.update(note)
+        optimisers.add(optimiser)
     print("#### Top Hessian eigenvalue at the last checkpoint against the step-size limits\n")
     print(markdown_table(["run", "epoch", "batches", "top eigenvalue", "peak lr", "lr x top",
                           *(f"limit t = {t}" for t in DELAYS)], rows))  # fmt: skip
-    print(f"\nOptimiser: {', '.join(sorted(notes))}. " + machine_line(torch.device("cpu"), 1))
+    print(f"\nOptimiser: {', '.join(sorted(optimisers))}. " + machine_line(torch.device("cpu"), 1))
 
 
 if __name__ == "__main__":
