@@ -11,13 +11,15 @@ time, so the link is not emulated here: accuracy depends on t and p only.
 
     python benchmarks/dts_accuracy.py --task cifar10 --batch 16 --arms ssgd dts_t5_warm
     python benchmarks/dts_accuracy.py --task cifar10 --lr-scale 0.5 --arms ssgd dts_t1
+    python benchmarks/dts_accuracy.py --task cifar10 --epochs 6 --arms ssgd dts_t5_warm
 
 Each run is `python train.py trainer=ddp trainer.devices=2 distributed=dts ...` (one thread per
 process), and reports the test top-1 of its best checkpoint. Results accumulate in a JSON file
 (`--results`), so an interrupted sweep continues where it stopped. `--batch` sets the images per
 process (8 on CIFAR-10, 32 on MNIST by default); the learning rate then scales linearly with the
 global batch and the warm-ups keep their share of the run, and the results are labelled
-`cifar10/b16` and so on; `--lr-scale` multiplies every arm's rate (labelled `cifar10/lr0.5x`).
+`cifar10/b16` and so on; `--lr-scale` multiplies every arm's rate (labelled `cifar10/lr0.5x`);
+`--epochs` sets the schedule's length (labelled `cifar10/e6`; the warm-ups keep their steps).
 The table gives, per arm, the replicas' drift at the sync points and the last epoch's mean
 training loss beside the accuracies.
 """
@@ -64,14 +66,16 @@ MNIST_ARMS = ["ssgd", "dts_t5", "sparse_p8", "both_p8_t5", "ablation_t5", "dts_t
 # (57 of 285 steps), 0.3 of CIFAR-10's 3 epochs (178 of 1,776 steps), at the default batch.
 LR_WARMUP_STEPS = {"mnist": 57, "cifar10": 178}
 BATCH = {"mnist": 32, "cifar10": 8}  # images per process
+EPOCHS = {"mnist": 5, "cifar10": 3}
 LR = {"mnist": 0.05, "cifar10": 0.035}  # at 2 x BATCH images a step
 
 
-def label(task: str, batch: int, lr_scale: float = 1.0) -> str:
-    """The results' name of a task at `batch` images per process and `lr_scale` times the
-    recipe's learning rate."""
+def label(task: str, batch: int, lr_scale: float = 1.0, epochs: int | None = None) -> str:
+    """The results' name of a task at `batch` images per process, `lr_scale` times the
+    recipe's learning rate and `epochs` epochs (None: the recipe's)."""
     name = task if batch == BATCH[task] else f"{task}/b{batch}"
-    return name if lr_scale == 1.0 else f"{name}/lr{lr_scale:g}x"
+    name = name if lr_scale == 1.0 else f"{name}/lr{lr_scale:g}x"
+    return name if epochs in (None, EPOCHS[task]) else f"{name}/e{epochs}"
 
 
 def scaled(task: str, batch: int, lr_scale: float = 1.0) -> tuple[float, int]:
@@ -94,17 +98,26 @@ def mnist_architecture(directory: Path) -> Path:
 
 
 def task_overrides(
-    task: str, workdir: Path, data: str, batch: int, lr_scale: float = 1.0
+    task: str,
+    workdir: Path,
+    data: str,
+    batch: int,
+    lr_scale: float = 1.0,
+    epochs: int | None = None,
 ) -> list[str]:
+    """`train.py`'s overrides for the task's recipe; `epochs` lengthens or shortens its
+    schedule (the cosine stretched over them; the warm-ups, set in epochs, keep their steps)."""
     lr = scaled(task, batch, lr_scale)[0]
+    epochs = epochs or EPOCHS[task]
     if task == "mnist":  # REFERENCE B6's check: SGD lr 0.05, momentum 0.9, 5 epochs
-        return ["dataset=mnist", f"arch={mnist_architecture(workdir)}", "epochs=5",
+        return ["dataset=mnist", f"arch={mnist_architecture(workdir)}", f"epochs={epochs}",
                 f"optimizer.lr={lr:g}", f"dataset.batch_size={batch}", "module.ema=null",
                 "module.label_smoothing=0"]  # fmt: skip
-    recipe = [o for o in CPU_RUN if not o.startswith(("dataset.batch_size", "optimizer.lr"))]
+    recipe = [o for o in CPU_RUN
+              if not o.startswith(("dataset.batch_size", "optimizer.lr", "epochs"))]  # fmt: skip
     return ["experiment=train_cifar10_fast", "arch=proxyless_mobile_cifar",
             f"dataset.data_dir={Path(data).resolve()}", *recipe, f"dataset.batch_size={batch}",
-            f"optimizer.lr={lr:g}"]  # fmt: skip
+            f"optimizer.lr={lr:g}", f"epochs={epochs}"]  # fmt: skip
 
 
 def run_one(
@@ -195,6 +208,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=None, help="images per process")
     parser.add_argument("--lr-scale", type=float, default=1.0,
                         help="times the recipe's learning rate, in every arm")  # fmt: skip
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="the schedule's length (default: the recipe's, 5 on MNIST, 3 on CIFAR-10)",
+    )
     parser.add_argument("--data", default=str(ROOT.parent / "shared/data/cifar10-jpeg.zip"))
     parser.add_argument("--results", type=Path, default=None, help="JSON file to accumulate in")
     parser.add_argument("--quick", action="store_true")
@@ -205,12 +224,14 @@ def main() -> None:
     batch = args.batch or BATCH[args.task]
     if not args.lr_scale > 0:
         parser.error(f"--lr-scale must be positive, got {args.lr_scale}")
-    name = label(args.task, batch, args.lr_scale)
+    if args.epochs is not None and args.epochs < 1:
+        parser.error(f"--epochs must be at least 1, got {args.epochs}")
+    name = label(args.task, batch, args.lr_scale, args.epochs)
     results_path = args.results or Path(tempfile.mkdtemp()) / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else []
     with tempfile.TemporaryDirectory(prefix="hwnas-dts-acc-") as tmp:
         work = Path(tmp)
-        base = task_overrides(args.task, work, args.data, batch, args.lr_scale)
+        base = task_overrides(args.task, work, args.data, batch, args.lr_scale, args.epochs)
         if args.quick:
             base += ["epochs=1", "+trainer.limit_train_batches=8", "+trainer.limit_val_batches=2"]
         for seed in args.seeds:
@@ -224,7 +245,8 @@ def main() -> None:
                     results_path.write_text(json.dumps(results, indent=1))
                 print(f"{name} {arm} seed {seed}: {results[-1]['test_acc']:.2%}", flush=True)
     print(f"\n#### {name}: test top-1 of the best checkpoint, 2 processes x {batch} images, "
-          f"lr {scaled(args.task, batch, args.lr_scale)[0]:g}, seeds {args.seeds}\n")  # fmt: skip
+          f"lr {scaled(args.task, batch, args.lr_scale)[0]:g}, "
+          f"{args.epochs or EPOCHS[args.task]} epochs, seeds {args.seeds}\n")  # fmt: skip
     print(table(results, name, arms))
     print("\n" + machine_line(torch.device("cpu"), 1) + "; 2 processes (gloo), 1 thread each")
     print(f"results: {results_path}")

@@ -60,6 +60,20 @@ def test_a_learning_rate_scale_applies_to_every_arm_and_labels_its_results(tmp_p
     assert [o for o in overrides if o.startswith("optimizer.lr")] == ["optimizer.lr=0.0175"]
 
 
+def test_a_longer_schedule_sets_epochs_once_and_labels_its_results(tmp_path: Path) -> None:
+    """--epochs 6 replaces the recipe's 3 (one `epochs=` override, so Hydra cannot pick the
+    wrong one), keeps the warm-up's steps and files the results apart; the recipe's own length
+    keeps the plain label."""
+    assert dts_accuracy.label("cifar10", 8, 1.0, 6) == "cifar10/e6"
+    assert dts_accuracy.label("cifar10", 8, 1.0, 3) == "cifar10"
+    assert dts_accuracy.label("mnist", 32, 0.5, 10) == "mnist/lr0.5x/e10"
+    for task, epochs, expected in [("cifar10", 6, "epochs=6"), ("cifar10", None, "epochs=3")]:
+        overrides = dts_accuracy.task_overrides(task, tmp_path, str(tmp_path / "c.zip"), 8, 1.0,
+                                                epochs)  # fmt: skip
+        assert [o for o in overrides if o.startswith("epochs=")] == [expected]
+    assert dts_accuracy.scaled("cifar10", 8) == (0.035, 178)  # no epochs in it: steps kept
+
+
 def test_last_epoch_train_loss_reads_the_runs_csv(tmp_path: Path) -> None:
     assert dts_accuracy.last_epoch_train_loss(tmp_path) is None  # no CSV log: no figure
     log = tmp_path / "csv" / "version_0"
