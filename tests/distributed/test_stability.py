@@ -4,6 +4,8 @@ whose drift stays bounded just under the limit and grows just over it."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -21,6 +23,22 @@ def test_closed_forms() -> None:
         2 * (1 + m) / (1 + 2 * m), abs=1e-4
     )
     assert largest_stable_step(1, m) == pytest.approx(1 + m, abs=1e-4)
+
+
+def test_without_the_correction_the_weights_limit_is_the_delayed_recurrences() -> None:
+    """The stale average alone: x(k + 1) = x(k) - a x(k - t), stable for a < 2 sin(pi / (2 (2t
+    + 1))) (plain SGD); t = 0 is synchronous SGD either way; under Nesterov momentum the limit
+    falls far below the corrected update's drift limit."""
+    for delay in (0, 1, 2, 5, 16):
+        assert largest_stable_step(delay, correction=False) == pytest.approx(
+            2 * math.sin(math.pi / (2 * (2 * delay + 1))), abs=1e-4
+        )
+    assert largest_stable_step(0, 0.9, True, correction=False) == pytest.approx(
+        largest_stable_step(0, 0.9, True), abs=1e-4
+    )
+    for delay in (1, 2, 5, 16):
+        stale = largest_stable_step(delay, 0.9, nesterov=True, correction=False)
+        assert stale < largest_stable_step(delay, 0.9, nesterov=True) / 2
 
 
 def test_the_limit_falls_with_the_delay_under_momentum() -> None:
@@ -87,6 +105,36 @@ def test_real_replicas_drift_apart_just_over_the_limit(delay: int) -> None:
     assert _final_drift(1.1 * limit, delay) > 1.0  # grown five-hundredfold
     # the mean is synchronous SGD, stable at both rates: what diverged is the replicas' drift
     assert 1.1 * limit < largest_stable_step(0, 0.9, nesterov=True)
+
+
+def _final_weight(step: float, delay: int, steps: int) -> float:
+    """|w| after `steps` of the stale average alone (`correction=False`; or once it passes 1)
+    on f(w) = 1/2 w^2 with Nesterov momentum 0.9, two replicas started at 1e-3."""
+    link = _PairLink()
+    weights = [torch.nn.Parameter(torch.tensor([1e-3])) for _ in range(2)]
+    optimizers = [torch.optim.SGD([w], lr=step, momentum=0.9, nesterov=True) for w in weights]
+    exchanges = [
+        DelayedGradients([w], link.endpoint(r), delay, correction=False)
+        for r, w in enumerate(weights)
+    ]
+    for _ in range(steps):
+        for w, optimizer, exchange in zip(weights, optimizers, exchanges, strict=True):
+            optimizer.zero_grad()
+            (0.5 * w.pow(2).sum()).backward()
+            exchange.exchange()
+            optimizer.step()
+        if weights[0].abs() > 1.0:
+            break
+    assert torch.equal(weights[0], weights[1])  # the same stale average: nothing drifts
+    return float(weights[0].detach().abs())
+
+
+@pytest.mark.parametrize("delay", [1, 2, 5])
+def test_real_replicas_without_the_correction_diverge_just_over_its_limit(delay: int) -> None:
+    limit = largest_stable_step(delay, 0.9, nesterov=True, correction=False)
+    steps = 500 + 500 * delay  # 1.1 x the limit grows a thousandfold in 590, 1190, 1660 steps
+    assert _final_weight(0.9 * limit, delay, steps) < 1e-3  # settles towards the minimum
+    assert _final_weight(1.1 * limit, delay, steps) > 1.0  # grown a thousandfold
 
 
 def test_the_log_note_names_the_limit_and_the_ratio() -> None:

@@ -17,6 +17,13 @@ any direction whose lr x curvature lies between the two limits, the mean is stab
 replicas' drift grows until something nonlinear stops it: the replicas then take their gradients
 away from the mean, and training can lose accuracy although the mean's update is exact. Training
 at a high rate, near the largest curvature the rate allows, is where that happens first.
+
+Without the correction (`dts.correction=false`, the ablation) every replica applies the same
+stale average, so nothing drifts, but the weights themselves follow x(k + 1) = x(k) - a x(k - t)
+through the optimiser: `correction=False` gives that recurrence's limit, which falls much faster
+with t (plain SGD: 2 sin(pi / (2 (2 t + 1))), 1 at t = 1, 0.28 at t = 5; Nesterov 0.9: 0.25 at
+t = 1, 0.025 at t = 5). A stale gradient fed to momentum overshoots; the correction keeps the
+mean at synchronous SGD's limit and leaves the delay only the drift's.
 """
 
 from __future__ import annotations
@@ -26,16 +33,23 @@ import torch
 from torch.optim import Optimizer
 
 
-def drift_recurrence(step: float, delay: int, momentum: float, nesterov: bool) -> np.ndarray:
+def drift_recurrence(
+    step: float, delay: int, momentum: float, nesterov: bool, correction: bool = True
+) -> np.ndarray:
     """The linear map of (x(k), ..., x(k - delay), velocity) over one step of torch's SGD, for
-    a drift mode with lr x curvature = `step`; `delay` = 0 is synchronous SGD's recurrence."""
+    a drift mode with lr x curvature = `step`; `delay` = 0 is synchronous SGD's recurrence.
+    `correction=False`: the weights' own recurrence under the stale average alone."""
     size = delay + 2
     rows = np.zeros((size, size))
-    # gradient as a row over the state: h x(k) - h x(k - t), scaled by lr (folded into `step`)
+    # gradient as a row over the state, scaled by lr (folded into `step`): h x(k) - h x(k - t)
+    # for the drift under the correction, h x(k - t) for the weights without it
     grad = np.zeros(size)
-    grad[0] += step
-    if delay:
-        grad[delay] -= step
+    if correction:
+        grad[0] += step
+        if delay:
+            grad[delay] -= step
+    else:
+        grad[delay] += step
     velocity = momentum * np.eye(size)[delay + 1] + grad
     update = grad + momentum * velocity if nesterov else velocity
     rows[0] = np.eye(size)[0] - update  # x(k + 1) = x(k) - lr x update (lr folded into step)
@@ -44,26 +58,34 @@ def drift_recurrence(step: float, delay: int, momentum: float, nesterov: bool) -
     return rows
 
 
-def spectral_radius(step: float, delay: int, momentum: float, nesterov: bool) -> float:
+def spectral_radius(
+    step: float, delay: int, momentum: float, nesterov: bool, correction: bool = True
+) -> float:
     """Largest modulus among the recurrence's eigenvalues, the conserved mode at 1 set aside."""
-    eigenvalues = np.linalg.eigvals(drift_recurrence(step, delay, momentum, nesterov))
-    if delay:  # a constant drift is a fixed point (the correction sees differences only): 1
+    eigenvalues = np.linalg.eigvals(drift_recurrence(step, delay, momentum, nesterov, correction))
+    if delay and correction:  # a constant drift is a fixed point (the correction sees only
+        # differences): 1
         eigenvalues = np.delete(eigenvalues, np.argmin(np.abs(eigenvalues - 1)))
     return float(np.abs(eigenvalues).max()) if eigenvalues.size else 0.0
 
 
 def largest_stable_step(
-    delay: int, momentum: float = 0.0, nesterov: bool = False, tolerance: float = 1e-6
+    delay: int,
+    momentum: float = 0.0,
+    nesterov: bool = False,
+    tolerance: float = 1e-6,
+    correction: bool = True,
 ) -> float:
     """Largest lr x curvature at which every drift mode stays bounded (see the module's
-    docstring); `delay` = 0 gives synchronous SGD's limit."""
+    docstring); `delay` = 0 gives synchronous SGD's limit. `correction=False`: the limit of the
+    weights themselves under the stale average alone (the ablation)."""
     if delay < 0:
         raise ValueError(f"delay must be >= 0, got {delay}")
     if not 0.0 <= momentum < 1.0:
         raise ValueError(f"momentum must lie in [0, 1), got {momentum}")
 
     def stable(step: float) -> bool:
-        return spectral_radius(step, delay, momentum, nesterov) <= 1.0 + 1e-9
+        return spectral_radius(step, delay, momentum, nesterov, correction) <= 1.0 + 1e-9
 
     # scan up to synchronous SGD's bound (never above 2 (1 + m)), then bisect the first crossing
     grid = np.linspace(0.0, 2.0 * (1.0 + momentum) * 1.01, 801)[1:]
