@@ -171,6 +171,18 @@ def test_a_delayed_run_logs_its_drift_limit(tmp_path: Path, caplog) -> None:
     assert "< 1, 0.50 of synchronous SGD's 2" in notes[0]
 
 
+def test_a_run_without_the_correction_logs_the_weights_limit(tmp_path: Path, caplog) -> None:
+    """The ablation states the stale average's own, smaller limit (plain SGD at delay 2:
+    2 sin(pi / 10) = 0.618), not the corrected update's drift limit."""
+    with caplog.at_level(logging.INFO):
+        strategy = DTSStrategy(delay=2, correction=False)
+        _trainer(tmp_path, strategy, max_steps=2).fit(SlowLinear(), _loader())
+    messages = [r.getMessage() for r in caplog.records]
+    notes = [m for m in messages if "without the correction" in m]
+    assert len(notes) == 1 and "< 0.618, 0.31 of synchronous SGD's 2" in notes[0]
+    assert not any("drift stays bounded" in m for m in messages)
+
+
 def test_train_summary_reports_the_exchange(tmp_path: Path) -> None:
     figures = run_train(_cfg("train", tmp_path, "dts.delay=1", "wan.latency_ms=2", "epochs=1"))
     summary = json.loads((tmp_path / "train_summary.json").read_text())

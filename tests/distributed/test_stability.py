@@ -144,4 +144,7 @@ def test_the_log_note_names_the_limit_and_the_ratio() -> None:
     assert note is not None and "< 0.679, 0.50 of synchronous SGD's 1.36" in note
     assert "momentum 0.9 (Nesterov)" in note
     assert drift_limit_note(0, nesterov) is None  # synchronous SGD: nothing drifts
+    stale = drift_limit_note(5, nesterov, correction=False)
+    assert stale is not None and "without the correction" in stale
+    assert "the weights themselves stay stable only while lr x curvature < 0.0253" in stale
     assert drift_limit_note(3, torch.optim.Adam([weight])) is None  # the analysis is SGD's

@@ -99,20 +99,28 @@ def largest_stable_step(
     return float(low)
 
 
-def drift_limit_note(delay: int, optimizer: Optimizer) -> str | None:
+def drift_limit_note(delay: int, optimizer: Optimizer, correction: bool = True) -> str | None:
     """One line for the run's log: the drift's limit at this delay under this optimiser's
-    momentum, against synchronous SGD's. None at delay 0, or for an optimiser other than SGD
-    (the analysis is SGD's)."""
+    momentum (without the correction: the weights' own limit), against synchronous SGD's. None
+    at delay 0, or for an optimiser other than SGD (the analysis is SGD's)."""
     group = optimizer.param_groups[0]
     if delay <= 0 or not isinstance(optimizer, torch.optim.SGD):
         return None
     momentum, nesterov = float(group.get("momentum", 0.0)), bool(group.get("nesterov", False))
-    limit = largest_stable_step(delay, momentum, nesterov)
+    limit = largest_stable_step(delay, momentum, nesterov, correction=correction)
     synchronous = largest_stable_step(0, momentum, nesterov)
     kind = f"SGD, momentum {momentum:g}{' (Nesterov)' if nesterov else ''}"
+    bound = (
+        f"curvature < {limit:.3g}, {limit / synchronous:.2f} of synchronous SGD's {synchronous:.3g}"
+    )
+    if not correction:
+        return (
+            f"DTS: without the correction, at delay {delay} ({kind}) the weights themselves stay "
+            f"stable only while lr x {bound}; along directions curved beyond that the stale "
+            "average overshoots and training diverges or stalls (benchmarks/dts_stability.py)"
+        )
     return (
         f"DTS: at delay {delay} ({kind}) the replicas' drift stays bounded only while lr x "
-        f"curvature < {limit:.3g}, {limit / synchronous:.2f} of synchronous SGD's "
-        f"{synchronous:.3g}; along directions curved beyond that, the replicas' drift grows "
-        "between sync points (benchmarks/dts_stability.py)"
+        f"{bound}; along directions curved beyond that, the replicas' drift grows between sync "
+        "points (benchmarks/dts_stability.py)"
     )

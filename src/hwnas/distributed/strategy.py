@@ -152,9 +152,10 @@ class DTSStrategy(DDPStrategy):
             self._note_drift_limit()
 
     def _note_drift_limit(self) -> None:
-        """Log how much of synchronous SGD's step size the delayed update's drift tolerates."""
-        if self.settings.mode == "gradients" and self.settings.correction and self.optimizers:
-            note = drift_limit_note(self.delay, self.optimizers[0])
+        """Log how much of synchronous SGD's step size the delayed update's drift tolerates (without
+        the correction: the weights themselves)."""
+        if self.settings.mode == "gradients" and self.optimizers:
+            note = drift_limit_note(self.delay, self.optimizers[0], self.settings.correction)
             if note:
                 rank_zero_info(note)
 
