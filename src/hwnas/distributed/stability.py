@@ -63,8 +63,8 @@ def spectral_radius(
 ) -> float:
     """Largest modulus among the recurrence's eigenvalues, the conserved mode at 1 set aside."""
     eigenvalues = np.linalg.eigvals(drift_recurrence(step, delay, momentum, nesterov, correction))
-    if delay and correction:  # a constant drift is a fixed point (the correction sees only
-        # differences): 1
+    # under the correction a constant drift is a fixed point (it sees differences only): mode 1
+    if delay and correction:
         eigenvalues = np.delete(eigenvalues, np.argmin(np.abs(eigenvalues - 1)))
     return float(np.abs(eigenvalues).max()) if eigenvalues.size else 0.0
 
