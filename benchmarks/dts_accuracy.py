@@ -14,7 +14,9 @@ time, so the link is not emulated here: accuracy depends on t and p only.
     python benchmarks/dts_accuracy.py --task cifar10 --epochs 6 --arms ssgd dts_t5_warm
 
 Each run is `python train.py trainer=ddp trainer.devices=2 distributed=dts ...` (one thread per
-process), and reports the test top-1 of its best checkpoint. Results accumulate in a JSON file
+process), and reports the test top-1 of its final weights (`--test best`: of the checkpoint
+with the best held-out accuracy, labelled `cifar10/best`; choosing among checkpoints on 500
+held-out images adds that choice's noise to every run). Results accumulate in a JSON file
 (`--results`), so an interrupted sweep continues where it stopped. `--batch` sets the images per
 process (8 on CIFAR-10, 32 on MNIST by default); the learning rate then scales linearly with the
 global batch and the warm-ups keep their share of the run, and the results are labelled
@@ -70,12 +72,16 @@ EPOCHS = {"mnist": 5, "cifar10": 3}
 LR = {"mnist": 0.05, "cifar10": 0.035}  # at 2 x BATCH images a step
 
 
-def label(task: str, batch: int, lr_scale: float = 1.0, epochs: int | None = None) -> str:
+def label(
+    task: str, batch: int, lr_scale: float = 1.0, epochs: int | None = None, test: str = "last"
+) -> str:
     """The results' name of a task at `batch` images per process, `lr_scale` times the
-    recipe's learning rate and `epochs` epochs (None: the recipe's)."""
+    recipe's learning rate and `epochs` epochs (None: the recipe's), testing the `last` weights
+    or the `best` checkpoint."""
     name = task if batch == BATCH[task] else f"{task}/b{batch}"
     name = name if lr_scale == 1.0 else f"{name}/lr{lr_scale:g}x"
-    return name if epochs in (None, EPOCHS[task]) else f"{name}/e{epochs}"
+    name = name if epochs in (None, EPOCHS[task]) else f"{name}/e{epochs}"
+    return name if test == "last" else f"{name}/best"
 
 
 def scaled(task: str, batch: int, lr_scale: float = 1.0) -> tuple[float, int]:
@@ -121,10 +127,18 @@ def task_overrides(
 
 
 def run_one(
-    name: str, task: str, batch: int, arm: str, seed: int, base: list[str], out: Path
+    name: str,
+    task: str,
+    batch: int,
+    arm: str,
+    seed: int,
+    base: list[str],
+    out: Path,
+    test: str = "last",
 ) -> dict:
     warmup_steps = scaled(task, batch)[1]
-    overrides = [*base, "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu",
+    overrides = [*base, f"test_checkpoint={test}", "trainer=ddp", "trainer.devices=2",
+                 "trainer.accelerator=cpu",
                  "distributed=dts", *(o.format(lr_warmup_steps=warmup_steps)
                                       for o in ARMS[arm][1]),
                  f"seed={seed}", "logger=csv",
@@ -136,7 +150,9 @@ def run_one(
         raise SystemExit(f"{task} {arm} seed {seed} failed:\n{result.stderr[-3000:]}")
     summary = json.loads((out / "train_summary.json").read_text())
     spreads = [point["spread"] for point in summary["distributed"]["replica_spread"]]
+    best = summary.get("best_checkpoint")
     return {"task": name, "arm": arm, "seed": seed, "test_acc": summary["test_acc"],
+            "tested": summary["tested"], "best_checkpoint": Path(best).name if best else None,
             "train_time_s": summary["train_time_s"], "steps": summary["distributed"]["steps"],
             "replica_spread": statistics.fmean(spreads) if spreads else None,
             "last_epoch_train_loss": last_epoch_train_loss(out)}  # fmt: skip
@@ -214,6 +230,12 @@ def main() -> None:
         default=None,
         help="the schedule's length (default: the recipe's, 5 on MNIST, 3 on CIFAR-10)",
     )
+    parser.add_argument(
+        "--test",
+        choices=["last", "best"],
+        default="last",
+        help="test the final weights, or the checkpoint with the best val/acc",
+    )
     parser.add_argument("--data", default=str(ROOT.parent / "shared/data/cifar10-jpeg.zip"))
     parser.add_argument("--results", type=Path, default=None, help="JSON file to accumulate in")
     parser.add_argument("--quick", action="store_true")
@@ -226,7 +248,7 @@ def main() -> None:
         parser.error(f"--lr-scale must be positive, got {args.lr_scale}")
     if args.epochs is not None and args.epochs < 1:
         parser.error(f"--epochs must be at least 1, got {args.epochs}")
-    name = label(args.task, batch, args.lr_scale, args.epochs)
+    name = label(args.task, batch, args.lr_scale, args.epochs, args.test)
     results_path = args.results or Path(tempfile.mkdtemp()) / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else []
     with tempfile.TemporaryDirectory(prefix="hwnas-dts-acc-") as tmp:
@@ -240,11 +262,12 @@ def main() -> None:
                        for r in results):  # fmt: skip
                     continue
                 out = work / f"{arm}_{seed}"
-                results.append(run_one(name, args.task, batch, arm, seed, base, out))
+                results.append(run_one(name, args.task, batch, arm, seed, base, out, args.test))
                 if not args.quick:
                     results_path.write_text(json.dumps(results, indent=1))
                 print(f"{name} {arm} seed {seed}: {results[-1]['test_acc']:.2%}", flush=True)
-    print(f"\n#### {name}: test top-1 of the best checkpoint, 2 processes x {batch} images, "
+    tested = "the final weights" if args.test == "last" else "the best checkpoint"
+    print(f"\n#### {name}: test top-1 of {tested}, 2 processes x {batch} images, "
           f"lr {scaled(args.task, batch, args.lr_scale)[0]:g}, "
           f"{args.epochs or EPOCHS[args.task]} epochs, seeds {args.seeds}\n")  # fmt: skip
     print(table(results, name, arms))

@@ -67,6 +67,9 @@ def test_a_longer_schedule_sets_epochs_once_and_labels_its_results(tmp_path: Pat
     assert dts_accuracy.label("cifar10", 8, 1.0, 6) == "cifar10/e6"
     assert dts_accuracy.label("cifar10", 8, 1.0, 3) == "cifar10"
     assert dts_accuracy.label("mnist", 32, 0.5, 10) == "mnist/lr0.5x/e10"
+    # the best checkpoint's results are filed apart from the final weights' (the default)
+    assert dts_accuracy.label("cifar10", 8, 1.0, 6, test="best") == "cifar10/e6/best"
+    assert dts_accuracy.label("cifar10", 8, test="last") == "cifar10"
     for task, epochs, expected in [("cifar10", 6, "epochs=6"), ("cifar10", None, "epochs=3")]:
         overrides = dts_accuracy.task_overrides(task, tmp_path, str(tmp_path / "c.zip"), 8, 1.0,
                                                 epochs)  # fmt: skip

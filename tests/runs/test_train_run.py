@@ -44,6 +44,37 @@ def test_train_writes_best_and_last_checkpoints_and_a_summary(tmp_path: Path) ->
     assert Architecture.load(tmp_path / "arch.yaml").name == "tiny"
 
 
+def _test_acc(cfg: DictConfig, checkpoint: Path) -> tuple[float, float]:
+    """Test top-1 and the EMA's of `checkpoint`, tested on its own."""
+    module, datamodule = build_training(cfg)
+    trainer = build_trainer(cfg)
+    trainer.test(module, datamodule=datamodule, ckpt_path=str(checkpoint), verbose=False)
+    return float(trainer.callback_metrics["test/acc"]), float(
+        trainer.callback_metrics["test/ema/acc"]
+    )
+
+
+def test_test_checkpoint_last_tests_the_final_weights(tmp_path: Path) -> None:
+    """`test_checkpoint=last` tests the weights at the end of the schedule, not the best epoch
+    (here the worst by val/acc, an early one), and says so in the summary."""
+    overrides = ["epochs=3", "callbacks.model_checkpoint.mode=min", "test_checkpoint=last"]
+    cfg = train_cfg(tmp_path, *overrides)
+    figures = run_train(cfg)
+    assert figures["tested"] == "last"
+    final = _test_acc(cfg, tmp_path / "checkpoints" / "last.ckpt")
+    assert (figures["test_acc"], figures["test_ema_acc"]) == pytest.approx(final, abs=1e-6)
+    best = next(p for p in (tmp_path / "checkpoints").glob("*.ckpt") if p.name != "last.ckpt")
+    assert _test_acc(cfg, best) != pytest.approx(final, abs=1e-6)  # the choice shows
+    default = run_train(train_cfg(tmp_path / "default", "epochs=3"))
+    assert default["tested"] == "best"
+
+
+def test_an_unknown_test_checkpoint_is_refused_before_training(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="test_checkpoint='final'.*best.*last"):
+        run_train(train_cfg(tmp_path / "run", "test_checkpoint=final"))
+    assert not (tmp_path / "run").exists()
+
+
 def test_bn_and_biases_get_no_weight_decay(tmp_path: Path) -> None:
     module, _ = build_training(train_cfg(tmp_path))
     optimizer = build_optimizer(module.model, module.optimizer_factory, 4e-5)

@@ -73,8 +73,25 @@ def build_training(cfg: DictConfig) -> tuple[TrainModule, pl.LightningDataModule
     return module, datamodule
 
 
+TEST_CHECKPOINTS = ("best", "last")
+
+
+def checkpoint_to_test(cfg: DictConfig) -> str:
+    """`test_checkpoint`, checked before any training: `best` (the epoch with the highest
+    val/acc) or `last` (the weights at the end of the schedule)."""
+    choice = cfg.get("test_checkpoint", "best")
+    if choice not in TEST_CHECKPOINTS:
+        raise ValueError(
+            f"unknown test_checkpoint={choice!r}: choose best (the checkpoint with the highest "
+            "val/acc) or last (the weights at the end of training)"
+        )
+    return choice
+
+
 def run_train(cfg: DictConfig) -> dict[str, Any]:
-    """Train, test the best checkpoint, write `train_summary.json`; returns its figures."""
+    """Train, test the best checkpoint (or the last weights: `test_checkpoint=last`), write
+    `train_summary.json`; returns its figures."""
+    tested = checkpoint_to_test(cfg)
     out = start_run(cfg)
     check_run_folder(cfg, out)
     module, datamodule = build_training(cfg)
@@ -88,9 +105,13 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
         seconds = time.perf_counter() - start
         metrics = scalar_metrics(trainer)
         best = _best_checkpoint(trainer)
-        trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)
+        # ckpt_path None with the module: the weights in memory, the end of the schedule (under
+        # distributed=dts one model: training ends with a sync point)
+        path = best if tested == "best" else None
+        trainer.test(module, datamodule=datamodule, ckpt_path=path, verbose=False)
         metrics.update(scalar_metrics(trainer))
         figures = _figures(module, metrics, trainer, seconds, best)
+        figures["tested"] = "best" if path else "last"  # no checkpoint callback: the last weights
         if trainer.is_global_zero:
             write_json(out / "train_summary.json", figures)
             print(_format(figures))
@@ -136,4 +157,6 @@ def _format(figures: dict[str, Any]) -> str:
         if key in figures:
             lines.append(f"{key.replace('_', ' ')}: {figures[key]:.4f}")
     lines.append(f"best checkpoint: {figures['best_checkpoint']}")
+    lines.append("tested: " + ("the best checkpoint" if figures.get("tested") == "best"
+                               else "the weights at the end of training"))  # fmt: skip
     return "\n".join(lines)
