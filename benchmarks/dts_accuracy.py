@@ -269,7 +269,7 @@ def main() -> None:
     tested = "the final weights" if args.test == "last" else "the best checkpoint"
     print(f"\n#### {name}: test top-1 of {tested}, 2 processes x {batch} images, "
           f"lr {scaled(args.task, batch, args.lr_scale)[0]:g}, "
-          f"{args.epochs or EPOCHS[args.task]} epochs, seeds {args.seeds}\n")  # fmt: skip
+          f"{1 if args.quick else args.epochs or EPOCHS[args.task]} epochs, seeds {args.seeds}\n")  # fmt: skip
     print(table(results, name, arms))
     print("\n" + machine_line(torch.device("cpu"), 1) + "; 2 processes (gloo), 1 thread each")
     print(f"results: {results_path}")
