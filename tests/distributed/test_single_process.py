@@ -155,11 +155,15 @@ def test_sync_warmup_steps_run_synchronously_then_the_chosen_delay(tmp_path: Pat
 
     trainer = _trainer(tmp_path, strategy, max_steps=16, callbacks=[RecordDelay()])
     trainer.fit(SlowLinear(step_s=0.01), _loader())
-    assert strategy.tuning is not None and strategy.delay >= 2  # chosen after 3 exchanges
+    tuning = strategy.tuning  # chosen after 3 exchanges, by the rule, whatever this CPU's speed
+    assert tuning is not None and strategy.delay >= 1
+    assert strategy.delay == smallest_hiding_delay(tuning["compute_s"], tuning["wait_s"], 64)
     assert delays[:7] == [0] * 7 and delays[7:] == [strategy.delay] * 9
-    waits = [wait for _, wait in strategy.timer.history]  # from step 1 (step 0 has no start)
-    assert min(waits[:6]) >= 0.034  # tuned at step 3, still synchronous until step 7
-    assert sum(waits[-4:]) / 4 < 0.005
+    history = list(strategy.timer.history)  # from step 1 (step 0 has no start)
+    # tuned at step 3, still synchronous until step 7: each of those steps spans the link's whole
+    # 35 ms (a loaded CPU may overlap some of it with work after the issue, so not the wait alone)
+    assert min(step for step, _ in history[:6]) >= 0.035
+    assert sum(wait for _, wait in history[-4:]) / 4 < 0.35 * 0.035  # the delay hides the latency
 
 
 def test_a_delayed_run_logs_its_drift_limit(tmp_path: Path, caplog) -> None:
