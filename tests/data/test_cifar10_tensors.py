@@ -35,6 +35,27 @@ def test_tree_zip_and_cache_give_the_same_tensors(cifar_tree: Path, tmp_path: Pa
     assert torch.equal(from_zip.test_labels, from_tree.test_labels)
 
 
+def test_two_processes_filling_the_cache_at_once_do_not_collide(
+    cifar_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every DDP rank decodes on a fresh machine and writes the cache: while one writes, the
+    other may write and move its own file into place. Each must write a file of its own (a shared
+    temporary name let the second rank's rename take the first one's file away mid-write)."""
+    cache, source = tmp_path / "cache", find_source(cifar_tree)
+    save, other, writes = torch.save, [], []
+
+    def save_while_another_process_does(obj, path, *args, **kwargs) -> None:
+        save(obj, path, *args, **kwargs)
+        writes.append(path)
+        if len(writes) == 1:  # the other rank, in the middle of this one's write
+            other.append(load_cifar10(source, cache))
+
+    monkeypatch.setattr(torch, "save", save_while_another_process_does)
+    arrays = load_cifar10(source, cache)
+    assert torch.equal(arrays.train_images, other[0].train_images)
+    assert [p.suffix for p in (cache / "data").iterdir()] == [".pt"]  # no temporary left over
+
+
 def test_packed_image_files_give_the_same_tensors(cifar_tree: Path, tmp_path: Path) -> None:
     """The form gpu_bundle.sh carries to a GPU machine: the zip's files in one .npz."""
     packed = pack_image_files(_zip(cifar_tree, tmp_path / "c.zip"), tmp_path / "c.npz")

@@ -19,6 +19,8 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from hwnas.files import write_atomic
+
 log = logging.getLogger(__name__)
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
@@ -82,10 +84,10 @@ def load_cifar10(source: Path, cache_dir: Path | None = None) -> ImageArrays:
     arrays = readers.get(source.suffix, _from_tree)(source)
     arrays.check(str(source))
     if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_suffix(".partial")
-        torch.save(vars(arrays), partial)
-        partial.replace(cached)  # a crash mid-write never leaves a truncated cache behind
+        # a temporary file of this call's own, renamed into place: a crash mid-write leaves no
+        # truncated cache, and ranks filling the cache at once (every DDP rank decodes on a
+        # fresh machine) each rename a whole file of their own
+        write_atomic(cached, lambda file: torch.save(vars(arrays), file))
     return arrays
 
 
