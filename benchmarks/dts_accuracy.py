@@ -23,7 +23,8 @@ global batch and the warm-ups keep their share of the run, and the results are l
 `cifar10/b16` and so on; `--lr-scale` multiplies every arm's rate (labelled `cifar10/lr0.5x`);
 `--epochs` sets the schedule's length (labelled `cifar10/e6`; the warm-ups keep their steps).
 The table gives, per arm, the replicas' drift at the sync points and the last epoch's mean
-training loss beside the accuracies.
+training loss beside the accuracies. `--jobs N` runs N runs at once on a machine with 2 N cores
+or more (each run is 2 processes x 1 thread; the results do not depend on it).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import torch
@@ -158,6 +161,32 @@ def run_one(
             "last_epoch_train_loss": last_epoch_train_loss(out)}  # fmt: skip
 
 
+def run_sweep(
+    pending: list[tuple[int, str]],
+    run: Callable[[int, str], dict],
+    jobs: int,
+    record: Callable[[dict], None],
+) -> None:
+    """`run(seed, arm)` for every pending pair, `jobs` at a time, in the order given; `record`
+    gets each result as it finishes. A failed run starts no further ones: the runs already
+    going finish and are recorded, then its error is raised."""
+    failure: BaseException | None = None
+    waiting = list(pending)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        going: set[Future] = set()
+        while going or (waiting and failure is None):
+            while waiting and failure is None and len(going) < jobs:
+                going.add(pool.submit(run, *waiting.pop(0)))
+            done, going = wait(going, return_when=FIRST_COMPLETED)
+            for future in done:
+                try:
+                    record(future.result())
+                except BaseException as err:  # run_one's SystemExit names the run
+                    failure = failure or err
+    if failure is not None:
+        raise failure
+
+
 def last_epoch_train_loss(out: Path) -> float | None:
     """Mean of the logged `train/loss` (rank 0's batches) over the run's last epoch: less noisy
     than one test accuracy, and it shows whether an arm optimised more slowly."""
@@ -239,6 +268,8 @@ def main() -> None:
     parser.add_argument("--data", default=str(ROOT.parent / "shared/data/cifar10-jpeg.zip"))
     parser.add_argument("--results", type=Path, default=None, help="JSON file to accumulate in")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs at once (each takes 2 cores)")  # fmt: skip
     args = parser.parse_args()
     arms = args.arms or (CIFAR_ARMS if args.task == "cifar10" else MNIST_ARMS)
     if args.quick:
@@ -248,6 +279,13 @@ def main() -> None:
         parser.error(f"--lr-scale must be positive, got {args.lr_scale}")
     if args.epochs is not None and args.epochs < 1:
         parser.error(f"--epochs must be at least 1, got {args.epochs}")
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
+    if 2 * args.jobs > (os.cpu_count() or 1):
+        print(f"note: --jobs {args.jobs} runs {2 * args.jobs} processes on {os.cpu_count()} cores; "
+              "they will share them (slower, the same results)", flush=True)  # fmt: skip
+    if args.jobs > 1:  # each train.py picks a free port of its own
+        os.environ.pop("MASTER_PORT", None)
     name = label(args.task, batch, args.lr_scale, args.epochs, args.test)
     results_path = args.results or Path(tempfile.mkdtemp()) / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else []
@@ -256,16 +294,22 @@ def main() -> None:
         base = task_overrides(args.task, work, args.data, batch, args.lr_scale, args.epochs)
         if args.quick:
             base += ["epochs=1", "+trainer.limit_train_batches=8", "+trainer.limit_val_batches=2"]
-        for seed in args.seeds:
-            for arm in arms:
-                if any(r["task"] == name and r["arm"] == arm and r["seed"] == seed
-                       for r in results):  # fmt: skip
-                    continue
-                out = work / f"{arm}_{seed}"
-                results.append(run_one(name, args.task, batch, arm, seed, base, out, args.test))
-                if not args.quick:
-                    results_path.write_text(json.dumps(results, indent=1))
-                print(f"{name} {arm} seed {seed}: {results[-1]['test_acc']:.2%}", flush=True)
+        pending = [(seed, arm) for seed in args.seeds for arm in arms
+                   if not any(r["task"] == name and r["arm"] == arm and r["seed"] == seed
+                              for r in results)]  # fmt: skip
+
+        def run(seed: int, arm: str) -> dict:
+            out = work / f"{arm}_{seed}"
+            return run_one(name, args.task, batch, arm, seed, base, out, args.test)
+
+        def record(result: dict) -> None:
+            results.append(result)
+            if not args.quick:
+                results_path.write_text(json.dumps(results, indent=1))
+            print(f"{name} {result['arm']} seed {result['seed']}: {result['test_acc']:.2%}",
+                  flush=True)  # fmt: skip
+
+        run_sweep(pending, run, args.jobs, record)
     tested = "the final weights" if args.test == "last" else "the best checkpoint"
     print(f"\n#### {name}: test top-1 of {tested}, 2 processes x {batch} images, "
           f"lr {scaled(args.task, batch, args.lr_scale)[0]:g}, "

@@ -1,9 +1,14 @@
-"""benchmarks/dts_accuracy.py's table: same-seed differences to SSGD over the seeds both ran."""
+"""benchmarks/dts_accuracy.py: its table (same-seed differences to SSGD over the seeds both ran)
+and its sweep (several runs at once, a failure keeping what finished)."""
 
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from pathlib import Path
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import dts_accuracy  # noqa: E402
@@ -89,3 +94,39 @@ def test_last_epoch_train_loss_reads_the_runs_csv(tmp_path: Path) -> None:
              "last_epoch_train_loss": 0.75}]  # fmt: skip
     row = dts_accuracy.table(runs, "cifar10", ["ssgd"]).splitlines()[2].split(" | ")
     assert row[6] == "0.750"
+
+
+def test_a_sweep_runs_jobs_at_once_and_records_each_run() -> None:
+    going, most, recorded = [], [], []
+    lock = threading.Lock()
+
+    def run(seed: int, arm: str) -> dict:
+        with lock:
+            going.append(1)
+            most.append(len(going))
+        time.sleep(0.05 if arm == "ssgd" else 0.01)
+        with lock:
+            going.pop()
+        return {"seed": seed, "arm": arm}
+
+    pending = [(s, a) for s in (0, 1, 2) for a in ("ssgd", "dts_t5")]
+    dts_accuracy.run_sweep(pending, run, 2, recorded.append)
+    assert sorted((r["seed"], r["arm"]) for r in recorded) == sorted(pending)
+    assert max(most) == 2
+
+
+def test_a_failed_run_stops_the_sweep_and_keeps_the_finished_runs() -> None:
+    """The run going beside the failed one finishes and is recorded; none starts after it."""
+    started, recorded = [], []
+
+    def run(seed: int, arm: str) -> dict:
+        started.append((seed, arm))
+        if seed == 0:
+            raise SystemExit("cifar10 ssgd seed 0 failed: out of memory")
+        time.sleep(0.2)
+        return {"seed": seed, "arm": arm}
+
+    pending = [(0, "ssgd"), (1, "ssgd"), (2, "ssgd"), (3, "ssgd")]
+    with pytest.raises(SystemExit, match="seed 0 failed"):
+        dts_accuracy.run_sweep(pending, run, 2, recorded.append)
+    assert started == [(0, "ssgd"), (1, "ssgd")] and recorded == [{"seed": 1, "arm": "ssgd"}]
