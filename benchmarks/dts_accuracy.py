@@ -281,7 +281,7 @@ def main() -> None:
         parser.error(f"--epochs must be at least 1, got {args.epochs}")
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
-    if 2 * args.jobs > (os.cpu_count() or 1):
+    if args.jobs > 1 and 2 * args.jobs > (os.cpu_count() or 1):
         print(f"note: --jobs {args.jobs} runs {2 * args.jobs} processes on {os.cpu_count()} cores; "
               "they will share them (slower, the same results)", flush=True)  # fmt: skip
     if args.jobs > 1:  # each train.py picks a free port of its own
