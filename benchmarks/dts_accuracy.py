@@ -46,6 +46,7 @@ from cifar_train import CPU_RUN
 from common import load_space, machine_line, markdown_table
 
 from hwnas.architecture.derive import derive_architecture
+from hwnas.files import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 WARMUP = "dts.sync_warmup_steps={lr_warmup_steps}"
@@ -281,11 +282,11 @@ def main() -> None:
         parser.error(f"--epochs must be at least 1, got {args.epochs}")
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
-    if args.jobs > 1 and 2 * args.jobs > (os.cpu_count() or 1):
-        print(f"note: --jobs {args.jobs} runs {2 * args.jobs} processes on {os.cpu_count()} cores; "
-              "they will share them (slower, the same results)", flush=True)  # fmt: skip
-    if args.jobs > 1:  # each train.py picks a free port of its own
-        os.environ.pop("MASTER_PORT", None)
+    if args.jobs > 1:
+        os.environ.pop("MASTER_PORT", None)  # each train.py picks a free port of its own
+        if 2 * args.jobs > (os.cpu_count() or 1):
+            print(f"note: --jobs {args.jobs} runs {2 * args.jobs} processes on {os.cpu_count()} "
+                  "cores; they will share them (slower, the same results)", flush=True)  # fmt: skip
     name = label(args.task, batch, args.lr_scale, args.epochs, args.test)
     results_path = args.results or Path(tempfile.mkdtemp()) / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else []
@@ -305,7 +306,7 @@ def main() -> None:
         def record(result: dict) -> None:
             results.append(result)
             if not args.quick:
-                results_path.write_text(json.dumps(results, indent=1))
+                write_json(results_path, results, indent=1)  # whole or not at all
             print(f"{name} {result['arm']} seed {result['seed']}: {result['test_acc']:.2%}",
                   flush=True)  # fmt: skip
 
