@@ -1,13 +1,16 @@
 """Run a function on N gloo processes (torch.multiprocessing, one thread each) and collect
-what every rank returns. Not a test module."""
+what every rank returns, or a worker script's arms under torchrun. Not a test module."""
 
 from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -19,6 +22,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def run_arms(worker: Path, out: Path, arms: list[str]) -> dict[str, list[dict]]:
+    """`worker out arm...` under torchrun on two processes of one thread; every arm's saved
+    `<arm>.rank<r>.pt` of both ranks."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_port", str(free_port()), str(worker), str(out), *arms]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return {arm: [torch.load(out / f"{arm}.rank{r}.pt", weights_only=False) for r in (0, 1)]
+            for arm in arms}  # fmt: skip
 
 
 def run_ranks(

@@ -18,6 +18,7 @@ from hwnas.distributed import (
     DTSSettings,
     EmulatedLink,
     PeriodicDeltas,
+    SharedGradients,
     average_replicas,
     nesterov_outer,
 )
@@ -99,6 +100,62 @@ def stale_reference(rank: int, delay: int, steps: int) -> torch.Tensor:
         stale = averages[step - delay] if step >= delay else torch.zeros_like(average)
         set_grads(params, stale)
         opt.step()
+    return flatten(params)
+
+
+def sampled_paths(rank: int, delay: int, steps: int) -> dict[str, Any]:
+    """A search's sparse gradients: step s samples parameter a (s % 3 == 0), b (s % 3 == 1) or
+    neither, the same on every rank; which parameters get a gradient after the exchange, and
+    a's gradient where the correction of step 0 reaches it."""
+    a, b = torch.zeros(2, requires_grad=True), torch.zeros(3, requires_grad=True)
+    exchange = DelayedGradients([a, b], EmulatedLink(), delay=delay, sparse=True)
+    present, a_grads = [], []
+    for step in range(steps):
+        a.grad = b.grad = None
+        sampled = (a, b, None)[step % 3]
+        if sampled is not None:
+            sampled.grad = torch.full_like(sampled, float((rank + 1) * (step + 1)))
+        exchange.exchange()
+        present.append((a.grad is not None, b.grad is not None))
+        a_grads.append(None if a.grad is None else a.grad.clone())
+    return {"present": present, "a_grads": a_grads}
+
+
+def shared(rank: int, delay: int, steps: int) -> dict[str, Any]:
+    """Parameters kept identical on every rank: Adam fed the average of step m - t alone."""
+    torch.manual_seed(0)
+    params = [torch.randn(4, requires_grad=True), torch.randn(2, 3, requires_grad=True)]
+    opt = torch.optim.Adam(params, lr=0.1)
+    exchange = SharedGradients(params, EmulatedLink(), delay=delay)
+    replicas, stepped = [], []
+    for step in range(steps):
+        g = torch.Generator().manual_seed(100 * step + rank)
+        for p in params:
+            p.grad = torch.randn(p.shape, generator=g)
+        exchange.exchange()
+        stepped.append(all(p.grad is not None for p in params))
+        opt.step()
+        replicas.append(gather(flatten(params)))
+    exchange.settle()
+    return {"replicas": replicas, "stepped": stepped, "weights": flatten(params),
+            "pending": len(exchange.state_dict()["pending"])}  # fmt: skip
+
+
+def shared_reference(rank: int, delay: int, steps: int) -> torch.Tensor:
+    """The same written out: all-reduce each step's gradients, apply them t steps later."""
+    torch.manual_seed(0)
+    params = [torch.randn(4, requires_grad=True), torch.randn(2, 3, requires_grad=True)]
+    opt = torch.optim.Adam(params, lr=0.1)
+    averages = []
+    for step in range(steps):
+        g = torch.Generator().manual_seed(100 * step + rank)
+        grads = [torch.randn(p.shape, generator=g) for p in params]
+        average = flatten(grads) / dist.get_world_size()
+        dist.all_reduce(average)
+        averages.append(average)
+        if step >= delay:
+            set_grads(params, averages[step - delay])
+            opt.step()
     return flatten(params)
 
 
@@ -223,6 +280,9 @@ SCENARIOS: dict[str, tuple[Callable[..., Any], tuple]] = {
     "synchronous_reference": (synchronous_reference, (5,)),
     "ablation_t3": (delayed, (3, 7, False)),
     "stale_reference_t3": (stale_reference, (3, 7)),
+    "sampled_paths_t1": (sampled_paths, (1, 6)),
+    "shared_t2": (shared, (2, 7)),
+    "shared_reference_t2": (shared_reference, (2, 7)),
     "periodic_p4_t0": (periodic, (4, 0, 12)),
     "averager_p4": (periodic_averager_reference, (4, 12)),
     "periodic_p4_t2": (periodic, (4, 2, 10)),

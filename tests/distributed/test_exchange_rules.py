@@ -66,3 +66,30 @@ def test_ranks_with_different_settings_are_refused_on_every_rank(scenario) -> No
     for message in scenario("mismatched_settings"):
         assert "different DTS settings" in message
         assert "rank 0: delay=4" in message and "rank 1: delay=5" in message
+
+
+def test_sparse_gradients_touch_only_what_was_sampled_now_or_t_steps_before(scenario) -> None:
+    """A search samples a (step 0), b (step 1), nothing (step 2), ...: with t = 1 a parameter
+    gets a gradient at step k only if it was sampled at step k or at step k - 1 (the
+    correction), so the optimiser leaves the other candidates alone."""
+    r0, r1 = scenario("sampled_paths_t1")
+    expected = [(True, False), (True, True), (False, True), (True, False), (True, True),
+                (False, True)]  # fmt: skip
+    assert r0["present"] == r1["present"] == expected
+    # step 1: a was not sampled, so its gradient is the correction alone: gbar(0) - g_j(0)
+    # (rank 0 sent 1, rank 1 sent 2: the average is 1.5)
+    assert torch.equal(r0["a_grads"][1], torch.full((2,), 0.5))
+    assert torch.equal(r1["a_grads"][1], torch.full((2,), -0.5))
+
+
+def test_shared_parameters_stay_identical_and_apply_the_average_t_steps_late(scenario) -> None:
+    """A search's alphas under DTS: nothing is applied while m < t (Adam skips them), then the
+    average of step m - t; every replica holds the same values at every step, the ones the
+    written-out reference gives, and a sync point keeps the t averages still due."""
+    r0, r1 = scenario("shared_t2")
+    reference, _ = scenario("shared_reference_t2")
+    assert r0["stepped"] == [False, False] + [True] * 5
+    for a, b in r0["replicas"]:
+        assert torch.equal(a, b)
+    assert torch.equal(r0["weights"], reference)
+    assert r0["pending"] == r1["pending"] == 2

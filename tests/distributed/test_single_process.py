@@ -71,9 +71,38 @@ def _trainer(tmp_path: Path, strategy: DTSStrategy, **kwargs) -> pl.Trainer:
                       default_root_dir=tmp_path, **kwargs)  # fmt: skip
 
 
-def test_search_is_refused_with_the_alternative(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="search with trainer=ddp instead"):
-        run_search(_cfg("search", tmp_path))
+def test_reinforce_search_is_refused_with_the_alternatives(tmp_path: Path) -> None:
+    """Its update averages every sample's reward over the ranks at once."""
+    cfg = _cfg("search", tmp_path, "arch_update=reinforce", "dts.delay=2")
+    with pytest.raises(ValueError, match="cannot run arch_update=reinforce.*arch_update=gradient"):
+        run_search(cfg)
+
+
+def test_a_module_with_two_optimisers_and_no_plan_for_the_second_is_refused(
+    tmp_path: Path,
+) -> None:
+    class TwoOptimisers(SlowLinear):
+        def __init__(self) -> None:
+            super().__init__()
+            self.automatic_optimization = False
+
+        def configure_optimizers(self):
+            return [torch.optim.SGD([self.net.weight], lr=1.0),
+                    torch.optim.SGD([self.net.bias], lr=1.0)]  # fmt: skip
+
+    trainer = _trainer(tmp_path, DTSStrategy(delay=1), max_steps=2)
+    with pytest.raises(ValueError, match="has 2 and no dts_shared_steps"):
+        trainer.fit(TwoOptimisers(), _loader())
+
+
+def test_a_search_reports_its_exchange_and_the_architecture_delay(tmp_path: Path) -> None:
+    """dts.delay=3 with an architecture step every 2 weight steps: the alphas' averages arrive
+    ceil(3 / 2) = 2 architecture steps late."""
+    run_search(_cfg("search", tmp_path, "dts.delay=3"))
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["distributed"]["delay_used"] == 3
+    assert summary["distributed"]["shared_delay_used"] == 2
+    assert summary["distributed"]["messages"] > 0
 
 
 def test_trainer_gradient_clipping_is_refused_for_clipping_before_the_exchange(

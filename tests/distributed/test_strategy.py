@@ -4,14 +4,11 @@ and one model at the end of every run."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from rank_launcher import free_port
+from rank_launcher import run_arms
 
 WORKER = Path(__file__).with_name("lightning_worker.py")
 ARMS = [
@@ -31,14 +28,7 @@ ARMS = [
 
 @pytest.fixture(scope="module")
 def arms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
-    out = tmp_path_factory.mktemp("dts_arms")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", str(free_port()), str(WORKER), str(out), *ARMS]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return {arm: [torch.load(out / f"{arm}.rank{r}.pt", weights_only=False) for r in (0, 1)]
-            for arm in ARMS}  # fmt: skip
+    return run_arms(WORKER, tmp_path_factory.mktemp("dts_arms"), ARMS)
 
 
 def test_delay_zero_period_one_gives_ddp_weights_to_the_bit(arms) -> None:

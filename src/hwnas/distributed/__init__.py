@@ -11,6 +11,7 @@ from hwnas.distributed.metrics import DTSMetrics
 from hwnas.distributed.periodic_deltas import OuterOptimizer, PeriodicDeltas, nesterov_outer
 from hwnas.distributed.replicas import average_replicas, replica_state
 from hwnas.distributed.settings import DTSSettings
+from hwnas.distributed.shared_gradients import SharedGradients
 from hwnas.distributed.strategy import DTSStrategy
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "OuterOptimizer",
     "PeerError",
     "PeriodicDeltas",
+    "SharedGradients",
     "average_replicas",
     "nesterov_outer",
     "replica_state",

@@ -13,6 +13,11 @@ everything but their last t local gradients:
 
 so t = 0 is synchronous SGD exactly, and once the messages in flight are drained the average
 of the replicas is the weight that applying every pending correction gives.
+
+In a search only the sampled path has gradients. With `sparse` the exchange also says which
+parameters had one, and a parameter gets a gradient at step k only if it had one at step k or
+on some rank at step k - t: the optimiser then leaves the other candidates (their momentum and
+weight decay) alone, as a one-process search does.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from hwnas.distributed.flat import flat_grads, set_grads
+from hwnas.distributed.flat import flat_grads, grad_presence, set_grads
 from hwnas.distributed.link import EmulatedLink, Message
 
 
@@ -36,38 +41,46 @@ class DelayedGradients:
         delay: t, in steps; 0 is synchronous SGD. May be raised later (`delay=auto`).
         correction: False applies the stale average alone, w <- w - lr gbar(k - t) (and
             nothing while k < t): the ablation that shows why the correction matters.
+        sparse: parameters without a gradient keep none unless the correction touches them
+            (one more value per parameter travels with each exchange).
     """
 
     def __init__(self, params: Sequence[Tensor], link: EmulatedLink, delay: int = 0,
-                 correction: bool = True) -> None:  # fmt: skip
+                 correction: bool = True, sparse: bool = False) -> None:  # fmt: skip
         if delay < 0:
             raise ValueError(f"dts.delay must be >= 0, got {delay}")
         self.params, self.link = list(params), link
-        self.delay, self.correction = delay, correction
-        self.in_flight: deque[tuple[Message, Tensor]] = deque()  # (its average, g_j sent)
+        self.delay, self.correction, self.sparse = delay, correction, sparse
+        # (its average, g_j sent, which parameters had a gradient here or None if not sparse)
+        self.in_flight: deque[tuple[Message, Tensor, Tensor | None]] = deque()
         self.steps = 0
 
     def exchange(self) -> None:
         """Send this step's gradients, and replace them by the corrected gradient."""
         local = flat_grads(self.params)
-        message = self.link.all_reduce_mean(local, f"gradient exchange of local step {self.steps}")
-        self.in_flight.append((message, local))
+        present = grad_presence(self.params, local) if self.sparse else None
+        payload = local if present is None else torch.cat([local, present])
+        message = self.link.all_reduce_mean(
+            payload, f"gradient exchange of local step {self.steps}"
+        )
+        self.in_flight.append((message, local, present))
         self.steps += 1
         if len(self.in_flight) <= self.delay:  # k < t: nothing has arrived yet
             if not self.correction:
-                set_grads(self.params, torch.zeros_like(local))
+                zeros = torch.zeros_like(local)
+                set_grads(self.params, zeros, None if present is None else zeros[: len(present)])
             return
-        message, sent = self.in_flight.popleft()
-        average = message.wait()
-        if self.correction:
-            update = (local - sent) + average.to(local.dtype)
-        else:
-            update = average.to(local.dtype)
-        set_grads(self.params, update)
+        message, sent, _ = self.in_flight.popleft()
+        average = message.wait().to(local.dtype)
+        mean, touched = average[: local.numel()], average[local.numel() :]
+        update = (local - sent) + mean if self.correction else mean
+        if present is not None and self.correction:
+            touched = torch.maximum(touched, present)
+        set_grads(self.params, update, touched if present is not None else None)
 
     def local_gradients_in_flight(self) -> list[Tensor]:
         """This worker's gradients whose averages have not arrived yet (oldest first)."""
-        return [sent for _, sent in self.in_flight]
+        return [sent for _, sent, _ in self.in_flight]
 
     def drain(self) -> None:
         """Wait for everything in flight and forget it: the replicas' average (taken next, by

@@ -21,6 +21,13 @@ def flat_grads(params: Sequence[Tensor]) -> Tensor:
     ])  # fmt: skip
 
 
+def grad_presence(params: Sequence[Tensor], like: Tensor) -> Tensor:
+    """One value per parameter, 1 where it has a gradient and 0 where it has none (a candidate
+    op a search did not sample), in `like`'s dtype and device, so it can travel in an exchange."""
+    present = [p.grad is not None for p in params]
+    return torch.tensor(present, dtype=like.dtype).to(like.device)
+
+
 def _chunks(tensors: Sequence[Tensor], flat: Tensor) -> list[Tensor]:
     sizes = [t.numel() for t in tensors]
     if sum(sizes) != flat.numel():
@@ -43,9 +50,15 @@ def add_into(tensors: Sequence[Tensor], flat: Tensor) -> None:
             t.add_(chunk.to(t.dtype))
 
 
-def set_grads(params: Sequence[Tensor], flat: Tensor) -> None:
-    """Make `flat` the parameters' gradients (written into existing ones, keeping layout)."""
-    for p, chunk in zip(params, _chunks(params, flat), strict=True):
+def set_grads(params: Sequence[Tensor], flat: Tensor, present: Tensor | None = None) -> None:
+    """Make `flat` the parameters' gradients (written into existing ones, keeping layout).
+    Where `present` (one value per parameter) is 0 the parameter gets no gradient, so the
+    optimiser leaves it and its state alone, as it does an unsampled candidate in a search."""
+    keep = [True] * len(params) if present is None else (present > 0).tolist()
+    for p, chunk, kept in zip(params, _chunks(params, flat), keep, strict=True):
+        if not kept:
+            p.grad = None
+            continue
         if p.grad is None:
             p.grad = torch.empty_like(p)
         p.grad.copy_(chunk)

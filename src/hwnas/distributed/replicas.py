@@ -15,10 +15,14 @@ from hwnas.distributed.flat import copy_into
 from hwnas.distributed.link import EmulatedLink
 
 
-def replica_state(module: nn.Module, optimizers: Iterable[Optimizer] = ()) -> list[Tensor]:
-    """The floating-point tensors that make up a replica, in an order every rank agrees on."""
+def replica_state(module: nn.Module, optimizers: Iterable[Optimizer] = (),
+                  buffers_only: bool = False) -> list[Tensor]:  # fmt: skip
+    """The floating-point tensors that make up a replica, in an order every rank agrees on
+    (`buffers_only`: the module's buffers, such as BatchNorm statistics, alone)."""
     tensors, seen = [], set()
     for tensor in module.state_dict(keep_vars=True).values():
+        if buffers_only and isinstance(tensor, nn.Parameter):
+            continue
         if tensor.is_floating_point() and tensor.data_ptr() not in seen:
             seen.add(tensor.data_ptr())
             tensors.append(tensor.data)
@@ -33,11 +37,12 @@ def replica_state(module: nn.Module, optimizers: Iterable[Optimizer] = ()) -> li
     return tensors
 
 
-def average_replicas(link: EmulatedLink, module: nn.Module,
-                     optimizers: Iterable[Optimizer] = ()) -> None:  # fmt: skip
-    """Replace every rank's model and optimiser state by their average over the ranks (one
-    exchange over `link`, so a sync point pays the emulated latency like any other)."""
-    tensors = replica_state(module, optimizers)
+def average_replicas(link: EmulatedLink, module: nn.Module, optimizers: Iterable[Optimizer] = (),
+                     buffers_only: bool = False) -> None:  # fmt: skip
+    """Replace every rank's model and optimiser state (or only the module's buffers) by their
+    average over the ranks (one exchange over `link`, so a sync point pays the emulated latency
+    like any other)."""
+    tensors = replica_state(module, optimizers, buffers_only)
     if not tensors or link.world == 1:
         return
     dtype = torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32

@@ -15,11 +15,19 @@ At sync points (before validation, before every checkpoint and at the end of tra
 messages in flight are drained and every replica's parameters, buffers and optimiser state are
 replaced by their average, so a checkpoint holds one model and a resumed run continues as the
 unbroken one.
+
+A module with a second optimiser (`SearchModule`: the architecture parameters) implements
+`dts_shared_steps() -> int`, the first optimiser's steps between two of the second's (or raises
+ValueError saying why it cannot run under DTS). The second optimiser's parameters are then kept
+identical on every rank (`SharedGradients`, delayed by ceil(t / that) of its steps), so every
+rank samples the same paths, and the first's gradients travel with which parameters had one,
+so unsampled candidates stay untouched.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -37,8 +45,10 @@ from hwnas.distributed.delayed_gradients import DelayedGradients
 from hwnas.distributed.flat import flatten
 from hwnas.distributed.link import EmulatedLink, PeerError
 from hwnas.distributed.periodic_deltas import PeriodicDeltas, nesterov_outer
+from hwnas.distributed.refusals import refuse_unsupported, shared_steps
 from hwnas.distributed.replicas import average_replicas, relative_distance
 from hwnas.distributed.settings import DTSSettings, check_same_on_every_rank
+from hwnas.distributed.shared_gradients import SharedGradients
 from hwnas.distributed.stability import drift_limit_note
 from hwnas.distributed.step_timer import StepTimer
 
@@ -69,7 +79,11 @@ class DTSStrategy(DDPStrategy):
         self.link: EmulatedLink | None = None
         self.exchange: DelayedGradients | PeriodicDeltas | None = None  # the one in use
         self.after_warmup: DelayedGradients | PeriodicDeltas | None = None  # waits its turn
-        self.params: list[Tensor] = []
+        self.params: list[Tensor] = []  # the first optimiser's (the model's weights)
+        self.shared: SharedGradients | None = None  # a second optimiser's (a search's alphas)
+        self.shared_optimizer: Optimizer | None = None
+        self.shared_every = 1  # first-optimiser steps between two shared steps
+        self.validated = False  # a validation ran since the last sync point, and no step
         self.delay = 0 if delay == "auto" else int(delay)
         self.tuner: DelayTuner | None = None
         self.tuning: dict[str, float] | None = None  # what dts.delay=auto measured
@@ -82,32 +96,10 @@ class DTSStrategy(DDPStrategy):
     # --- set-up ---------------------------------------------------------------------------
     def setup(self, trainer: pl.Trainer) -> None:
         if trainer.state.fn == TrainerFn.FITTING:
-            self._refuse_unsupported(trainer)
+            refuse_unsupported(trainer, self.precision_plugin)
         super().setup(trainer)
         if trainer.state.fn == TrainerFn.FITTING:
             self._build_exchange()
-
-    def _refuse_unsupported(self, trainer: pl.Trainer) -> None:
-        module = self.lightning_module
-        if module is not None and not module.automatic_optimization:
-            raise ValueError(
-                "distributed=dts trains with Lightning's automatic optimisation (train.py). "
-                f"{type(module).__name__} steps its optimisers by hand (search.py alternates weight "
-                "and architecture steps and samples one path per step, so unsampled candidates have "
-                "no gradient to delay): search with trainer=ddp instead"
-            )  # fmt: skip
-        if getattr(self.precision_plugin, "scaler", None) is not None:
-            raise ValueError(
-                "distributed=dts cannot run fp16 with a gradient scaler: the scale changes between "
-                "step k - t and step k, so the delayed correction would mix gradients of different "
-                "scales. Use trainer.precision=bf16-mixed (no scaler) or 32-true"
-            )  # fmt: skip
-        if trainer.gradient_clip_val:
-            raise ValueError(
-                "trainer.gradient_clip_val would clip the corrected gradient after the exchange, "
-                "which breaks the delayed update; set dts.clip_grad_norm instead, which clips each "
-                "worker's own gradient before it is sent"
-            )  # fmt: skip
 
     def configure_ddp(self) -> None:
         """No DDP wrapper: broadcast rank 0's parameters and buffers once."""
@@ -117,9 +109,12 @@ class DTSStrategy(DDPStrategy):
 
     def _build_exchange(self) -> None:
         s = self.settings
-        self.params = [p for opt in self.optimizers for g in opt.param_groups for p in g["params"]
-                       if p.requires_grad]  # fmt: skip
-        check_same_on_every_rank(s, sum(p.numel() for p in self.params))
+        groups = [[p for g in opt.param_groups for p in g["params"] if p.requires_grad]
+                  for opt in self.optimizers]  # fmt: skip
+        self.params = groups[0] if groups else []
+        every = shared_steps(self.lightning_module, len(groups))
+        sparse = every is not None  # a search: only the sampled path has gradients
+        check_same_on_every_rank(s, sum(p.numel() for group in groups for p in group))
         self.link = EmulatedLink(s.latency_ms, s.bandwidth_mbps, timeout_s=s.timeout_s)
         restored, self._restored = self._restored or {}, None  # a later fit starts afresh
         if s.delay == "auto" and restored.get("tuned"):
@@ -130,26 +125,45 @@ class DTSStrategy(DDPStrategy):
             else None
         )
         if s.mode == "gradients":
-            configured = DelayedGradients(self.params, self.link, self.delay, s.correction)
+            configured = DelayedGradients(self.params, self.link, self.delay, s.correction, sparse)
         else:
             outer = nesterov_outer(s.outer_lr, s.outer_momentum) if s.outer_optimizer else None
             configured = PeriodicDeltas(self.params, self.link, s.period, self.delay, outer)
             if restored.get("exchange"):
                 configured.load_state_dict(restored["exchange"])
         if s.sync_warmup_steps:  # synchronous SGD first; `_end_warmup_if_due` switches
-            self.exchange, self.after_warmup = DelayedGradients(self.params, self.link), configured
+            self.exchange, self.after_warmup = (
+                DelayedGradients(self.params, self.link, sparse=sparse),
+                configured,
+            )
         else:
             self.exchange, self.after_warmup = configured, None
         if restored and not restored.get("synchronized", True):
             rank_zero_warn("resuming from a DTS checkpoint saved at an interruption: it holds rank "
                            "0's replica, without the other ranks' last local updates, so the run "
                            "does not continue exactly as an unbroken one would")  # fmt: skip
-        self.synchronized, self.peer_failed = True, False
+        self.shared, self.shared_optimizer = None, None
+        if every is not None:
+            self.shared, self.shared_optimizer = (
+                SharedGradients(groups[1], self.link),
+                self.optimizers[1],
+            )
+            self.shared_every = every
+            self.shared.load_state_dict(restored.get("shared") or {})
+            self._set_shared_delay()
+        self.synchronized, self.peer_failed, self.validated = True, False, False
         self.spreads = []
         self.timer.reset()
         rank_zero_info(f"DTS: {self.describe()}")
         if self.tuner is None:
             self._note_drift_limit()
+
+    def _set_shared_delay(self) -> None:
+        """The shared parameters' delay, in their own steps: 0 during the synchronous warm-up
+        and the delay's tuning, else ceil(t / steps between two of theirs)."""
+        if self.shared is not None:
+            waiting = self.after_warmup is not None or self.tuner is not None
+            self.shared.delay = 0 if waiting else math.ceil(self.delay / self.shared_every)
 
     def _note_drift_limit(self) -> None:
         """Log how much of synchronous SGD's step size the delayed update's drift tolerates (without
@@ -164,6 +178,8 @@ class DTSStrategy(DDPStrategy):
         delay = f"delay {self.delay}" + (" (auto: tuning)" if self.tuner else "")
         if self.after_warmup is not None:
             delay += f" after {s.sync_warmup_steps} synchronous warm-up steps"
+        if self.shared is not None:
+            delay += f" (shared parameters: {self.shared.delay} of their steps)"
         kind = (
             "delayed gradients"
             if s.mode == "gradients"
@@ -179,6 +195,8 @@ class DTSStrategy(DDPStrategy):
                        model: pl.LightningModule | None = None, **kwargs: Any) -> Any:  # fmt: skip
         if self.exchange is None:  # not fitting
             return super().optimizer_step(optimizer, closure, model, **kwargs)
+        if self.shared is not None and optimizer is self.shared_optimizer:
+            return self._shared_step(optimizer, closure, model, **kwargs)
         self._end_warmup_if_due()
         self.timer.start_step(self.link.stats.wait_s)
         exchange, sent = self.exchange, self.link.stats.messages
@@ -200,6 +218,20 @@ class DTSStrategy(DDPStrategy):
             self.tuner.record(step_s, wait_s, exchanged=self.link.stats.messages > sent)
             if self.tuner.ready:
                 self._tune_delay()
+        return output
+
+    def _shared_step(self, optimizer: Optimizer, closure: Callable[[], Any],
+                     model: pl.LightningModule | None, **kwargs: Any) -> Any:  # fmt: skip
+        shared = self.shared
+        assert shared is not None
+
+        def closure_then_exchange() -> Any:
+            loss = closure()
+            self._guard(shared.exchange)
+            return loss
+
+        output = super().optimizer_step(optimizer, closure_then_exchange, model, **kwargs)
+        self.synchronized = False
         return output
 
     @property
@@ -224,6 +256,7 @@ class DTSStrategy(DDPStrategy):
         self.exchange.delay = self.delay
         if isinstance(self.exchange, PeriodicDeltas):
             self.exchange.reset_anchor()
+        self._set_shared_delay()
         rank_zero_info(f"DTS: synchronous warm-up over after {trainer.global_step} steps; "
                        f"now {self.describe()}")  # fmt: skip
 
@@ -233,6 +266,7 @@ class DTSStrategy(DDPStrategy):
         self.tuner = None
         self.tuning = {"compute_s": compute, "wait_s": wait}
         self.delay = self._configured().delay = delay
+        self._set_shared_delay()
         rank_zero_info(f"DTS: dts.delay=auto chose {delay}: {compute * 1e3:.1f} ms of compute per step "
                        f"and {wait * 1e3:.1f} ms of exposed wait at delay 0")  # fmt: skip
         if delay == self.settings.max_delay:
@@ -249,17 +283,28 @@ class DTSStrategy(DDPStrategy):
     # --- sync points ---------------------------------------------------------------------
     def synchronize(self) -> None:
         """Drain what is in flight and make every replica identical (parameters, buffers,
-        optimiser state). A no-op when nothing moved since the last one."""
-        if self.exchange is None or self.synchronized:
+        optimiser state). After a validation without a step since, only the buffers: a search's
+        validation re-estimates BatchNorm statistics from each rank's own batches. A no-op when
+        nothing moved since the last one (every rank decides alike: no collective is skipped on
+        one rank and issued on another)."""
+        if self.exchange is None:
+            return
+        if self.synchronized:
+            if self.validated:
+                self._guard(lambda: average_replicas(self.link, self.lightning_module,
+                                                     buffers_only=True))  # fmt: skip
+                self.validated = False
             return
         before = flatten(self.params)
         self._guard(self.exchange.drain)
+        if self.shared is not None:
+            self._guard(self.shared.settle)
         self._guard(lambda: average_replicas(self.link, self.lightning_module, self.optimizers))
         spread = relative_distance(before, flatten(self.params))
         self.spreads.append((self.lightning_module.trainer.global_step, spread))
         if isinstance(self.exchange, PeriodicDeltas):
             self.exchange.reset_anchor()
-        self.synchronized = True
+        self.synchronized, self.validated = True, False
         self.timer.reset()
 
     def _fitting(self) -> bool:
@@ -280,6 +325,7 @@ class DTSStrategy(DDPStrategy):
     def on_validation_start(self) -> None:
         if self._fitting():
             self.synchronize()
+            self.validated = True
         super().on_validation_start()
 
     def on_train_end(self) -> None:
@@ -304,6 +350,7 @@ class DTSStrategy(DDPStrategy):
                 "tuned": self.settings.delay == "auto" and self.tuner is None,
                 "synchronized": self.synchronized,
                 "exchange": configured.state_dict() if isinstance(configured, PeriodicDeltas) else None,
+                "shared": self.shared.state_dict() if self.shared is not None else None,
             }  # fmt: skip
         super().save_checkpoint(checkpoint, filepath, storage_options)
 
@@ -326,6 +373,7 @@ class DTSStrategy(DDPStrategy):
         return {
             **self.settings.to_dict(),
             "delay_used": self.delay,
+            "shared_delay_used": self.shared.delay if self.shared is not None else None,
             "auto_delay_measured": self.tuning,
             "processes": self.world_size,
             "steps": self.timer.steps,

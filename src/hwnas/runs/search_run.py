@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from hwnas.architecture.arch_file import Architecture
 from hwnas.architecture.derive import derive_architecture
 from hwnas.architecture.timm_model import build_timm_model
+from hwnas.distributed import DTSStrategy
 from hwnas.files import write_text
 from hwnas.hardware.constraint import CostConstraint
 from hwnas.hardware.cost_model import ExpectedCost
@@ -200,6 +201,8 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         trainer.test(module, datamodule=datamodule, verbose=False)
         metrics.update(scalar_metrics(trainer))
         arch, figures = _derived_figures(module, metrics, cfg, seconds)
+        if isinstance(trainer.strategy, DTSStrategy):
+            figures["distributed"] = trainer.strategy.summary()
         if trainer.is_global_zero:
             _write_results(out, cfg, trainer, module, arch, figures)
     finally:

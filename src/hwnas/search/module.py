@@ -154,6 +154,19 @@ class SearchModule(pl.LightningModule):
         sched = warmup_then_search_cosine(w_opt, warmup, total, self.warmup_lr_scale)
         return [w_opt, a_opt], [{"scheduler": sched, "interval": "step"}]
 
+    def dts_shared_steps(self) -> int:
+        """For `distributed=dts`: weight steps between two architecture steps. DTS keeps the
+        alphas identical on every rank (so every rank samples the same paths) and delays
+        their averaged gradients by ceil(t / this) architecture steps."""
+        if self.reinforce is not None:
+            raise ValueError(
+                "distributed=dts cannot run arch_update=reinforce: its update averages each "
+                "sample's reward over the ranks at once, which would wait out the latency at every "
+                "architecture update; search with arch_update=gradient under distributed=dts, or "
+                "with trainer=ddp"
+            )  # fmt: skip
+        return self.arch_every
+
     # --- training ----------------------------------------------------------------------
     def on_train_start(self) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)
