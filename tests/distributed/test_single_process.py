@@ -19,6 +19,7 @@ from pytorch_lightning.plugins.precision import MixedPrecision
 from torch.utils.data import DataLoader, TensorDataset
 
 from hwnas.distributed import DTSSettings, DTSStrategy, smallest_hiding_delay
+from hwnas.distributed.step_timer import StepTimer
 from hwnas.runs.search_run import run_search
 from hwnas.runs.train_run import run_train
 
@@ -147,6 +148,23 @@ def test_clip_grad_norm_clips_the_own_gradient_before_it_is_sent(tmp_path: Path)
 def test_bad_settings_are_named(settings: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         DTSSettings(**settings)
+
+
+def test_a_steps_wait_spans_the_step_including_exchanges_between_steps() -> None:
+    """A search waits for its architecture exchange between two weight steps: that wait
+    belongs to the next step, as its time does; after a pause the series starts afresh."""
+    timer = StepTimer()
+    timer.start_step(0.0)
+    assert timer.end_step(0.01) == (None, pytest.approx(0.01))  # the first step: no span yet
+    # 0.05 s waited between the steps (an architecture exchange), 0.02 s inside the step
+    timer.start_step(0.06)
+    step, wait = timer.end_step(0.08)
+    assert step is not None and wait == pytest.approx(0.07)
+    timer.reset()
+    timer.start_step(1.0)  # a sync point's wait before the next series is not the step's
+    assert timer.end_step(1.5) == (None, pytest.approx(0.5))
+    timer.start_step(1.5)
+    assert timer.end_step(1.5)[1] == 0.0
 
 
 def test_smallest_hiding_delay() -> None:

@@ -8,7 +8,9 @@ from collections import deque
 
 class StepTimer:
     """A step lasts from the end of the previous step to the end of this one (so data loading
-    counts as compute); a pause in between (validation, a sync point) starts afresh."""
+    counts as compute), and its wait is what the link waited over the same span (so a search's
+    architecture exchange between two weight steps counts); a pause in between (validation, a
+    sync point) starts afresh."""
 
     def __init__(self, history: int = 10_000) -> None:
         self.steps, self.total_step_s, self.total_wait_s = 0, 0.0, 0.0
@@ -16,20 +18,22 @@ class StepTimer:
         self._last_end: float | None = None
         self._begin: float | None = None
         self._wait_before = 0.0
+        self._wait_at_end = 0.0
 
     def reset(self) -> None:
         """The next step starts a new series: what came before it was not training."""
         self._last_end = None
 
     def start_step(self, wait_total_s: float) -> None:
-        self._begin, self._wait_before = self._last_end, wait_total_s
+        self._begin = self._last_end
+        self._wait_before = self._wait_at_end if self._begin is not None else wait_total_s
 
     def end_step(self, wait_total_s: float) -> tuple[float | None, float]:
         """(step seconds or None for the first step of a series, exposed wait seconds)."""
         now = time.perf_counter()
         wait = wait_total_s - self._wait_before
         step = None if self._begin is None else now - self._begin
-        self._last_end = now
+        self._last_end, self._wait_at_end = now, wait_total_s
         if step is not None:
             self.steps += 1
             self.total_step_s += step
