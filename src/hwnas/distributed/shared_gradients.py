@@ -5,9 +5,9 @@ The probabilities that the architecture parameters give decide which path each r
 and the ranks sample from one shared generator, so as long as these parameters are identical
 everywhere every rank trains the same path. The delayed update of B1 would set them apart by
 each rank's own last gradients; here each rank instead applies, at its m-th step, the average
-of step m - t alone, and nothing while m < t (the stale average, REFERENCE B1's ablation, on a
-few hundred values that an optimiser such as Adam moves slowly). Every rank then applies the
-same gradients in the same order, so the parameters and their optimiser state never differ.
+of step m - t alone, and nothing while m < t (the stale average, REFERENCE B1's ablation,
+applied to these parameters only). Every rank then applies the same gradients in the same
+order, so the parameters and their optimiser state never differ.
 A parameter that no rank gave a gradient (an architecture step that skipped a layer) gets none.
 
 Nothing is folded into an average of the replicas at a sync point: what is in flight is waited
