@@ -68,7 +68,9 @@ class DelayedGradients:
         if len(self.in_flight) <= self.delay:  # k < t: nothing has arrived yet
             if not self.correction:
                 zeros = torch.zeros_like(local)
-                set_grads(self.params, zeros, None if present is None else zeros[: len(present)])
+                set_grads(
+                    self.params, zeros, None if present is None else torch.zeros_like(present)
+                )
             return
         message, sent, _ = self.in_flight.popleft()
         average = message.wait().to(local.dtype)
