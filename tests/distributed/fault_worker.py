@@ -1,10 +1,12 @@
 """Started twice by test_faults.py (LOCAL_RANK 0 and 1, Lightning's external-launch variables):
 a DTS fit in which rank 1 dies (`die`) or stops answering (`hang`) at its third step, or is
-started with another delay than rank 0 (`mismatch`)."""
+started with another delay than rank 0 (`mismatch`), or in which every rank gets a SIGTERM at
+its third step (`sigterm`, as a scheduler sends one to every process of a job)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
 
-from hwnas.runs.lightning_parts import build_trainer
+from hwnas.runs.lightning_parts import build_trainer, fit
 from hwnas.runs.train_run import build_training
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
@@ -25,7 +27,9 @@ class Fault(pl.Callback):
 
     def on_train_batch_start(self, trainer: pl.Trainer, module: pl.LightningModule, batch,
                              batch_idx: int) -> None:  # fmt: skip
-        if trainer.global_rank != 1 or batch_idx != 2:
+        if self.mode == "sigterm" and batch_idx == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        if trainer.global_rank != 1 or batch_idx != 2 or self.mode == "sigterm":
             return
         if self.mode == "die":
             os._exit(1)
@@ -48,7 +52,7 @@ def main(out_dir: str, mode: str, timeout_s: str) -> None:
     module, datamodule = build_training(cfg)
     trainer = build_trainer(cfg)
     trainer.callbacks.append(Fault(mode))
-    trainer.fit(module, datamodule=datamodule)
+    fit(trainer, module, datamodule=datamodule)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,37 @@ ARMS = {
 SAME_DATA = {"same_data_t0", "same_data_t3", "same_data_stale"}
 
 
+BROADCASTS = [0]  # torch.distributed.broadcast calls so far
+
+
+def _counted(broadcast):
+    def counting(*args, **kwargs):
+        BROADCASTS[0] += 1
+        return broadcast(*args, **kwargs)
+
+    return counting
+
+
+torch.distributed.broadcast = _counted(torch.distributed.broadcast)
+
+
+class CountBroadcasts(pl.Callback):
+    """Broadcasts between two training batches of one epoch (Lightning's DDP runs one before
+    every batch, for its SIGTERM flag)."""
+
+    def __init__(self) -> None:
+        self.between: list[int] = []
+        self.last: int | None = None
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self.last = None
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx: int) -> None:
+        if self.last is not None:
+            self.between.append(BROADCASTS[0] - self.last)
+        self.last = BROADCASTS[0]
+
+
 class StopAfterFirstEpoch(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         trainer.should_stop = True
@@ -76,6 +107,8 @@ def fit(out: Path, arm: str) -> None:
         read_rank_zeros_batches(datamodule)
     if arm == "broken":
         trainer.callbacks.append(StopAfterFirstEpoch())
+    counter = CountBroadcasts()
+    trainer.callbacks.append(counter)
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
     params = {k: v.detach().cpu().clone() for k, v in module.model.named_parameters()}
@@ -86,7 +119,8 @@ def fit(out: Path, arm: str) -> None:
     warmup_pending = getattr(trainer.strategy, "after_warmup", None) is not None
     torch.save({"state": state, "params": params, "optimizer": optimizer,
                 "epoch": trainer.current_epoch, "warmup_pending": warmup_pending,
-                "spreads": getattr(trainer.strategy, "spreads", None)},
+                "spreads": getattr(trainer.strategy, "spreads", None),
+                "broadcasts_between_batches": counter.between},
                out / f"{arm}.rank{rank}.pt")  # fmt: skip
 
 

@@ -58,3 +58,31 @@ def test_a_single_process_link_emulates_latency_too() -> None:
 def test_bad_link_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="latency_ms"):
         EmulatedLink(latency_ms=-1)
+
+
+def _collective_beside_exchanges(rank: int, channels: int, messages: int) -> list[int]:
+    """Rank 0 has `messages` exchanges in flight when it broadcasts on the default group; rank 1
+    joins the broadcast first and sends its exchanges afterwards. If the broadcast waited behind
+    the exchanges, neither rank could go on (a deadlock until the group's timeout)."""
+    import torch.distributed as dist
+
+    link = EmulatedLink(channels=channels, timeout_s=20)
+    flag = torch.tensor([7 if rank == 0 else 0])
+    if rank == 0:
+        sent = [link.all_reduce_mean(torch.full((4,), float(i))) for i in range(messages)]
+        dist.broadcast(flag, src=0)
+    else:
+        dist.broadcast(flag, src=0)
+        sent = [link.all_reduce_mean(torch.full((4,), float(i))) for i in range(messages)]
+    averages = [int(m.wait()[0]) for m in sent]
+    return [int(flag), *averages, len({id(g) for g in link.channels})]
+
+
+def test_exchanges_in_flight_hold_up_neither_each_other_nor_the_default_group() -> None:
+    """A gloo group runs at most two collectives at once, in order: exchanges travel over
+    process groups of their own, so three can be in flight while Lightning's collectives on
+    the default group go through."""
+    from rank_launcher import run_ranks
+
+    for result in run_ranks(_collective_beside_exchanges, 3, 3, timeout_s=20):
+        assert result == [7, 0, 1, 2, 3]  # the broadcast arrived, each exchange its own average

@@ -56,3 +56,14 @@ def test_ranks_started_with_different_settings_stop_at_start(tmp_path: Path) -> 
     assert result.returncode != 0
     assert "different DTS settings (rank 0: delay=2; rank 1: delay=3)" in result.stderr
     assert not (tmp_path / "checkpoints" / "last.ckpt").exists()  # nothing trained
+
+
+def test_a_sigterm_to_every_rank_stops_the_run_with_its_resume_hint(tmp_path: Path) -> None:
+    """DTS checks Lightning's SIGTERM flag on each rank without its per-batch broadcast: the
+    run still stops at the signalled step, non-zero, and names the checkpoint it wrote."""
+    result, elapsed = _launch(tmp_path, "sigterm")
+    assert result.returncode != 0, result.stderr[-3000:]
+    assert "stopped by SIGTERM at epoch 0, step 3" in result.stderr, result.stderr[-3000:]
+    assert "resume with ckpt_path=" in result.stderr
+    assert (tmp_path / "checkpoints" / "interrupted.ckpt").exists()
+    assert elapsed < 60

@@ -38,6 +38,16 @@ def test_delay_zero_period_one_gives_ddp_weights_to_the_bit(arms) -> None:
         assert torch.equal(ddp[name], dts[name]), name
 
 
+def test_no_collective_on_the_default_group_between_batches_under_dts(arms) -> None:
+    """Lightning's DDP broadcasts a SIGTERM flag before every batch; on a delayed link that
+    costs a latency a step, so DTS checks the flag locally."""
+    assert set(arms["ddp"][0]["broadcasts_between_batches"]) == {1}
+    for arm in ("dts_t0", "unbroken", "sparse"):
+        for rank in (0, 1):
+            between = arms[arm][rank]["broadcasts_between_batches"]
+            assert between and set(between) == {0}, (arm, rank, between)
+
+
 def test_a_warmup_as_long_as_the_run_is_synchronous_sgd_to_the_bit(arms) -> None:
     """dts.delay=3 configured, but every step inside dts.sync_warmup_steps: the t = 0 weights."""
     sync, warm = arms["dts_t0"][0]["params"], arms["warmup_all"][0]["params"]

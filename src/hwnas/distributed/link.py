@@ -25,12 +25,18 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
 SPIN_S = 2e-4  # sleep until this close to the deadline, then spin: sleep overshoots ~0.1 ms
+
+
+# process groups made for links, per (default group, timeout, ranks): each link drains its
+# messages before it is dropped, so the next one can use the same groups
+_CHANNELS: dict[tuple[int, float | None, tuple[int, ...]], list[dist.ProcessGroup]] = {}
 
 
 class PeerError(RuntimeError):
@@ -84,13 +90,22 @@ class EmulatedLink:
         latency_ms: completion latency L of one exchange (a ring all-reduce pays 2(N-1) hops;
             L is what the whole collective takes, REFERENCE B6).
         bandwidth_mbps: per-worker bandwidth B in Mb/s; None or 0 means unlimited.
-        group: the process group (None: the default group).
-        timeout_s: only for the error message; the process group's own timeout ends a wait for
-            a peer that hangs (set it with `init_process_group(timeout=...)`).
+        group: the ranks that exchange (None: every rank of the default group).
+        timeout_s: how long a wait for a peer may last: the timeout of the channels' process
+            groups, and named in the error.
+        channels: how many exchanges may be in flight without one waiting for another
+            (`ensure_channels` adds more later).
+
+    Exchanges never run on `group` itself: each goes, in turn, over one of `channels` process
+    groups of the same ranks made for the link. A gloo group runs at most two collectives at
+    once and NCCL one communicator's in order, so on a single group an exchange issued t steps
+    ago would hold up the next ones, and any other collective on it (Lightning's own, on the
+    default group) would wait for every exchange in flight: on a real link, a latency each.
     """
 
     def __init__(self, latency_ms: float = 0.0, bandwidth_mbps: float | None = None,
-                 group: dist.ProcessGroup | None = None, timeout_s: float | None = None) -> None:  # fmt: skip
+                 group: dist.ProcessGroup | None = None, timeout_s: float | None = None,
+                 channels: int = 1) -> None:  # fmt: skip
         if latency_ms < 0 or (bandwidth_mbps is not None and bandwidth_mbps < 0):
             raise ValueError(f"wan.latency_ms and wan.bandwidth_mbps must be >= 0, got "
                              f"{latency_ms} and {bandwidth_mbps}")  # fmt: skip
@@ -101,6 +116,10 @@ class EmulatedLink:
         self.world = dist.get_world_size(group) if distributed else 1
         self.rank = dist.get_rank(group) if distributed else 0
         self.origin = self._shared_origin(distributed)
+        self.channels: list[dist.ProcessGroup] = []
+        self.sent = 0  # messages issued, which picks each one's channel
+        if distributed and self.world > 1:
+            self.ensure_channels(channels)
         self.free_at = float("-inf")  # when the link has carried everything queued so far
         self.in_flight: deque[Message] = deque()
         self.stats = LinkStats()
@@ -108,6 +127,18 @@ class EmulatedLink:
     @property
     def emulated(self) -> bool:
         return self.latency_s > 0 or self.bits_per_s is not None
+
+    def ensure_channels(self, count: int) -> None:
+        """Have at least `count` process groups to exchange over (a collective call: every rank
+        must make it at the same point)."""
+        if self.world == 1:
+            return
+        ranks = dist.get_process_group_ranks(self.group) if self.group is not None else None
+        timeout = timedelta(seconds=self.timeout_s) if self.timeout_s else None
+        pool = _CHANNELS.setdefault((id(dist.group.WORLD), self.timeout_s, tuple(ranks or ())), [])
+        while len(pool) < count:  # later links (the next fit) reuse them: a group costs
+            pool.append(dist.new_group(ranks=ranks, timeout=timeout))  # round trips to make
+        self.channels = pool[: max(count, len(self.channels))]
 
     def transfer_s(self, payload_bytes: int) -> float:
         """Time to push one message through the bandwidth: 2(N-1)/N x bytes x 8 / B."""
@@ -128,7 +159,9 @@ class EmulatedLink:
         buffer[n + 2 * self.rank + 1] = now - high  # together exact to a nanosecond
         work = None
         if self.world > 1:
-            work = dist.all_reduce(buffer, group=self.group, async_op=True)
+            channel = self.channels[self.sent % len(self.channels)]
+            work = dist.all_reduce(buffer, group=channel, async_op=True)
+        self.sent += 1
         message = Message(self, buffer, work, n, what)
         self.in_flight.append(message)
         self.stats.messages += 1

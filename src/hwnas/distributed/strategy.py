@@ -43,6 +43,7 @@ from torch.optim import Optimizer
 from hwnas.distributed.auto_delay import DelayTuner
 from hwnas.distributed.delayed_gradients import DelayedGradients
 from hwnas.distributed.flat import flatten
+from hwnas.distributed.lightning_hooks import replace_sigterm_broadcasts
 from hwnas.distributed.link import EmulatedLink, PeerError
 from hwnas.distributed.periodic_deltas import PeriodicDeltas, nesterov_outer
 from hwnas.distributed.refusals import refuse_unsupported, shared_steps
@@ -97,6 +98,7 @@ class DTSStrategy(DDPStrategy):
     def setup(self, trainer: pl.Trainer) -> None:
         if trainer.state.fn == TrainerFn.FITTING:
             refuse_unsupported(trainer, self.precision_plugin)
+            replace_sigterm_broadcasts(trainer)
         super().setup(trainer)
         if trainer.state.fn == TrainerFn.FITTING:
             self._build_exchange()
@@ -115,10 +117,11 @@ class DTSStrategy(DDPStrategy):
         every = shared_steps(self.lightning_module, len(groups))
         sparse = every is not None  # a search: only the sampled path has gradients
         check_same_on_every_rank(s, sum(p.numel() for group in groups for p in group))
-        self.link = EmulatedLink(s.latency_ms, s.bandwidth_mbps, timeout_s=s.timeout_s)
         restored, self._restored = self._restored or {}, None  # a later fit starts afresh
         if s.delay == "auto" and restored.get("tuned"):
             self.delay = int(restored["delay"])  # resume with the delay the run chose
+        self.link = EmulatedLink(s.latency_ms, s.bandwidth_mbps, timeout_s=s.timeout_s,
+                                 channels=self._channels_needed(sparse))  # fmt: skip
         self.tuner = (
             DelayTuner(s.auto_warmup_exchanges, s.max_delay)
             if s.delay == "auto" and not restored.get("tuned")
@@ -157,6 +160,11 @@ class DTSStrategy(DDPStrategy):
         rank_zero_info(f"DTS: {self.describe()}")
         if self.tuner is None:
             self._note_drift_limit()
+
+    def _channels_needed(self, shared: bool) -> int:
+        """Exchanges that can be in flight at once: t + 1 of the model's (at the moment of an
+        issue), as many of a second optimiser's, and one for a sync point."""
+        return (self.delay + 1) * (2 if shared else 1) + 1
 
     def _set_shared_delay(self) -> None:
         """The shared parameters' delay, in their own steps: 0 during the synchronous warm-up
@@ -264,9 +272,11 @@ class DTSStrategy(DDPStrategy):
         assert self.tuner is not None and self.exchange is not None
         delay, compute, wait = self.tuner.choose()
         self.tuner = None
-        self.tuning = {"compute_s": compute, "wait_s": wait}
+        self.tuning = {"compute_s": compute, "wait_s": wait, "timed_steps": self.timer.steps}
         self.delay = self._configured().delay = delay
         self._set_shared_delay()
+        assert self.link is not None
+        self.link.ensure_channels(self._channels_needed(self.shared is not None))
         rank_zero_info(f"DTS: dts.delay=auto chose {delay}: {compute * 1e3:.1f} ms of compute per step "
                        f"and {wait * 1e3:.1f} ms of exposed wait at delay 0")  # fmt: skip
         if delay == self.settings.max_delay:
