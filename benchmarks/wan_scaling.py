@@ -40,7 +40,8 @@ def measure(args: argparse.Namespace, out: Path) -> list[dict]:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
            "--master_port", str(args.port), str(WORKER), str(out), "--latencies",
            *map(str, args.latencies), "--rounds", str(args.rounds), "--batch", str(args.batch),
-           "--steps", str(args.steps), "--period", str(args.period), "--warmup", str(args.warmup)]  # fmt: skip
+           "--steps", str(args.steps), "--period", str(args.period), "--warmup", str(args.warmup),
+           "--arch", args.arch]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if result.returncode != 0:
@@ -195,10 +196,21 @@ def main() -> None:
     parser.add_argument("--records", type=Path, help="reuse a previous run's records (JSON)")
     parser.add_argument("--port", type=int, default=29631)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--link", choices=["emulated", "real"], default="emulated",
+                        help="real: a delayed network of namespaces (delay_line.py, needs root); "
+                        "--latencies are then one-way delays")  # fmt: skip
+    parser.add_argument("--arms", nargs="+", default=ARMS, choices=ARMS)
+    parser.add_argument("--bandwidth-mbps", type=float, help="the real link's limit per node")
+    parser.add_argument("--arch", default="proxyless_mobile_cifar", help="the net trained")
     args = parser.parse_args()
     if args.quick:
         args.latencies, args.rounds, args.steps, args.period, args.warmup = [0, 50], 1, 8, 4, 2
         args.workers, args.sim_steps, args.batch = [2, 8], 200, 2
+    if args.link == "real":
+        from wan_real_link import main as real_main
+
+        real_main(args)
+        return
     if args.records:
         records = json.loads(args.records.read_text())
     else:

@@ -1,12 +1,19 @@
 """One process of `wan_scaling.py`, run under torchrun: for every round, emulated latency and
 arm, a short `train.py` fit with `distributed=dts` on synthetic 32x32 data (one thread per
-process); appends each fit's per-step (step s, exposed wait s) to `<out>/steps.rank<r>.jsonl`."""
+process); appends each fit's per-step (step s, exposed wait s) to `<out>/steps.rank<r>.jsonl`.
+
+With `--real-delay-ms D` the processes are two torchrun nodes in the namespaces of a
+`delay_line.DelayLine` (one process each): nothing is emulated, the records are labelled with
+the link's one-way delay D, and `<out>/collective.rank<r>.json` gets the time of a gradient-sized
+all-reduce over the real link."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import statistics
+import time
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -29,20 +36,39 @@ def arm_overrides(arm: str, latency_ms: float, args: argparse.Namespace) -> tupl
     """Hydra overrides of one fit, and its number of batches (warm-up of dts.delay=auto and
     `skip` steps before the `steps` that are kept)."""
     warmup = args.warmup * (args.period if "period={period}" in ARMS[arm][1] else 1)
-    warmup = warmup if "auto" in ARMS[arm][0] else 0
+    warmup = warmup + 3 if "auto" in ARMS[arm][0] else 0  # + the untimed first step, the tuning
+    # step and the step that opens the chosen delay's channels
     batches = warmup + args.skip + args.steps
     size = args.batch * 2 * batches + 64
+    nodes = int(os.environ.get("WORLD_SIZE", 2)) // int(os.environ.get("LOCAL_WORLD_SIZE", 2))
     overrides = [
-        "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu", "+trainer.num_nodes=1",
+        "trainer=ddp", f"trainer.devices={2 // nodes}", "trainer.accelerator=cpu",
+        f"+trainer.num_nodes={nodes}",
         "distributed=dts", f"dts.auto_warmup_exchanges={args.warmup}", f"wan.latency_ms={latency_ms}",
         "dataset=synthetic", "dataset.input_size=32", "dataset.num_classes=10",
         f"dataset.train_size={size}", f"dataset.batch_size={args.batch}", "epochs=1",
         f"+trainer.limit_train_batches={batches}", "+trainer.limit_val_batches=0",
         "+trainer.enable_checkpointing=false", "+trainer.enable_progress_bar=false", "~logger",
-        "~callbacks", f"paths.output_dir={args.out_dir}/fit", f"arch={args.arch}",
+        "~callbacks", f"paths.output_dir={args.out_dir}/fit", f"arch={args.arch}", "num_classes=10",
         "module.ema=null", "module.mixup=null",
     ]  # fmt: skip
     return overrides + [o.format(period=args.period) for o in ARMS[arm]], batches
+
+
+def collective_s(module: torch.nn.Module, repeats: int = 5) -> dict[str, float]:
+    """Median time of a blocking all-reduce of the model's gradient size, and of 4 bytes."""
+    import torch.distributed as dist
+
+    numel = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    times = {}
+    for name, size in (("gradient", numel), ("small", 1)):
+        buffer, samples = torch.zeros(size), []
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            dist.all_reduce(buffer)
+            samples.append(time.perf_counter() - start)
+        times[f"{name}_s"] = statistics.median(samples[1:])
+    return {**times, "gradient_bytes": numel * 4}
 
 
 def fit(arm: str, latency_ms: float, args: argparse.Namespace) -> dict:
@@ -52,10 +78,24 @@ def fit(arm: str, latency_ms: float, args: argparse.Namespace) -> dict:
     pl.seed_everything(0, workers=True)
     module, datamodule = build_training(cfg)
     trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
+    start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule)
+    fit_s = time.perf_counter() - start
+    if args.real_delay_ms is not None and not args.collective_written:
+        rank = int(os.environ.get("RANK", 0))
+        measured = {"delay_ms": args.real_delay_ms, **collective_s(module)}
+        (
+            Path(args.out_dir)
+            / f"collective.rank{rank}.r{args.round_offset}.d{args.real_delay_ms:g}.json"
+        ).write_text(json.dumps(measured))
+        args.collective_written = True
     strategy = trainer.strategy
-    kept = list(strategy.timer.history)[-args.steps :]
-    return {"arm": arm, "latency_ms": latency_ms, "delay": strategy.delay,
+    history = list(strategy.timer.history)
+    if strategy.tuning is not None:  # steady state: after the tuning and the step that opens
+        history = history[int(strategy.tuning["timed_steps"]) + 1 :]  # the delay's channels
+    kept = history[-args.steps :]
+    label = args.real_delay_ms if args.real_delay_ms is not None else latency_ms
+    return {"arm": arm, "latency_ms": label, "delay": strategy.delay, "fit_s": fit_s,
             "step_s": [s for s, _ in kept], "wait_s": [w for _, w in kept]}  # fmt: skip
 
 
@@ -73,14 +113,18 @@ def main() -> None:
     )
     parser.add_argument("--period", type=int, default=8)
     parser.add_argument("--arch", default="proxyless_mobile_cifar")
+    parser.add_argument("--real-delay-ms", type=float, help="label: the real link's one-way delay")
+    parser.add_argument("--round-offset", type=int, default=0)
     args = parser.parse_args()
+    args.collective_written = False
     torch.set_num_threads(1)
     rank = int(os.environ.get("RANK", 0))
     out = Path(args.out_dir) / f"steps.rank{rank}.jsonl"
     for round_ in range(args.rounds):
         for latency in args.latencies:
             for arm in args.arms:
-                record = {"round": round_, "rank": rank, **fit(arm, latency, args)}
+                record = {"round": round_ + args.round_offset, "rank": rank,
+                          **fit(arm, latency, args)}  # fmt: skip
                 with out.open("a") as f:
                     f.write(json.dumps(record) + "\n")
 
