@@ -213,6 +213,53 @@ def diloco_reference(
     return flatten(params)
 
 
+def delayed_diloco_reference(rank: int, period: int, delay: int, steps: int, lr: float = 0.7,
+                             mu: float = 0.9) -> torch.Tensor:  # fmt: skip
+    """DiLoCo with the average arriving t < p steps late, written as the outer model plus each
+    worker's local progress since it sent: every p steps a worker sends its weights' distance
+    to the outer model; t steps later the outer model takes a Nesterov step on their average
+    and the worker continues from it, keeping what it learnt in between."""
+    model = toy_model()
+    params = list(model.parameters())
+    opt = torch.optim.SGD(params, lr=LR, momentum=0.9)
+    outer_w, buf, sent = flatten(params), None, None
+    for n in range(1, steps + 1):
+        backward(model, rank, n - 1)
+        opt.step()
+        if n % period == 0:
+            weights = flatten(params)
+            delta = (weights - outer_w) / dist.get_world_size()
+            dist.all_reduce(delta)
+            sent = (n, weights, delta)
+        if sent is not None and n == sent[0] + delay:
+            _, at_send, mean = sent
+            grad = -mean
+            buf = grad.clone() if buf is None else mu * buf + grad
+            outer_w = outer_w - lr * (grad + mu * buf)
+            with torch.no_grad():
+                torch.nn.utils.vector_to_parameters(outer_w + flatten(params) - at_send, params)
+    return flatten(params)
+
+
+def diloco_drain_of_a_still_window(rank: int, period: int, steps: int) -> dict[str, Any]:
+    """DiLoCo for `steps` (a multiple of p, so the replicas were just averaged), one more step
+    at lr = 0, then a drain: the open window's delta is zero on every rank."""
+    model = toy_model()
+    params = list(model.parameters())
+    opt = torch.optim.SGD(params, lr=LR, momentum=0.9)
+    exchange = PeriodicDeltas(params, EmulatedLink(), period, 0, nesterov_outer())
+    for step in range(steps + 1):
+        if step == steps:
+            for group in opt.param_groups:
+                group["lr"] = 0.0
+        backward(model, rank, step)
+        opt.step()
+        exchange.after_step()
+    before = flatten(params)
+    exchange.drain()
+    return {"before": before, "after": flatten(params)}
+
+
 # --- the link -----------------------------------------------------------------------------
 def delivery_times(rank: int, latency_ms: float, messages: int) -> dict[str, Any]:
     """Deliveries against the latest issue time over the ranks, with uneven gaps between."""
@@ -288,6 +335,9 @@ SCENARIOS: dict[str, tuple[Callable[..., Any], tuple]] = {
     "periodic_p4_t2": (periodic, (4, 2, 10)),
     "outer_p3_t0": (periodic, (3, 0, 9, True)),
     "diloco_p3": (diloco_reference, (3, 9)),
+    "outer_p3_t2": (periodic, (3, 2, 11, True)),
+    "delayed_diloco_p3_t2": (delayed_diloco_reference, (3, 2, 11)),
+    "diloco_drain_still_window": (diloco_drain_of_a_still_window, (4, 8)),
     "delivery_20ms": (delivery_times, (20.0, 15)),
     "fifo_10ms_100mbps": (fifo_bandwidth, (10.0, 100.0, 4, 100_000)),
     "compute_only": (synchronous_step_times, (None, 6)),

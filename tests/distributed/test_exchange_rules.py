@@ -62,6 +62,21 @@ def test_outer_nesterov_step_is_diloco(scenario) -> None:
         assert (ours[rank]["weights"] - reference[rank]).abs().max() < 1e-5
 
 
+def test_outer_step_with_a_delay_keeps_the_local_progress_made_in_flight(scenario) -> None:
+    ours = scenario("outer_p3_t2")
+    reference = scenario("delayed_diloco_p3_t2")
+    for rank in (0, 1):
+        assert (ours[rank]["weights"] - reference[rank]).abs().max() < 1e-5
+
+
+def test_a_drain_averages_the_open_window_without_an_outer_step(scenario) -> None:
+    """The outer momentum must not move the weights at a sync point: the open window is
+    averaged, and an average of zero deltas changes nothing."""
+    for rank in (0, 1):
+        result = scenario("diloco_drain_still_window")[rank]
+        assert (result["after"] - result["before"]).abs().max() < 1e-6
+
+
 def test_ranks_with_different_settings_are_refused_on_every_rank(scenario) -> None:
     for message in scenario("mismatched_settings"):
         assert "different DTS settings" in message

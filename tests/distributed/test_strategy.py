@@ -76,11 +76,12 @@ def test_with_the_same_batches_on_every_rank_the_delayed_update_is_synchronous_s
 def test_each_sync_point_reports_how_far_the_replicas_had_drifted(arms) -> None:
     """Every epoch's validation is a sync point. The drift is 0 under synchronous SGD (the
     replicas never differ) and when the ranks read the same batches, clearly more with a delay
-    of 3 or the sparse update on different data. Under the delayed update the ranks agree on
+    of 3 or the sparse update on different data (less there: its replicas meet every 3 steps).
+    Under the delayed update the ranks agree on
     the replicas' average, so both lie equally far from it (the sparse update's outer Nesterov
     step moves the agreed model off the average); a resumed run reports its own sync points."""
     cases = {"dts_t0": ([5], 0.0, 0.0), "same_data_t3": ([5, 10], 0.0, 0.0),
-             "unbroken": ([5, 10], 1e-3, 0.5), "sparse": ([5, 10], 1e-3, 0.5),
+             "unbroken": ([5, 10], 1e-3, 0.5), "sparse": ([5, 10], 1e-4, 0.5),
              "resumed": ([10], 1e-3, 0.5)}  # fmt: skip
     for arm, (steps, low, high) in cases.items():
         rank0, rank1 = (rank["spreads"] for rank in arms[arm])

@@ -68,6 +68,7 @@ class _Sent:
     due: int  # the local step after which its average is applied
     message: Message
     delta: Tensor
+    outer: bool = True  # through the outer optimiser (a whole window), or the plain average
 
 
 class PeriodicDeltas:
@@ -107,9 +108,12 @@ class PeriodicDeltas:
 
     def drain(self) -> None:
         """Send the local progress of the open window and apply every average in flight: the
-        replicas then hold the same weights (up to float rounding)."""
+        replicas then hold the same weights (up to float rounding). The open window's average
+        is applied as it is, without an outer step: a sync point (a validation, a checkpoint)
+        must not move the weights by the outer momentum, or the run would depend on how often
+        it validates."""
         if self.since_send:
-            self._send()
+            self._send(outer=False)
         while self.in_flight:
             self._apply(self.in_flight.popleft())
 
@@ -118,19 +122,19 @@ class PeriodicDeltas:
         self.anchor = flatten(self.params)
         self.since_send = 0
 
-    def _send(self) -> None:
+    def _send(self, outer: bool = True) -> None:
         weights = flatten(self.params)
         delta = weights - self.anchor
         message = self.link.all_reduce_mean(
             delta, f"parameter-delta exchange of local step {self.steps}"
         )
-        self.in_flight.append(_Sent(self.steps + self.delay, message, delta))
+        self.in_flight.append(_Sent(self.steps + self.delay, message, delta, outer))
         self.anchor = weights
         self.since_send = 0
 
     def _apply(self, sent: _Sent) -> None:
         mean = sent.message.wait().to(sent.delta.dtype)
-        step = self.outer.step(mean) if self.outer is not None else mean
+        step = self.outer.step(mean) if self.outer is not None and sent.outer else mean
         correction = step.to(sent.delta.dtype) - sent.delta
         add_into(self.params, correction)
         self.anchor += correction
