@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,12 +14,32 @@ import torch
 from rank_launcher import free_port
 from test_single_process import SlowLinear, _loader, _no_process_group_left  # noqa: F401
 
-from hwnas.distributed import DTSStrategy
+from hwnas.distributed import DTSStrategy, EmulatedLink
 
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
 ]
+
+
+def test_the_emulated_latency_counts_from_when_the_gpu_has_the_gradient() -> None:
+    """The host reaches the exchange long before a queued kernel has produced the payload:
+    the issue time must be when the payload exists, or the emulated latency would be hidden
+    behind the GPU's own queue."""
+    link = EmulatedLink(latency_ms=1.0)
+    payload = torch.ones(1000, device="cuda")
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    torch.cuda._sleep(200_000_000)  # spin the GPU for tens of milliseconds
+    payload.mul_(2)
+    message = link.all_reduce_mean(payload)
+    torch.cuda.synchronize()
+    ready = time.perf_counter()
+    stamp = message.buffer[message.size :].double().cpu()
+    issued = link.origin + float(stamp[0] + stamp[1])
+    assert ready - start > 0.02, "the GPU spin was too short to tell"
+    assert issued >= start + 0.9 * (ready - start)
+    assert float(message.wait()[0]) == 2.0
 
 
 @pytest.mark.parametrize("settings", [{"delay": 2}, {"delay": 1, "period": 3}])

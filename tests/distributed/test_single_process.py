@@ -19,6 +19,7 @@ from pytorch_lightning.plugins.precision import MixedPrecision
 from torch.utils.data import DataLoader, TensorDataset
 
 from hwnas.distributed import DTSSettings, DTSStrategy, smallest_hiding_delay
+from hwnas.distributed.auto_delay import bandwidth_bound_note
 from hwnas.distributed.step_timer import StepTimer
 from hwnas.runs.search_run import run_search
 from hwnas.runs.train_run import run_train
@@ -120,6 +121,22 @@ def test_fp16_with_a_gradient_scaler_is_refused(tmp_path: Path) -> None:
         trainer.fit(SlowLinear(), _loader())
 
 
+class WithSyncBatchNorm(SlowLinear):
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = torch.nn.SyncBatchNorm(2)
+
+
+@pytest.mark.parametrize("how", ["module", "trainer"])
+def test_sync_batchnorm_is_refused_for_a_blocking_collective_per_layer(tmp_path: Path,
+                                                                       how: str) -> None:  # fmt: skip
+    module = WithSyncBatchNorm() if how == "module" else SlowLinear()
+    trainer = _trainer(tmp_path, DTSStrategy(delay=1), max_steps=2,
+                       sync_batchnorm=how == "trainer")  # fmt: skip
+    with pytest.raises(ValueError, match="cannot train with SyncBatchNorm.*sync_batchnorm=false"):
+        trainer.fit(module, _loader())
+
+
 def test_clip_grad_norm_clips_the_own_gradient_before_it_is_sent(tmp_path: Path) -> None:
     module = SlowLinear()
     before = torch.cat([p.detach().reshape(-1).clone() for p in module.parameters()])
@@ -150,6 +167,22 @@ def test_bad_settings_are_named(settings: dict, message: str) -> None:
         DTSSettings(**settings)
 
 
+def test_the_wall_time_counts_the_pauses_the_steady_state_leaves_out() -> None:
+    """A pause (a sync point, a validation) is outside every step, but inside the wall time."""
+    timer = StepTimer()
+    for pause in (False, True, False):
+        if pause:
+            time.sleep(0.05)
+            timer.reset()
+        timer.start_step(0.0)
+        time.sleep(0.01)
+        timer.end_step(0.0)
+    assert timer.steps == 1  # the first step of each series has no start
+    assert timer.optimizer_steps == 3
+    assert timer.wall_s >= 0.05 + 0.03
+    assert timer.total_step_s < 0.05
+
+
 def test_a_steps_wait_spans_the_step_including_exchanges_between_steps() -> None:
     """A search waits for its architecture exchange between two weight steps: that wait
     belongs to the next step, as its time does; after a pause the series starts afresh."""
@@ -173,6 +206,19 @@ def test_smallest_hiding_delay() -> None:
     assert smallest_hiding_delay(0.2, 0.6, 64) == 3
     assert smallest_hiding_delay(0.2, 1.0, 64) == 5
     assert smallest_hiding_delay(0.01, 10.0, 64) == 64  # capped
+
+
+def test_a_wait_under_five_percent_of_the_compute_is_not_worth_a_delay() -> None:
+    assert smallest_hiding_delay(0.142, 0.0001, 64) == 0  # 0.1 ms of a 142 ms step
+    assert smallest_hiding_delay(0.2, 0.0099, 64) == 0
+    assert smallest_hiding_delay(0.2, 0.0101, 64) == 1
+
+
+def test_an_exchange_longer_than_the_steps_between_two_suggests_a_longer_period() -> None:
+    assert bandwidth_bound_note(0.09, 0.1, 1) is None
+    assert bandwidth_bound_note(0.25, 0.1, 4) is None
+    note = bandwidth_bound_note(0.25, 0.1, 1)
+    assert note is not None and "250 ms" in note and "dts.period=3 or more" in note
 
 
 def test_auto_delay_hides_the_measured_latency(tmp_path: Path) -> None:
@@ -242,6 +288,8 @@ def test_train_summary_reports_the_exchange(tmp_path: Path) -> None:
     assert dts["delay_used"] == 1 and dts["latency_ms"] == 2 and dts["processes"] == 1
     assert dts["messages"] >= 4 and dts["steps"] >= 3
     assert dts["mean_step_ms"] > 0
+    assert dts["training_wall_s"] * 1e3 >= dts["mean_step_ms"] * dts["steps"]
+    assert dts["mean_wall_step_ms"] > 0
     # one sync point, the validation after the epoch's 4 steps; one process has no other
     # replica to drift from
     assert dts["replica_spread"] == [{"step": 4, "spread": 0.0}]

@@ -2,9 +2,10 @@
 
 A few warm-up exchanges run synchronously (t = 0); each step's time splits into compute c (all
 but the wait) and the exposed wait w, which at t = 0 is, on a step that exchanges, the latency
-plus the transfer of one exchange (with period p > 1 only every p-th step exchanges). The delay is then the smallest t with t x c >= w (REFERENCE B3: the delayed update
-stays at full speed while latency < t x c), using the slowest rank's medians so that every
-rank picks the same t.
+plus the transfer of one exchange (with period p > 1 only every p-th step exchanges). The delay
+is then the smallest t with t x c >= w (REFERENCE B3: the delayed update stays at full speed
+while latency < t x c), or 0 when w is under 5% of c, using the slowest rank's medians so that
+every rank picks the same t.
 """
 
 from __future__ import annotations
@@ -15,14 +16,30 @@ import statistics
 import torch
 import torch.distributed as dist
 
+NEGLIGIBLE_WAIT = 0.05  # of the compute: a wait this small is not worth a stale gradient
+
 
 def smallest_hiding_delay(compute_s: float, wait_s: float, max_delay: int) -> int:
-    """Smallest t >= 0 with t x compute_s >= wait_s, at most `max_delay`."""
-    if wait_s <= 0:
+    """Smallest t >= 0 with t x compute_s >= wait_s, at most `max_delay`; 0 when the wait is
+    under 5% of the compute (a delay would cost staleness and save next to nothing)."""
+    if wait_s <= 0 or wait_s < NEGLIGIBLE_WAIT * compute_s:
         return 0
     if compute_s <= 0:
         return max_delay
     return min(max_delay, math.ceil(wait_s / compute_s - 1e-9))
+
+
+def bandwidth_bound_note(transfer_s: float, compute_s: float, period: int) -> str | None:
+    """A warning when pushing one exchange through the link takes longer than the steps
+    between two exchanges: they then queue up behind each other and no delay hides them."""
+    between = compute_s * period
+    if transfer_s <= between:
+        return None
+    needed = math.ceil(transfer_s / compute_s - 1e-9)
+    return (f"DTS: one exchange needs {transfer_s * 1e3:.0f} ms of the link's bandwidth, more "
+            f"than the {between * 1e3:.0f} ms of compute between two exchanges: they queue up, "
+            f"and no delay hides that. Exchange less often (dts.period={needed} or more) or "
+            "over a faster link")  # fmt: skip
 
 
 class DelayTuner:

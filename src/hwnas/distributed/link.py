@@ -147,7 +147,14 @@ class EmulatedLink:
         return 2 * (self.world - 1) / self.world * payload_bytes * 8 / self.bits_per_s
 
     def all_reduce_mean(self, payload: Tensor, what: str = "exchange") -> Message:
-        """Start averaging `payload` over the ranks (it is copied; the caller may reuse it)."""
+        """Start averaging `payload` over the ranks (it is copied; the caller may reuse it).
+
+        The emulated latency counts from the moment the payload exists: on a GPU the host
+        waits for the kernels queued before it (a CUDA event), not only for their launch."""
+        if self.emulated and payload.is_cuda:
+            ready = torch.cuda.Event()
+            ready.record(torch.cuda.current_stream(payload.device))
+            ready.synchronize()
         now = time.perf_counter() - self.origin  # issued when handed over
         dtype = torch.float64 if payload.dtype == torch.float64 else torch.float32
         n = payload.numel()

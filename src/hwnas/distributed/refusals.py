@@ -6,10 +6,22 @@ from __future__ import annotations
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 
 
-def refuse_unsupported(trainer: pl.Trainer, precision_plugin: Any) -> None:
-    """Raise for settings under which the delayed update would be wrong (REFERENCE B1)."""
+def refuse_unsupported(trainer: pl.Trainer, precision_plugin: Any, layer_sync: Any) -> None:
+    """Raise for settings under which the delayed update would be wrong (REFERENCE B1), or
+    that would wait for the link in every step."""
+    synced = [name for name, m in trainer.lightning_module.named_modules()
+              if isinstance(m, torch.nn.SyncBatchNorm)]  # fmt: skip
+    if layer_sync is not None or synced:
+        where = f" ({len(synced)} layers, the first {synced[0]!r})" if synced else ""
+        raise ValueError(
+            f"distributed=dts cannot train with SyncBatchNorm{where}: every BatchNorm layer would "
+            "run a blocking all-reduce across the sites in every forward pass, which is the wait "
+            "DTS exists to hide. Set module.sync_batchnorm=false and trainer.sync_batchnorm=false "
+            "(each process then normalises over its own batch)"
+        )
     if getattr(precision_plugin, "scaler", None) is not None:
         raise ValueError(
             "distributed=dts cannot run fp16 with a gradient scaler: the scale changes between "

@@ -40,7 +40,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_warn
 from torch import Tensor
 from torch.optim import Optimizer
 
-from hwnas.distributed.auto_delay import DelayTuner
+from hwnas.distributed.auto_delay import DelayTuner, bandwidth_bound_note
 from hwnas.distributed.delayed_gradients import DelayedGradients
 from hwnas.distributed.flat import flatten
 from hwnas.distributed.lightning_hooks import replace_sigterm_broadcasts
@@ -97,7 +97,7 @@ class DTSStrategy(DDPStrategy):
     # --- set-up ---------------------------------------------------------------------------
     def setup(self, trainer: pl.Trainer) -> None:
         if trainer.state.fn == TrainerFn.FITTING:
-            refuse_unsupported(trainer, self.precision_plugin)
+            refuse_unsupported(trainer, self.precision_plugin, self._layer_sync)
             replace_sigterm_broadcasts(trainer)
         super().setup(trainer)
         if trainer.state.fn == TrainerFn.FITTING:
@@ -281,6 +281,14 @@ class DTSStrategy(DDPStrategy):
                        f"and {wait * 1e3:.1f} ms of exposed wait at delay 0")  # fmt: skip
         if delay == self.settings.max_delay:
             rank_zero_warn(f"DTS: the delay hit dts.max_delay={delay}; exchanges will still stall")
+        stats = self.link.stats
+        note = bandwidth_bound_note(
+            self.link.transfer_s(stats.payload_bytes // max(1, stats.messages)),
+            compute,
+            self.settings.period,
+        )
+        if note:
+            rank_zero_warn(note)
         self._note_drift_limit()
 
     def _guard(self, exchange: Callable[[], None]) -> None:
@@ -389,6 +397,10 @@ class DTSStrategy(DDPStrategy):
             "steps": self.timer.steps,
             "mean_step_ms": self.timer.mean_step_s * 1e3,
             "mean_exposed_wait_ms": self.timer.mean_wait_s * 1e3,
+            # the steady state above leaves out sync points and the step after each; this
+            # is the whole span of training divided by its steps
+            "training_wall_s": self.timer.wall_s,
+            "mean_wall_step_ms": self.timer.wall_s / max(1, self.timer.optimizer_steps) * 1e3,
             "messages": stats.messages if stats else 0,
             "megabytes_sent": stats.payload_bytes / 1e6 if stats else 0.0,
             # at each sync point, this rank's parameters' distance to the model the ranks agreed
