@@ -1,4 +1,5 @@
-"""Keeping Lightning's per-batch collective off a delayed link.
+"""Keeping Lightning's per-batch collective off a delayed link, and its launcher from killing
+a rank that is still writing what it knows.
 
 Before every training batch Lightning broadcasts rank 0's SIGTERM flag over the default
 process group, and its SIGTERM handler broadcasts again. On a wide-area link that broadcast
@@ -7,12 +8,21 @@ both: every rank stops at the end of its batch when it received SIGTERM itself (
 launchers signal every process of a job: Lightning's own launcher passes the signal to its
 children, torchrun and SLURM signal every rank). A rank that was not signalled finds its peers
 gone at its next exchange and stops with `PeerError`.
+
+When `python train.py trainer.devices=N` starts the ranks itself, a thread in rank 0 SIGKILLs
+every process within 5 s of a child exiting non-zero: that races rank 0's `interrupted.ckpt`
+and hides its error. Under DTS that thread waits first, long enough for every rank to end by
+itself (each exchange ends within `dts.timeout_s`), and rank 0 ends the children it started
+once it has written its checkpoint.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import subprocess
+import threading
+import time
 from types import FrameType
 
 import pytorch_lightning as pl
@@ -46,3 +56,37 @@ def replace_sigterm_broadcasts(trainer: pl.Trainer) -> None:
 
     loop._broadcast_sigterm_tensor = stop_if_signalled  # type: ignore[method-assign]
     connector._sigterm_notifier_fn = notify  # type: ignore[method-assign]
+
+
+def defer_launcher_kill(grace_s: float) -> None:
+    """Make the launcher's child-process watcher (rank 0, when Lightning started the ranks)
+    wait `grace_s` before it kills every process; a no-op elsewhere."""
+    try:
+        from lightning_fabric.strategies.launchers.subprocess_script import _ChildProcessObserver
+    except ImportError:  # pragma: no cover - a Lightning without the watcher
+        return
+    for thread in threading.enumerate():
+        if isinstance(thread, _ChildProcessObserver) and not getattr(
+            thread, "_hwnas_deferred", False
+        ):
+            kill_all = thread._terminate_all
+
+            def later(kill_all=kill_all) -> None:
+                time.sleep(grace_s)  # the main process exits first, and this thread with it
+                kill_all()
+
+            thread._terminate_all = later  # type: ignore[method-assign]
+            thread._hwnas_deferred = True  # type: ignore[attr-defined]
+
+
+def end_children(trainer: pl.Trainer, wait_s: float = 5.0) -> None:
+    """Give the ranks this process started `wait_s` to end by themselves, then SIGKILL the
+    rest (a hung or stopped one would otherwise outlive the job)."""
+    procs: list[subprocess.Popen] = getattr(trainer.strategy.launcher, "procs", None) or []
+    deadline = time.monotonic() + wait_s
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning(f"rank 0: killing rank process {proc.pid}, which did not end by itself")
+            proc.kill()

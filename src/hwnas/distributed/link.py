@@ -31,6 +31,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from hwnas.distributed.faults import reported_failures
+
 SPIN_S = 2e-4  # sleep until this close to the deadline, then spin: sleep overshoots ~0.1 ms
 
 
@@ -191,20 +193,13 @@ class EmulatedLink:
 
     def _deliver(self, message: Message) -> None:
         if message.work is not None:
+            began = time.perf_counter()
             try:
                 message.work.wait()
             except RuntimeError as error:
-                waited = (
-                    f" (no answer within {self.timeout_s:g} s, dts.timeout_s)"
-                    if self.timeout_s
-                    else ""
-                )
                 raise PeerError(
-                    f"rank {self.rank}: the {message.what} did not complete: a peer process died, "
-                    f"hung or left the exchange{waited}. Checkpoints already written are kept; "
-                    "restart every process and resume from the run's last.ckpt. The collective "
-                    f"reported: {str(error).splitlines()[0][:300]}"
-                ) from error  # fmt: skip
+                    self._failure(message, error, time.perf_counter() - began)
+                ) from error
         n, buffer = message.size, message.buffer
         clocks = buffer[n:].to("cpu", torch.float64)  # waits for the collective on a GPU too
         issued = float((clocks[0::2] + clocks[1::2]).max())
@@ -218,6 +213,23 @@ class EmulatedLink:
             self.stats.emulated_s += time.perf_counter() - before
         self.stats.late_s.append(time.perf_counter() - message.arrival)
         message.result = buffer[:n]
+
+    def _failure(self, message: Message, error: RuntimeError, waited_s: float) -> str:
+        """What happened to an exchange that did not complete, and what is kept."""
+        if self.timeout_s and waited_s >= 0.9 * self.timeout_s:
+            what = f"no answer within {self.timeout_s:g} s (dts.timeout_s): a peer hung or stalled"
+        else:
+            what = "a peer closed its connection: it died or left the exchange"
+        causes = reported_failures()
+        if causes:
+            what += " (" + "; ".join(causes) + ")"
+        return (
+            f"rank {self.rank}: the {message.what} did not complete: {what}. Checkpoints already "
+            "written are kept (last.ckpt is the last sync point's; rank 0 writes interrupted.ckpt "
+            "when it is the one still running). Restart every process and resume from the run's "
+            "last.ckpt or interrupted.ckpt. The collective reported: "
+            f"{str(error).splitlines()[0][:300]}"
+        )
 
     def _shared_origin(self, distributed: bool) -> float:
         """Rank 0's clock at start-up, so issue times fit float32 halves for days."""

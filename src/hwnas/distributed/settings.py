@@ -30,7 +30,7 @@ class DTSSettings:
     latency_ms: float = 0.0
     bandwidth_mbps: float | None = None
     clip_grad_norm: float | None = None
-    timeout_s: float = 300.0
+    timeout_s: float = 30.0
     auto_warmup_exchanges: int = 5
     max_delay: int = 64
     sync_warmup_steps: int = 0

@@ -36,14 +36,20 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.strategies import DDPStrategy
 from pytorch_lightning.trainer.states import TrainerFn, TrainerStatus
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_warn
 from torch import Tensor
 from torch.optim import Optimizer
 
 from hwnas.distributed.auto_delay import DelayTuner, bandwidth_bound_note
 from hwnas.distributed.delayed_gradients import DelayedGradients
+from hwnas.distributed.faults import report_failure
 from hwnas.distributed.flat import flatten
-from hwnas.distributed.lightning_hooks import replace_sigterm_broadcasts
+from hwnas.distributed.lightning_hooks import (
+    defer_launcher_kill,
+    end_children,
+    replace_sigterm_broadcasts,
+)
 from hwnas.distributed.link import EmulatedLink, PeerError
 from hwnas.distributed.periodic_deltas import PeriodicDeltas, nesterov_outer
 from hwnas.distributed.refusals import refuse_unsupported, shared_steps
@@ -67,7 +73,7 @@ class DTSStrategy(DDPStrategy):
                  outer_optimizer: str | None = None, outer_lr: float = 0.7,
                  outer_momentum: float = 0.9, latency_ms: float = 0.0,
                  bandwidth_mbps: float | None = None, clip_grad_norm: float | None = None,
-                 timeout_s: float = 300.0, auto_warmup_exchanges: int = 5, max_delay: int = 64,
+                 timeout_s: float = 30.0, auto_warmup_exchanges: int = 5, max_delay: int = 64,
                  sync_warmup_steps: int = 0, **ddp_kwargs: Any) -> None:  # fmt: skip
         self.settings = DTSSettings(
             delay=delay, period=period, correction=correction, outer_optimizer=outer_optimizer,
@@ -99,6 +105,7 @@ class DTSStrategy(DDPStrategy):
         if trainer.state.fn == TrainerFn.FITTING:
             refuse_unsupported(trainer, self.precision_plugin, self._layer_sync)
             replace_sigterm_broadcasts(trainer)
+            defer_launcher_kill(self.settings.timeout_s + 10)
         super().setup(trainer)
         if trainer.state.fn == TrainerFn.FITTING:
             self._build_exchange()
@@ -381,9 +388,22 @@ class DTSStrategy(DDPStrategy):
 
     # --- faults --------------------------------------------------------------------------
     def barrier(self, *args: Any, **kwargs: Any) -> None:
-        if self.peer_failed:  # a peer is gone: waiting for it would only hang until the timeout
-            return
+        if self._interrupted():  # a peer may be gone, or waiting in an exchange: a barrier
+            return  # would only hang until the timeout
         super().barrier(*args, **kwargs)
+
+    def on_exception(self, exception: BaseException) -> None:
+        """A rank that failed by itself says why, for the others' errors; they find its
+        exchanges broken once it has left."""
+        if (
+            self.exchange is not None
+            and not self.peer_failed
+            and not isinstance(exception, SIGTERMException | KeyboardInterrupt)
+        ):
+            report_failure(exception)
+        if self.peer_failed and self.lightning_module is not None:
+            end_children(self.lightning_module.trainer)  # rank 0 has written its checkpoint
+        super().on_exception(exception)
 
     def summary(self) -> dict[str, Any]:
         """Settings and measured figures, for `train_summary.json`."""
