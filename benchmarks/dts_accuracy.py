@@ -65,6 +65,11 @@ ARMS = {  # name: (what it is, overrides)
         "p = 8 after a synchronous warm-up",
         ["dts.period=8", "dts.delay=0", WARMUP],
     ),
+    "dts_t5_bf16": ("t = 5, gradients sent in bf16", ["dts.delay=5", "dts.compress=bf16"]),
+    "sparse_p8_bf16": (
+        "p = 8, deltas sent in bf16",
+        ["dts.period=8", "dts.delay=0", "dts.compress=bf16"],
+    ),
 }
 CIFAR_ARMS = ["ssgd", "dts_t5", "sparse_p8", "ablation_t5", "dts_t5_warm", "sparse_p8_warm"]
 MNIST_ARMS = ["ssgd", "dts_t5", "sparse_p8", "both_p8_t5", "ablation_t5", "dts_t16", "ablation_t16"]

@@ -61,12 +61,15 @@ def measure_real(args: argparse.Namespace, out: Path) -> tuple[list[dict], list[
 
 
 def measure_emulated(args: argparse.Namespace, out: Path, latencies_ms: list[float]) -> list[dict]:
-    """The same arms on loopback, `wan.latency_ms` at each measured collective latency."""
+    """The same arms on loopback, `wan.latency_ms` at each measured collective latency (and
+    `wan.bandwidth_mbps` at the real link's limit)."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
            "--master_port", str(args.port + 1), str(WORKER), str(out), "--latencies",
            *map(str, latencies_ms), "--rounds", str(args.rounds), "--batch", str(args.batch),
            "--steps", str(args.steps), "--period", str(args.period), "--warmup",
            str(args.warmup), "--arms", *args.arms, "--arch", args.arch]  # fmt: skip
+    if args.bandwidth_mbps:
+        cmd += ["--bandwidth-mbps", str(args.bandwidth_mbps)]
     result = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
                             text=True)  # fmt: skip
     if result.returncode != 0:
@@ -89,6 +92,7 @@ def rows(real: list[dict], emulated: list[dict], collectives: list[dict],
          args: argparse.Namespace) -> list[list[str]]:  # fmt: skip
     """One row per (delay, arm) from rank 0's fits, medians over rounds."""
     latency = _collective_ms(collectives)
+    emulated_as = _collective_ms(collectives, "small_s" if args.bandwidth_mbps else "gradient_s")
     by = defaultdict(list)
     for r in real:
         by[("real", r["latency_ms"], r["arm"], r["rank"])].append(r)
@@ -99,7 +103,7 @@ def rows(real: list[dict], emulated: list[dict], collectives: list[dict],
         zero = {r["round"]: _mean(r["step_s"]) for r in by[("real", 0.0, arm, 0)]}
         for delay in args.latencies:
             fits = by[("real", float(delay), arm, 0)]
-            emulated_fits = by[("emulated", round(latency[delay], 3), arm, 0)]
+            emulated_fits = by[("emulated", round(emulated_as[delay], 3), arm, 0)]
             step = statistics.median(_mean(r["step_s"]) for r in fits)
             wait = statistics.median(_mean(r["wait_s"]) for r in fits)
             normalised = [zero[r["round"]] / _mean(r["step_s"]) for r in fits if r["round"] in zero]
@@ -107,7 +111,9 @@ def rows(real: list[dict], emulated: list[dict], collectives: list[dict],
                              if emulated_fits else float("nan"))  # fmt: skip
             table.append([
                 f"{delay:g}", arm, str(statistics.median_low(r["delay"] for r in fits)),
-                f"{latency[delay]:.1f}", f"{step * 1e3:.0f}", f"{wait * 1e3:.1f}",
+                f"{latency[delay]:.1f}",
+                f"{statistics.median(r.get('bytes_per_message', 0) for r in fits) / 1e3:.1f}",
+                f"{step * 1e3:.0f}", f"{wait * 1e3:.1f}",
                 f"{statistics.median(r['fit_s'] for r in fits):.1f}",
                 f"{statistics.median(normalised):.2f}", " ".join(f"{x:.2f}" for x in normalised),
                 f"{emulated_step * 1e3:.0f}", f"{emulated_step / step:.2f}",
@@ -115,19 +121,22 @@ def rows(real: list[dict], emulated: list[dict], collectives: list[dict],
     return table
 
 
-def _collective_ms(collectives: list[dict]) -> dict[float, float]:
-    """Median blocking all-reduce of the gradient's size per one-way delay, in ms (rounded to a
-    microsecond: the emulated runs are labelled with it)."""
+def _collective_ms(collectives: list[dict], key: str = "gradient_s") -> dict[float, float]:
+    """Median blocking all-reduce (`gradient_s`: of the gradient's size, `small_s`: 4 bytes)
+    per one-way delay, in ms (rounded to a microsecond: the emulated runs are labelled with
+    it)."""
     per = defaultdict(list)
     for c in collectives:
-        per[c["delay_ms"]].append(c["gradient_s"] * 1e3)
+        per[c["delay_ms"]].append(c[key] * 1e3)
     return {d: round(statistics.median(v), 3) for d, v in per.items()}
 
 
 def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         real, collectives = measure_real(args, Path(tmp) / "real")
-    latency = _collective_ms(collectives)
+    # The emulator's L: the gradient's all-reduce over the link; with a bandwidth limit, the
+    # 4-byte one, the emulator adding the transfer at that limit itself.
+    latency = _collective_ms(collectives, "small_s" if args.bandwidth_mbps else "gradient_s")
     with tempfile.TemporaryDirectory() as tmp:
         emulated = measure_emulated(args, Path(tmp), [latency[d] for d in args.latencies])
     bandwidth = f"{args.bandwidth_mbps:g} Mb/s" if args.bandwidth_mbps else "no bandwidth limit"
@@ -135,9 +144,11 @@ def main(args: argparse.Namespace) -> None:
           f"{bandwidth}, {args.arch} at batch {args.batch}, period {args.period} for sparse/both, "
           f"{args.rounds} rounds\n")  # fmt: skip
     print(markdown_table(
-        ["one-way delay ms", "arm", "delay t", "all-reduce ms (gradient, real)", "step ms",
+        ["one-way delay ms", "arm", "delay t", "all-reduce ms (gradient, real)",
+         "kB per message (mean, the sync point too)", "step ms",
          "exposed wait ms/step", "whole fit s", "T(0)/T(d)", "per round",
-         "emulated step ms (L = that all-reduce)", "emulated / real step"],
+         "emulated step ms (L = 4-byte all-reduce, B = the limit)" if args.bandwidth_mbps
+         else "emulated step ms (L = that all-reduce)", "emulated / real step"],
         rows(real, emulated, collectives, args),
     ))  # fmt: skip
     small = defaultdict(list)

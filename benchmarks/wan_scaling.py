@@ -34,6 +34,7 @@ from hwnas.distributed.simulation import LinkModel, bootstrap_compute, simulate,
 
 WORKER = Path(__file__).with_name("wan_worker.py")
 ARMS = ["ssgd", "delay", "sparse", "both"]
+REAL_LINK_ARMS = [*ARMS, "delay_bf16"]  # and the compressed exchange, for --link real
 
 
 def measure(args: argparse.Namespace, out: Path) -> list[dict]:
@@ -199,13 +200,16 @@ def main() -> None:
     parser.add_argument("--link", choices=["emulated", "real"], default="emulated",
                         help="real: a delayed network of namespaces (delay_line.py, needs root); "
                         "--latencies are then one-way delays")  # fmt: skip
-    parser.add_argument("--arms", nargs="+", default=ARMS, choices=ARMS)
+    parser.add_argument("--arms", nargs="+", default=ARMS, choices=REAL_LINK_ARMS,
+                        help="delay_bf16 (gradients in bf16) with --link real only")  # fmt: skip
     parser.add_argument("--bandwidth-mbps", type=float, help="the real link's limit per node")
     parser.add_argument("--arch", default="proxyless_mobile_cifar", help="the net trained")
     args = parser.parse_args()
     if args.quick:
         args.latencies, args.rounds, args.steps, args.period, args.warmup = [0, 50], 1, 8, 4, 2
         args.workers, args.sim_steps, args.batch = [2, 8], 200, 2
+    if args.link == "emulated" and not set(args.arms) <= set(ARMS):
+        parser.error("--arms delay_bf16 needs --link real")
     if args.link == "real":
         from wan_real_link import main as real_main
 

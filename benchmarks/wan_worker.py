@@ -29,6 +29,7 @@ ARMS = {  # the four arms of the talk's comparison; auto: the delay that hides t
     "delay": ["dts.delay=auto", "dts.period=1"],
     "sparse": ["dts.delay=0", "dts.period={period}"],
     "both": ["dts.delay=auto", "dts.period={period}"],
+    "delay_bf16": ["dts.delay=auto", "dts.period=1", "dts.compress=bf16"],
 }
 
 
@@ -52,6 +53,8 @@ def arm_overrides(arm: str, latency_ms: float, args: argparse.Namespace) -> tupl
         "~callbacks", f"paths.output_dir={args.out_dir}/fit", f"arch={args.arch}", "num_classes=10",
         "module.ema=null", "module.mixup=null",
     ]  # fmt: skip
+    if args.bandwidth_mbps:
+        overrides.append(f"wan.bandwidth_mbps={args.bandwidth_mbps}")
     return overrides + [o.format(period=args.period) for o in ARMS[arm]], batches
 
 
@@ -95,7 +98,9 @@ def fit(arm: str, latency_ms: float, args: argparse.Namespace) -> dict:
         history = history[int(strategy.tuning["timed_steps"]) + 1 :]  # the delay's channels
     kept = history[-args.steps :]
     label = args.real_delay_ms if args.real_delay_ms is not None else latency_ms
+    stats = strategy.link.stats
     return {"arm": arm, "latency_ms": label, "delay": strategy.delay, "fit_s": fit_s,
+            "bytes_per_message": stats.payload_bytes / max(1, stats.messages),
             "step_s": [s for s, _ in kept], "wait_s": [w for _, w in kept]}  # fmt: skip
 
 
@@ -103,7 +108,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out_dir")
     parser.add_argument("--latencies", type=float, nargs="+", required=True, help="ms")
-    parser.add_argument("--arms", nargs="+", default=list(ARMS))
+    parser.add_argument("--arms", nargs="+", default=["ssgd", "delay", "sparse", "both"],
+                        choices=list(ARMS))  # fmt: skip
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=5)
     parser.add_argument("--steps", type=int, default=16)
@@ -115,6 +121,7 @@ def main() -> None:
     parser.add_argument("--arch", default="proxyless_mobile_cifar")
     parser.add_argument("--real-delay-ms", type=float, help="label: the real link's one-way delay")
     parser.add_argument("--round-offset", type=int, default=0)
+    parser.add_argument("--bandwidth-mbps", type=float, help="emulate this bandwidth too")
     args = parser.parse_args()
     args.collective_written = False
     torch.set_num_threads(1)

@@ -49,11 +49,13 @@ def gather(tensor: torch.Tensor) -> list[torch.Tensor]:
 
 
 # --- B1: delayed gradients ----------------------------------------------------------------
-def delayed(rank: int, delay: int, steps: int, correction: bool = True) -> dict[str, Any]:
+def delayed(rank: int, delay: int, steps: int, correction: bool = True,
+            compress: str | None = None) -> dict[str, Any]:  # fmt: skip
     model = toy_model()
     params = list(model.parameters())
     opt = torch.optim.SGD(params, lr=LR)
-    exchange = DelayedGradients(params, EmulatedLink(), delay=delay, correction=correction)
+    exchange = DelayedGradients(params, EmulatedLink(), delay=delay, correction=correction,
+                                compress=compress)  # fmt: skip
     for step in range(steps):
         backward(model, rank, step)
         exchange.exchange()
@@ -160,12 +162,13 @@ def shared_reference(rank: int, delay: int, steps: int) -> torch.Tensor:
 
 
 # --- B2: periodic parameter deltas --------------------------------------------------------
-def periodic(rank: int, period: int, delay: int, steps: int, outer: bool = False) -> dict[str, Any]:
+def periodic(rank: int, period: int, delay: int, steps: int, outer: bool = False,
+             compress: str | None = None) -> dict[str, Any]:  # fmt: skip
     model = toy_model()
     params = list(model.parameters())
     opt = torch.optim.SGD(params, lr=LR, momentum=0.9)
     exchange = PeriodicDeltas(params, EmulatedLink(), period, delay,
-                              nesterov_outer() if outer else None)  # fmt: skip
+                              nesterov_outer() if outer else None, compress)  # fmt: skip
     for step in range(steps):
         backward(model, rank, step)
         opt.step()
@@ -260,6 +263,26 @@ def diloco_drain_of_a_still_window(rank: int, period: int, steps: int) -> dict[s
     return {"before": before, "after": flatten(params)}
 
 
+def compressed_exchanges(rank: int, compress: str, steps: int) -> dict[str, Any]:
+    """The same stream of per-rank tensors averaged in full precision and in 16 bits with error
+    feedback: every average, what each rank's contributions summed to, and the bytes sent."""
+    from hwnas.distributed.compression import ErrorFeedback
+
+    exact_link, half_link, feedback = EmulatedLink(), EmulatedLink(), ErrorFeedback(compress)
+    g = torch.Generator().manual_seed(rank)
+    exact, half, sent_sum, meant_sum = [], [], torch.zeros(1000), torch.zeros(1000)
+    for _ in range(steps):
+        x = torch.randn(1000, generator=g) * (1 + rank)
+        exact.append(exact_link.all_reduce_mean(x).wait().clone())
+        message = half_link.all_reduce_mean(x, feedback=feedback)
+        half.append(message.wait().float())
+        sent_sum += message.sent
+        meant_sum += x
+    return {"exact": torch.stack(exact), "half": torch.stack(half), "sent_sum": sent_sum,
+            "meant_sum": meant_sum, "residual": feedback.residual,
+            "bytes": (exact_link.stats.payload_bytes, half_link.stats.payload_bytes)}  # fmt: skip
+
+
 # --- the link -----------------------------------------------------------------------------
 def delivery_times(rank: int, latency_ms: float, messages: int) -> dict[str, Any]:
     """Deliveries against the latest issue time over the ranks, with uneven gaps between."""
@@ -344,6 +367,12 @@ SCENARIOS: dict[str, tuple[Callable[..., Any], tuple]] = {
     "ssgd_0ms": (synchronous_step_times, (0.0, 6)),
     "ssgd_50ms": (synchronous_step_times, (50.0, 6)),
     "mismatched_settings": (mismatched_settings, ()),
+    "compressed_bf16": (compressed_exchanges, ("bf16", 200)),
+    "compressed_fp16": (compressed_exchanges, ("fp16", 50)),
+    "delayed_t2_bf16": (delayed, (2, 12, True, "bf16")),
+    "delayed_t2_full": (delayed, (2, 12)),
+    "periodic_p4_t2_bf16": (periodic, (4, 2, 10, True, "bf16")),
+    "periodic_p4_t2_outer": (periodic, (4, 2, 10, True)),
 }
 
 

@@ -4,6 +4,7 @@ sparse update against torch's PeriodicModelAverager, with a delay, and with DiLo
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 
@@ -108,3 +109,38 @@ def test_shared_parameters_stay_identical_and_apply_the_average_t_steps_late(sce
         assert torch.equal(a, b)
     assert torch.equal(r0["weights"], reference)
     assert r0["pending"] == r1["pending"] == 2
+
+
+@pytest.mark.parametrize("compress, unit", [("bf16", 2.0**-8), ("fp16", 2.0**-11)])
+def test_a_16_bit_exchange_moves_half_the_bytes_and_loses_nothing_over_time(
+    scenario, compress: str, unit: float
+) -> None:
+    """Each average is the full-precision one within 16-bit rounding; with error feedback what a
+    rank sent sums, over the steps, to what it meant to send within one step's rounding (the
+    residual it still carries), where plain rounding would add up step after step."""
+    for rank, result in enumerate(scenario(f"compressed_{compress}")):
+        exact, half = result["exact"], result["half"]
+        scale = exact.abs().amax(dim=1, keepdim=True)
+        assert ((half - exact).abs() <= 4 * unit * scale).all()
+        gap = result["sent_sum"] - result["meant_sum"]  # the residual is of x / 2, per rank
+        torch.testing.assert_close(gap, -2 * result["residual"], rtol=0, atol=1e-3)
+        per_value = 1 + rank  # the scale of this rank's values
+        assert gap.abs().max() <= unit * 4 * per_value  # one rounding, not one per step
+        full, halved = result["bytes"]
+        assert halved * 2 == full
+
+
+def test_the_delayed_update_in_bf16_follows_the_full_precision_one(scenario) -> None:
+    full, half = scenario("delayed_t2_full"), scenario("delayed_t2_bf16")
+    for rank in (0, 1):
+        assert (full[rank]["weights"] - half[rank]["weights"]).abs().max() < 1e-3
+    # the model a sync point leaves
+    assert (full[0]["drained"][0] - half[0]["drained"][0]).abs().max() < 1e-3
+
+
+def test_the_sparse_update_in_bf16_follows_the_full_precision_one(scenario) -> None:
+    full, half = scenario("periodic_p4_t2_outer"), scenario("periodic_p4_t2_bf16")
+    for rank in (0, 1):
+        assert (full[rank]["weights"] - half[rank]["weights"]).abs().max() < 1e-3
+    d0, d1 = half[0]["drained"]
+    assert (d0 - d1).abs().max() < 1e-3  # one model after draining, up to the residuals

@@ -160,11 +160,31 @@ def test_clip_grad_norm_clips_the_own_gradient_before_it_is_sent(tmp_path: Path)
         ({"timeout_s": 0}, "dts.timeout_s must be > 0"),
         ({"sync_warmup_steps": -1}, "dts.sync_warmup_steps must be"),
         ({"sync_warmup_steps": 2.5}, "dts.sync_warmup_steps must be"),
+        ({"compress": "int8"}, "dts.compress must be null or one of"),
     ],
 )
 def test_bad_settings_are_named(settings: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         DTSSettings(**settings)
+
+
+def test_train_py_sends_half_the_bytes_in_bf16(tmp_path: Path) -> None:
+    sent = {}
+    for compress in ("null", "bf16"):
+        out = tmp_path / compress
+        run_train(_cfg("train", out, "dts.delay=1", f"dts.compress={compress}", "epochs=1"))
+        dts = json.loads((out / "train_summary.json").read_text())["distributed"]
+        sent[compress] = dts["megabytes_sent"] / dts["messages"]
+    # the sync point's average of the replicas travels in full precision
+    assert sent["bf16"] < 0.6 * sent["null"]
+
+
+def test_fp16_compression_names_the_value_it_cannot_send() -> None:
+    from hwnas.distributed.compression import ErrorFeedback
+
+    with pytest.raises(ValueError, match="beyond the 16-bit range.*dts.compress=bf16"):
+        ErrorFeedback("fp16").encode(torch.tensor([1.0, 1e6]))
+    assert ErrorFeedback("bf16").encode(torch.tensor([1e6])).isfinite().all()
 
 
 def test_the_wall_time_counts_the_pauses_the_steady_state_leaves_out() -> None:

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from hwnas.distributed.compression import ErrorFeedback
 from hwnas.distributed.flat import flat_grads, grad_presence, set_grads
 from hwnas.distributed.link import EmulatedLink, Message
 
@@ -43,10 +44,13 @@ class DelayedGradients:
             nothing while k < t): the ablation that shows why the correction matters.
         sparse: parameters without a gradient keep none unless the correction touches them
             (one more value per parameter travels with each exchange).
+        compress: "bf16" or "fp16" to send in 16 bits with error feedback (`compression`);
+            the correction then takes off what this rank's gradient became on the way.
     """
 
     def __init__(self, params: Sequence[Tensor], link: EmulatedLink, delay: int = 0,
-                 correction: bool = True, sparse: bool = False) -> None:  # fmt: skip
+                 correction: bool = True, sparse: bool = False,
+                 compress: str | None = None) -> None:  # fmt: skip
         if delay < 0:
             raise ValueError(f"dts.delay must be >= 0, got {delay}")
         self.params, self.link = list(params), link
@@ -54,6 +58,7 @@ class DelayedGradients:
         # (its average, g_j sent, which parameters had a gradient here or None if not sparse)
         self.in_flight: deque[tuple[Message, Tensor, Tensor | None]] = deque()
         self.steps = 0
+        self.feedback = ErrorFeedback(compress) if compress else None
 
     def exchange(self) -> None:
         """Send this step's gradients, and replace them by the corrected gradient."""
@@ -61,9 +66,10 @@ class DelayedGradients:
         present = grad_presence(self.params, local) if self.sparse else None
         payload = local if present is None else torch.cat([local, present])
         message = self.link.all_reduce_mean(
-            payload, f"gradient exchange of local step {self.steps}"
+            payload, f"gradient exchange of local step {self.steps}", self.feedback
         )
-        self.in_flight.append((message, local, present))
+        sent = local if message.sent is None else message.sent[: local.numel()]
+        self.in_flight.append((message, sent, present))
         self.steps += 1
         if len(self.in_flight) <= self.delay:  # k < t: nothing has arrived yet
             if not self.correction:
@@ -89,3 +95,5 @@ class DelayedGradients:
         `average_replicas`) already holds what the corrections would apply."""
         self.link.drain()
         self.in_flight.clear()
+        if self.feedback is not None:
+            self.feedback.reset()

@@ -31,6 +31,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from hwnas.distributed.compression import ErrorFeedback
 from hwnas.distributed.faults import reported_failures
 
 SPIN_S = 2e-4  # sleep until this close to the deadline, then spin: sleep overshoots ~0.1 ms
@@ -69,9 +70,11 @@ class LinkStats:
 class Message:
     """One exchange in flight; `wait()` returns the average over the ranks once it arrived."""
 
-    def __init__(self, link: EmulatedLink, buffer: Tensor, work: dist.Work | None, size: int,
-                 what: str) -> None:  # fmt: skip
-        self.link, self.buffer, self.work, self.size, self.what = link, buffer, work, size, what
+    def __init__(self, link: EmulatedLink, buffer: Tensor, works: list[dist.Work], size: int,
+                 what: str, clocks: Tensor | None = None, sent: Tensor | None = None) -> None:  # fmt: skip
+        self.link, self.buffer, self.works, self.size, self.what = link, buffer, works, size, what
+        self.clocks = buffer[size:] if clocks is None else clocks  # issue times, float32 pairs
+        self.sent = sent  # compressed: this rank's contribution as it travelled, decoded
         self.result: Tensor | None = None
         self.arrival: float | None = None  # perf_counter time the emulated link delivers it
 
@@ -148,8 +151,11 @@ class EmulatedLink:
             return 0.0
         return 2 * (self.world - 1) / self.world * payload_bytes * 8 / self.bits_per_s
 
-    def all_reduce_mean(self, payload: Tensor, what: str = "exchange") -> Message:
+    def all_reduce_mean(self, payload: Tensor, what: str = "exchange",
+                        feedback: ErrorFeedback | None = None) -> Message:  # fmt: skip
         """Start averaging `payload` over the ranks (it is copied; the caller may reuse it).
+        With `feedback` it travels in that 16-bit type, its rounding carried to the stream's
+        next message; `Message.sent` is then what this rank's contribution became.
 
         The emulated latency counts from the moment the payload exists: on a GPU the host
         waits for the kernels queued before it (a CUDA event), not only for their launch."""
@@ -160,18 +166,27 @@ class EmulatedLink:
         now = time.perf_counter() - self.origin  # issued when handed over
         dtype = torch.float64 if payload.dtype == torch.float64 else torch.float32
         n = payload.numel()
-        buffer = torch.zeros(n + 2 * self.world, dtype=dtype, device=payload.device)
-        # Divide before summing, as DDP does: with t = 0 the result is DDP's to the bit.
-        torch.div(payload.reshape(-1), self.world, out=buffer[:n])
+        clocks, sent = None, None
+        if feedback is None:
+            buffer = torch.zeros(n + 2 * self.world, dtype=dtype, device=payload.device)
+            # Divide before summing, as DDP does: with t = 0 the result is DDP's to the bit.
+            torch.div(payload.reshape(-1), self.world, out=buffer[:n])
+            stamp = buffer[n:]
+        else:  # the clocks need float32: they travel beside the 16-bit payload
+            buffer = feedback.encode(payload.reshape(-1) / self.world)
+            sent = (buffer.float() * self.world).to(payload.dtype)
+            clocks = stamp = torch.zeros(2 * self.world, dtype=torch.float32, device=payload.device)
         high = torch.tensor(now, dtype=torch.float32).item()
-        buffer[n + 2 * self.rank] = high
-        buffer[n + 2 * self.rank + 1] = now - high  # together exact to a nanosecond
-        work = None
+        stamp[2 * self.rank] = high
+        stamp[2 * self.rank + 1] = now - high  # together exact to a nanosecond
+        works = []
         if self.world > 1:
             channel = self.channels[self.sent % len(self.channels)]
-            work = dist.all_reduce(buffer, group=channel, async_op=True)
+            works.append(dist.all_reduce(buffer, group=channel, async_op=True))
+            if clocks is not None:
+                works.append(dist.all_reduce(clocks, group=channel, async_op=True))
         self.sent += 1
-        message = Message(self, buffer, work, n, what)
+        message = Message(self, buffer, works, n, what, clocks, sent)
         self.in_flight.append(message)
         self.stats.messages += 1
         self.stats.payload_bytes += n * buffer.element_size()
@@ -192,16 +207,16 @@ class EmulatedLink:
         self.stats.wait_s += time.perf_counter() - start
 
     def _deliver(self, message: Message) -> None:
-        if message.work is not None:
-            began = time.perf_counter()
+        began = time.perf_counter()
+        for work in message.works:
             try:
-                message.work.wait()
+                work.wait()
             except RuntimeError as error:
                 raise PeerError(
                     self._failure(message, error, time.perf_counter() - began)
                 ) from error
         n, buffer = message.size, message.buffer
-        clocks = buffer[n:].to("cpu", torch.float64)  # waits for the collective on a GPU too
+        clocks = message.clocks.to("cpu", torch.float64)  # waits for the collective on a GPU too
         issued = float((clocks[0::2] + clocks[1::2]).max())
         size_bytes = n * buffer.element_size()
         begin = max(issued, self.free_at)

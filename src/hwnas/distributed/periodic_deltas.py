@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
+from hwnas.distributed.compression import ErrorFeedback
 from hwnas.distributed.flat import add_into, flatten
 from hwnas.distributed.link import EmulatedLink, Message
 
@@ -81,10 +82,13 @@ class PeriodicDeltas:
         delay: t, steps between sending a delta and applying its average. May be changed later.
         outer: a factory of the outer optimiser (e.g. `nesterov_outer()`), or None to apply the
             plain average.
+        compress: "bf16" or "fp16" to send the deltas in 16 bits with error feedback
+            (`compression`); each worker then replaces the delta as it travelled.
     """
 
     def __init__(self, params: Sequence[Tensor], link: EmulatedLink, period: int,
-                 delay: int = 0, outer: OuterFactory | None = None) -> None:  # fmt: skip
+                 delay: int = 0, outer: OuterFactory | None = None,
+                 compress: str | None = None) -> None:  # fmt: skip
         if period < 1 or delay < 0:
             raise ValueError(f"need dts.period >= 1 and dts.delay >= 0, got {period} and {delay}")
         self.params, self.link = list(params), link
@@ -96,6 +100,7 @@ class PeriodicDeltas:
         self.steps = 0  # local steps taken
         self.since_send = 0
         self.in_flight: deque[_Sent] = deque()
+        self.feedback = ErrorFeedback(compress) if compress else None
 
     def after_step(self) -> None:
         """Count a local step; send a delta every `period` steps; apply what is due."""
@@ -121,14 +126,17 @@ class PeriodicDeltas:
         """Take the current weights as the anchor (after the replicas were made identical)."""
         self.anchor = flatten(self.params)
         self.since_send = 0
+        if self.feedback is not None:
+            self.feedback.reset()
 
     def _send(self, outer: bool = True) -> None:
         weights = flatten(self.params)
         delta = weights - self.anchor
         message = self.link.all_reduce_mean(
-            delta, f"parameter-delta exchange of local step {self.steps}"
+            delta, f"parameter-delta exchange of local step {self.steps}", self.feedback
         )
-        self.in_flight.append(_Sent(self.steps + self.delay, message, delta, outer))
+        sent = delta if message.sent is None else message.sent
+        self.in_flight.append(_Sent(self.steps + self.delay, message, sent, outer))
         self.anchor = weights
         self.since_send = 0
 

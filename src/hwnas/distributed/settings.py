@@ -8,6 +8,8 @@ from typing import Any
 
 import torch.distributed as dist
 
+from hwnas.distributed.compression import COMPRESSIONS
+
 OUTER_OPTIMIZERS = ("nesterov",)
 
 
@@ -34,6 +36,7 @@ class DTSSettings:
     auto_warmup_exchanges: int = 5
     max_delay: int = 64
     sync_warmup_steps: int = 0
+    compress: str | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -67,6 +70,9 @@ class DTSSettings:
                             f"{self.sync_warmup_steps!r}")  # fmt: skip
         if self.auto_warmup_exchanges < 2 or self.max_delay < 1:
             problems.append("dts.auto_warmup_exchanges must be >= 2 and dts.max_delay >= 1")
+        if self.compress is not None and self.compress not in COMPRESSIONS:
+            problems.append(f"dts.compress must be null or one of {sorted(COMPRESSIONS)}, got "
+                            f"{self.compress!r}")  # fmt: skip
         if problems:
             raise ValueError("; ".join(problems))
 

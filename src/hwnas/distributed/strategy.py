@@ -74,13 +74,14 @@ class DTSStrategy(DDPStrategy):
                  outer_momentum: float = 0.9, latency_ms: float = 0.0,
                  bandwidth_mbps: float | None = None, clip_grad_norm: float | None = None,
                  timeout_s: float = 30.0, auto_warmup_exchanges: int = 5, max_delay: int = 64,
-                 sync_warmup_steps: int = 0, **ddp_kwargs: Any) -> None:  # fmt: skip
+                 sync_warmup_steps: int = 0, compress: str | None = None,
+                 **ddp_kwargs: Any) -> None:  # fmt: skip
         self.settings = DTSSettings(
             delay=delay, period=period, correction=correction, outer_optimizer=outer_optimizer,
             outer_lr=outer_lr, outer_momentum=outer_momentum, latency_ms=latency_ms,
             bandwidth_mbps=bandwidth_mbps, clip_grad_norm=clip_grad_norm, timeout_s=timeout_s,
             auto_warmup_exchanges=auto_warmup_exchanges, max_delay=max_delay,
-            sync_warmup_steps=sync_warmup_steps,
+            sync_warmup_steps=sync_warmup_steps, compress=compress,
         )  # fmt: skip
         super().__init__(timeout=timedelta(seconds=timeout_s), **ddp_kwargs)
         self.link: EmulatedLink | None = None
@@ -135,10 +136,12 @@ class DTSStrategy(DDPStrategy):
             else None
         )
         if s.mode == "gradients":
-            configured = DelayedGradients(self.params, self.link, self.delay, s.correction, sparse)
+            configured = DelayedGradients(self.params, self.link, self.delay, s.correction, sparse,
+                                          s.compress)  # fmt: skip
         else:
             outer = nesterov_outer(s.outer_lr, s.outer_momentum) if s.outer_optimizer else None
-            configured = PeriodicDeltas(self.params, self.link, s.period, self.delay, outer)
+            configured = PeriodicDeltas(self.params, self.link, s.period, self.delay, outer,
+                                        s.compress)  # fmt: skip
             if restored.get("exchange"):
                 configured.load_state_dict(restored["exchange"])
         if s.sync_warmup_steps:  # synchronous SGD first; `_end_warmup_if_due` switches
@@ -200,9 +203,13 @@ class DTSStrategy(DDPStrategy):
             if s.mode == "gradients"
             else f"parameter deltas every {s.period} steps"
         )
+        if s.compress:
+            kind += f" in {s.compress} with error feedback"
         link = f"emulated link {s.latency_ms:g} ms" + (
             f", {s.bandwidth_mbps:g} Mb/s" if s.bandwidth_mbps else ""
         )
+        if self.link is not None and not self.link.emulated:
+            link = "the network's own latency (nothing emulated)"
         return f"{kind}, {delay}, {link}, {self.world_size} processes"
 
     # --- the step ------------------------------------------------------------------------
