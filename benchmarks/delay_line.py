@@ -91,15 +91,19 @@ class DelayLine:
         nodes: how many namespaces.
         queue_ms: with a bandwidth limit, a port's queue in transmission time; frames beyond
             it are dropped, as a router drops them.
+        mtu: the TAP devices' frame size; None: 65000 without a bandwidth limit (fewer frames
+            for the forwarder to move), 1500 with one (as on the internet: a large frame would
+            hold a slow port for a long time).
     """
 
     def __init__(self, delay_ms: float, bandwidth_mbps: float | None = None, nodes: int = 2,
-                 queue_ms: float = 200.0) -> None:  # fmt: skip
+                 queue_ms: float = 200.0, mtu: int | None = None) -> None:  # fmt: skip
         if delay_ms < 0 or nodes < 2 or (bandwidth_mbps is not None and bandwidth_mbps <= 0):
             raise ValueError(f"need delay_ms >= 0, nodes >= 2 and bandwidth_mbps > 0 or None; "
                              f"got {delay_ms}, {nodes}, {bandwidth_mbps}")  # fmt: skip
         self.delay_ms, self.bandwidth_mbps, self.nodes = delay_ms, bandwidth_mbps, nodes
         self.queue_ms = queue_ms
+        self.mtu = mtu or (1500 if bandwidth_mbps else MTU)
         self.namespaces = [f"{PREFIX}-{os.getpid()}-{id(self) % 100_000:05d}n{i}"
                            for i in range(nodes)]  # fmt: skip
         self.forwarder: subprocess.Popen | None = None
@@ -140,7 +144,7 @@ class DelayLine:
             self.forwarder.wait(timeout=10)
             raise RuntimeError(f"the delay line did not start (exit {self.forwarder.returncode})")
         for node, ns in enumerate(self.namespaces):
-            _ip("-n", ns, "link", "set", TAP_NAME, "mtu", str(MTU), "up")
+            _ip("-n", ns, "link", "set", TAP_NAME, "mtu", str(self.mtu), "up")
             _ip("-n", ns, "addr", "add", f"{self.address(node)}/24", "dev", TAP_NAME)
             settings = [f"{k}={v}" for k, v in TCP_SYSCTLS.items()]
             subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", *settings],
@@ -284,7 +288,8 @@ def _probe_table(args: argparse.Namespace) -> None:
     print("|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
-    print(f"\n{socket.gethostname()}: 2 namespaces, Python delay line, MTU {MTU}")
+    mtu = 1500 if args.bandwidth_mbps else MTU
+    print(f"\n{socket.gethostname()}: 2 namespaces, Python delay line, MTU {mtu}")
 
 
 def main() -> None:

@@ -112,13 +112,18 @@ def rows(real: list[dict], emulated: list[dict], collectives: list[dict],
             table.append([
                 f"{delay:g}", arm, str(statistics.median_low(r["delay"] for r in fits)),
                 f"{latency[delay]:.1f}",
-                f"{statistics.median(r.get('bytes_per_message', 0) for r in fits) / 1e3:.1f}",
+                _kilobytes([r.get("bytes_per_message") for r in fits]),
                 f"{step * 1e3:.0f}", f"{wait * 1e3:.1f}",
                 f"{statistics.median(r['fit_s'] for r in fits):.1f}",
                 f"{statistics.median(normalised):.2f}", " ".join(f"{x:.2f}" for x in normalised),
                 f"{emulated_step * 1e3:.0f}", f"{emulated_step / step:.2f}",
             ])  # fmt: skip
     return table
+
+
+def _kilobytes(per_message: list[float | None]) -> str:
+    known = [b for b in per_message if b is not None]
+    return f"{statistics.median(known) / 1e3:.1f}" if known else "not recorded"
 
 
 def _collective_ms(collectives: list[dict], key: str = "gradient_s") -> dict[float, float]:
@@ -131,14 +136,58 @@ def _collective_ms(collectives: list[dict], key: str = "gradient_s") -> dict[flo
     return {d: round(statistics.median(v), 3) for d, v in per.items()}
 
 
+def plot(real: list[dict], emulated: list[dict], collectives: list[dict],
+         args: argparse.Namespace, path: Path) -> None:  # fmt: skip
+    """The talk's curve over the real link: each arm's T(0)/T(d) against the one-way delay,
+    real (solid) and emulated at the latency the real link showed (dashed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    emulated_as = _collective_ms(collectives, "small_s" if args.bandwidth_mbps else "gradient_s")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, arm in enumerate(args.arms):
+        for kind, records, style in (("real", real, "o-"), ("emulated", emulated, "s--")):
+            step = {(r["latency_ms"], r["round"]): _mean(r["step_s"]) for r in records
+                    if r["arm"] == arm and r["rank"] == 0}  # fmt: skip
+            label = {d: d if kind == "real" else round(emulated_as[d], 3) for d in args.latencies}
+            zero = float(label[args.latencies[0]])
+            x = [max(d, 1.0) for d in args.latencies]  # 0 ms drawn at 1 ms
+            y = [
+                statistics.median(
+                    step[(zero, k)] / step[(float(label[d]), k)]
+                    for (at, k) in step
+                    if at == float(label[d])
+                )
+                for d in args.latencies
+            ]  # the median over rounds, as in the table
+            ax.plot(x, y, style, color=f"C{i}", alpha=1.0 if kind == "real" else 0.5,
+                    label=f"{arm} ({kind})")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel("one-way delay (ms; leftmost point: 0)")
+    ax.set_ylabel("normalised throughput T(0) / T(d)")
+    ax.set_ylim(0, 1.15)
+    limit = f"{args.bandwidth_mbps:g} Mb/s" if args.bandwidth_mbps else "no bandwidth limit"
+    ax.set_title(f"2 namespaces x 1 process, gloo over a real delayed TCP link, {limit}",
+                 fontsize=9)  # fmt: skip
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        real, collectives = measure_real(args, Path(tmp) / "real")
-    # The emulator's L: the gradient's all-reduce over the link; with a bandwidth limit, the
-    # 4-byte one, the emulator adding the transfer at that limit itself.
-    latency = _collective_ms(collectives, "small_s" if args.bandwidth_mbps else "gradient_s")
-    with tempfile.TemporaryDirectory() as tmp:
-        emulated = measure_emulated(args, Path(tmp), [latency[d] for d in args.latencies])
+    if args.records:  # the tables (and the figure) again from a run's records
+        saved = json.loads(args.records.read_text())
+        real, emulated, collectives = saved["real"], saved["emulated"], saved["collectives"]
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            real, collectives = measure_real(args, Path(tmp) / "real")
+        # The emulator's L: the gradient's all-reduce over the link; with a bandwidth limit,
+        # the 4-byte one, the emulator adding the transfer at that limit itself.
+        latency = _collective_ms(collectives, "small_s" if args.bandwidth_mbps else "gradient_s")
+        with tempfile.TemporaryDirectory() as tmp:
+            emulated = measure_emulated(args, Path(tmp), [latency[d] for d in args.latencies])
     bandwidth = f"{args.bandwidth_mbps:g} Mb/s" if args.bandwidth_mbps else "no bandwidth limit"
     print(f"#### DTS over a real delayed link: 2 namespaces x 1 process x 1 thread, gloo over TCP, "
           f"{bandwidth}, {args.arch} at batch {args.batch}, period {args.period} for sparse/both, "
@@ -160,7 +209,12 @@ def main(args: argparse.Namespace) -> None:
     print()
     print(machine_line(torch.device("cpu"), 1) + "; 2 processes (gloo), 1 thread each")
     if not args.quick:
-        saved = Path(__file__).with_name("figures") / "wan_real_link.json"
-        saved.write_text(json.dumps({"real": real, "emulated": emulated,
-                                     "collectives": collectives}, separators=(",", ":")))  # fmt: skip
-        print(f"records: {saved}")
+        limit = f"_{args.bandwidth_mbps:g}mbps" if args.bandwidth_mbps else ""
+        figures = Path(__file__).with_name("figures")
+        if not args.records:
+            saved = figures / f"wan_real_link{limit}.json"
+            saved.write_text(json.dumps({"real": real, "emulated": emulated,
+                                         "collectives": collectives}, separators=(",", ":")))  # fmt: skip
+            print(f"records: {saved}")
+        plot(real, emulated, collectives, args, figures / f"wan_real_link{limit}.png")
+        print(f"figure: {figures / f'wan_real_link{limit}.png'}")
