@@ -66,13 +66,14 @@ class _PairLink:
 
         class _Message:
             def __init__(self, index: int) -> None:
-                self.index = index
+                self.index, self.sent = index, None  # sent: travelled as it was
 
             def wait(self) -> torch.Tensor:
                 return (link.sent[0][self.index] + link.sent[1][self.index]) / 2
 
         class _Endpoint:
-            def all_reduce_mean(self, payload: torch.Tensor, what: str = "") -> _Message:
+            def all_reduce_mean(self, payload: torch.Tensor, what: str = "",
+                                feedback: None = None) -> _Message:  # fmt: skip
                 link.sent[rank].append(payload.clone())
                 return _Message(len(link.sent[rank]) - 1)
 
