@@ -116,7 +116,8 @@ def fit(out: Path, arm: str) -> None:
                  for i, s in trainer.optimizers[0].state_dict()["state"].items()
                  for k, v in s.items() if torch.is_tensor(v)}  # fmt: skip
     rank = int(os.environ["RANK"])
-    warmup_pending = getattr(trainer.strategy, "after_warmup", None) is not None
+    warmup = getattr(trainer.strategy, "warmup", None)
+    warmup_pending = warmup is not None and warmup.warming
     torch.save({"state": state, "params": params, "optimizer": optimizer,
                 "epoch": trainer.current_epoch, "warmup_pending": warmup_pending,
                 "spreads": getattr(trainer.strategy, "spreads", None),

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -85,6 +86,21 @@ class DelayedGradients:
         if present is not None and self.correction:
             touched = torch.maximum(touched, present)
         set_grads(self.params, update, touched if present is not None else None)
+
+    def before_step(self) -> None:
+        self.exchange()
+
+    def after_step(self) -> None:
+        """Nothing: the exchange happened before the step."""
+
+    def after_sync(self) -> None:
+        """Nothing: the delay's state was drained with the messages."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Nothing to restore: a checkpoint is written at a sync point, with nothing in flight."""
 
     def local_gradients_in_flight(self) -> list[Tensor]:
         """This worker's gradients whose averages have not arrived yet (oldest first)."""

@@ -102,6 +102,9 @@ class PeriodicDeltas:
         self.in_flight: deque[_Sent] = deque()
         self.feedback = ErrorFeedback(compress) if compress else None
 
+    def before_step(self) -> None:
+        """Nothing: the deltas are sent after the step."""
+
     def after_step(self) -> None:
         """Count a local step; send a delta every `period` steps; apply what is due."""
         self.steps += 1
@@ -128,6 +131,9 @@ class PeriodicDeltas:
         self.since_send = 0
         if self.feedback is not None:
             self.feedback.reset()
+
+    def after_sync(self) -> None:
+        self.reset_anchor()
 
     def _send(self, outer: bool = True) -> None:
         weights = flatten(self.params)

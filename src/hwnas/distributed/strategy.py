@@ -43,6 +43,7 @@ from torch.optim import Optimizer
 
 from hwnas.distributed.auto_delay import DelayTuner, bandwidth_bound_note
 from hwnas.distributed.delayed_gradients import DelayedGradients
+from hwnas.distributed.exchange import Exchange, SynchronousWarmup
 from hwnas.distributed.faults import report_failure
 from hwnas.distributed.flat import flatten
 from hwnas.distributed.lightning_hooks import (
@@ -85,8 +86,9 @@ class DTSStrategy(DDPStrategy):
         )  # fmt: skip
         super().__init__(timeout=timedelta(seconds=timeout_s), **ddp_kwargs)
         self.link: EmulatedLink | None = None
-        self.exchange: DelayedGradients | PeriodicDeltas | None = None  # the one in use
-        self.after_warmup: DelayedGradients | PeriodicDeltas | None = None  # waits its turn
+        self.exchange: Exchange | None = None  # the one in use
+        self.configured: Exchange | None = None  # the one the settings ask for
+        self.warmup: SynchronousWarmup | None = None  # synchronous SGD first
         self.params: list[Tensor] = []  # the first optimiser's (the model's weights)
         self.shared: SharedGradients | None = None  # a second optimiser's (a search's alphas)
         self.shared_optimizer: Optimizer | None = None
@@ -135,6 +137,7 @@ class DTSStrategy(DDPStrategy):
             if s.delay == "auto" and not restored.get("tuned")
             else None
         )
+        configured: Exchange
         if s.mode == "gradients":
             configured = DelayedGradients(self.params, self.link, self.delay, s.correction, sparse,
                                           s.compress)  # fmt: skip
@@ -144,13 +147,14 @@ class DTSStrategy(DDPStrategy):
                                         s.compress)  # fmt: skip
             if restored.get("exchange"):
                 configured.load_state_dict(restored["exchange"])
-        if s.sync_warmup_steps:  # synchronous SGD first; `_end_warmup_if_due` switches
-            self.exchange, self.after_warmup = (
-                DelayedGradients(self.params, self.link, sparse=sparse),
-                configured,
-            )
-        else:
-            self.exchange, self.after_warmup = configured, None
+        self.configured, self.exchange, self.warmup = configured, configured, None
+        if s.sync_warmup_steps:  # synchronous SGD first
+            trainer = self.lightning_module.trainer
+            self.exchange = self.warmup = SynchronousWarmup(
+                DelayedGradients(self.params, self.link, sparse=sparse), configured,
+                over=lambda: trainer.global_step >= s.sync_warmup_steps,
+                on_switch=self._warmup_over,
+            )  # fmt: skip
         if restored and not restored.get("synchronized", True):
             rank_zero_warn("resuming from a DTS checkpoint saved at an interruption: it holds rank "
                            "0's replica, without the other ranks' last local updates, so the run "
@@ -180,7 +184,7 @@ class DTSStrategy(DDPStrategy):
         """The shared parameters' delay, in their own steps: 0 during the synchronous warm-up
         and the delay's tuning, else ceil(t / steps between two of theirs)."""
         if self.shared is not None:
-            waiting = self.after_warmup is not None or self.tuner is not None
+            waiting = self._warming() or self.tuner is not None
             self.shared.delay = 0 if waiting else math.ceil(self.delay / self.shared_every)
 
     def _note_drift_limit(self) -> None:
@@ -194,7 +198,7 @@ class DTSStrategy(DDPStrategy):
     def describe(self) -> str:
         s = self.settings
         delay = f"delay {self.delay}" + (" (auto: tuning)" if self.tuner else "")
-        if self.after_warmup is not None:
+        if self._warming():
             delay += f" after {s.sync_warmup_steps} synchronous warm-up steps"
         if self.shared is not None:
             delay += f" (shared parameters: {self.shared.delay} of their steps)"
@@ -219,7 +223,6 @@ class DTSStrategy(DDPStrategy):
             return super().optimizer_step(optimizer, closure, model, **kwargs)
         if self.shared is not None and optimizer is self.shared_optimizer:
             return self._shared_step(optimizer, closure, model, **kwargs)
-        self._end_warmup_if_due()
         self.timer.start_step(self.link.stats.wait_s)
         exchange, sent = self.exchange, self.link.stats.messages
 
@@ -227,13 +230,11 @@ class DTSStrategy(DDPStrategy):
             loss = closure()
             if self.settings.clip_grad_norm:
                 torch.nn.utils.clip_grad_norm_(self.params, self.settings.clip_grad_norm)
-            if isinstance(exchange, DelayedGradients):
-                self._guard(exchange.exchange)
+            self._guard(exchange.before_step)
             return loss
 
         output = super().optimizer_step(optimizer, closure_then_exchange, model, **kwargs)
-        if isinstance(exchange, PeriodicDeltas):
-            self._guard(exchange.after_step)
+        self._guard(exchange.after_step)
         self.synchronized = False
         step_s, wait_s = self.timer.end_step(self.link.stats.wait_s)
         if self.tuner is not None and step_s is not None:
@@ -259,35 +260,24 @@ class DTSStrategy(DDPStrategy):
     @property
     def delay_in_effect(self) -> int:
         """The delay of the exchange in use: 0 during the synchronous warm-up."""
-        return 0 if self.after_warmup is not None else self.delay
+        return self.exchange.delay if self.exchange is not None else self.delay
 
-    def _configured(self) -> DelayedGradients | PeriodicDeltas:
-        """The exchange the settings ask for (in use, or waiting for the warm-up to end)."""
-        configured = self.after_warmup if self.after_warmup is not None else self.exchange
-        assert configured is not None
-        return configured
+    def _warming(self) -> bool:
+        return self.warmup is not None and self.warmup.warming
 
-    def _end_warmup_if_due(self) -> None:
-        """After `dts.sync_warmup_steps` optimiser steps (counted across a resume), switch from
-        synchronous SGD to the configured exchange. The replicas are identical then (every
-        warm-up step applied the same average), so the sparse update's anchor is the weights."""
-        trainer = self.lightning_module.trainer
-        if self.after_warmup is None or trainer.global_step < self.settings.sync_warmup_steps:
-            return
-        self.exchange, self.after_warmup = self.after_warmup, None
-        self.exchange.delay = self.delay
-        if isinstance(self.exchange, PeriodicDeltas):
-            self.exchange.reset_anchor()
+    def _warmup_over(self) -> None:
+        """After `dts.sync_warmup_steps` optimiser steps (counted across a resume) the
+        configured exchange takes over, with the delay chosen so far."""
         self._set_shared_delay()
-        rank_zero_info(f"DTS: synchronous warm-up over after {trainer.global_step} steps; "
-                       f"now {self.describe()}")  # fmt: skip
+        rank_zero_info(f"DTS: synchronous warm-up over after "
+                       f"{self.lightning_module.trainer.global_step} steps; now {self.describe()}")  # fmt: skip
 
     def _tune_delay(self) -> None:
         assert self.tuner is not None and self.exchange is not None
         delay, compute, wait = self.tuner.choose()
         self.tuner = None
         self.tuning = {"compute_s": compute, "wait_s": wait, "timed_steps": self.timer.steps}
-        self.delay = self._configured().delay = delay
+        self.delay = self.configured.delay = delay
         self._set_shared_delay()
         assert self.link is not None
         self.link.ensure_channels(self._channels_needed(self.shared is not None))
@@ -334,8 +324,7 @@ class DTSStrategy(DDPStrategy):
         self._guard(lambda: average_replicas(self.link, self.lightning_module, self.optimizers))
         spread = relative_distance(before, flatten(self.params))
         self.spreads.append((self.lightning_module.trainer.global_step, spread))
-        if isinstance(self.exchange, PeriodicDeltas):
-            self.exchange.reset_anchor()
+        self.exchange.after_sync()
         self.synchronized, self.validated = True, False
         self.timer.reset()
 
@@ -375,13 +364,12 @@ class DTSStrategy(DDPStrategy):
     def save_checkpoint(self, checkpoint: dict[str, Any], filepath: Any,
                         storage_options: Any | None = None) -> None:  # fmt: skip
         if self.exchange is not None:
-            configured = self._configured()
             checkpoint["dts"] = {
                 "settings": self.settings.to_dict(),
                 "delay": self.delay,
                 "tuned": self.settings.delay == "auto" and self.tuner is None,
                 "synchronized": self.synchronized,
-                "exchange": configured.state_dict() if isinstance(configured, PeriodicDeltas) else None,
+                "exchange": self.configured.state_dict(),
                 "shared": self.shared.state_dict() if self.shared is not None else None,
             }  # fmt: skip
         super().save_checkpoint(checkpoint, filepath, storage_options)
