@@ -146,6 +146,16 @@ def test_clip_grad_norm_clips_the_own_gradient_before_it_is_sent(tmp_path: Path)
     assert 0 < float((after - before).norm()) <= 1e-3 + 1e-9  # lr 1: the step is the gradient
 
 
+def test_each_dts_setting_is_read_from_its_one_place_in_the_config(tmp_path: Path) -> None:
+    from hydra.utils import instantiate
+
+    cfg = _cfg("train", tmp_path, "dts.delay=3", "dts.compress=bf16", "wan.latency_ms=7")
+    strategy = instantiate(cfg.trainer.strategy)
+    assert strategy.settings == DTSSettings(delay=3, compress="bf16", latency_ms=7.0)
+    with pytest.raises(ValueError, match="give settings or its fields, not both"):
+        DTSStrategy(DTSSettings(), delay=2)
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [

@@ -26,6 +26,7 @@ so unsampled candidates stay untouched.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Callable
@@ -55,6 +56,7 @@ from hwnas.distributed.link import EmulatedLink, PeerError
 from hwnas.distributed.periodic_deltas import PeriodicDeltas, nesterov_outer
 from hwnas.distributed.refusals import refuse_unsupported, shared_steps
 from hwnas.distributed.replicas import average_replicas, relative_distance
+from hwnas.distributed.reporting import checkpoint_state, run_summary
 from hwnas.distributed.settings import DTSSettings, check_same_on_every_rank
 from hwnas.distributed.shared_gradients import SharedGradients
 from hwnas.distributed.stability import drift_limit_note
@@ -66,25 +68,21 @@ log = logging.getLogger(__name__)
 class DTSStrategy(DDPStrategy):
     """Delayed and temporally sparse updates over an emulated or real wide-area link.
 
-    Args: the fields of `DTSSettings` (delay, period, correction, outer optimiser, WAN latency
-        and bandwidth, clipping, timeout, auto-delay warm-up); the rest go to `DDPStrategy`.
+    Args:
+        settings: a `DTSSettings` (what `conf/distributed/dts.yaml` instantiates), or none and
+            its fields as keyword arguments (`DTSStrategy(delay=2, latency_ms=50)`).
+        **kwargs: `DTSSettings` fields, and the rest for `DDPStrategy`.
     """
 
-    def __init__(self, delay: int | str = "auto", period: int = 1, correction: bool = True,
-                 outer_optimizer: str | None = None, outer_lr: float = 0.7,
-                 outer_momentum: float = 0.9, latency_ms: float = 0.0,
-                 bandwidth_mbps: float | None = None, clip_grad_norm: float | None = None,
-                 timeout_s: float = 30.0, auto_warmup_exchanges: int = 5, max_delay: int = 64,
-                 sync_warmup_steps: int = 0, compress: str | None = None,
-                 **ddp_kwargs: Any) -> None:  # fmt: skip
-        self.settings = DTSSettings(
-            delay=delay, period=period, correction=correction, outer_optimizer=outer_optimizer,
-            outer_lr=outer_lr, outer_momentum=outer_momentum, latency_ms=latency_ms,
-            bandwidth_mbps=bandwidth_mbps, clip_grad_norm=clip_grad_norm, timeout_s=timeout_s,
-            auto_warmup_exchanges=auto_warmup_exchanges, max_delay=max_delay,
-            sync_warmup_steps=sync_warmup_steps, compress=compress,
-        )  # fmt: skip
-        super().__init__(timeout=timedelta(seconds=timeout_s), **ddp_kwargs)
+    def __init__(self, settings: DTSSettings | None = None, **kwargs: Any) -> None:
+        fields = {f.name for f in dataclasses.fields(DTSSettings)}
+        given = {k: kwargs.pop(k) for k in list(kwargs) if k in fields}
+        if settings is not None and given:
+            raise ValueError(
+                f"DTSStrategy: give settings or its fields, not both ({sorted(given)})"
+            )
+        self.settings = settings if settings is not None else DTSSettings(**given)
+        super().__init__(timeout=timedelta(seconds=self.settings.timeout_s), **kwargs)
         self.link: EmulatedLink | None = None
         self.exchange: Exchange | None = None  # the one in use
         self.configured: Exchange | None = None  # the one the settings ask for
@@ -94,7 +92,7 @@ class DTSStrategy(DDPStrategy):
         self.shared_optimizer: Optimizer | None = None
         self.shared_every = 1  # first-optimiser steps between two shared steps
         self.validated = False  # a validation ran since the last sync point, and no step
-        self.delay = 0 if delay == "auto" else int(delay)
+        self.delay = 0 if self.settings.delay == "auto" else int(self.settings.delay)
         self.tuner: DelayTuner | None = None
         self.tuning: dict[str, float] | None = None  # what dts.delay=auto measured
         self.timer = StepTimer()
@@ -364,14 +362,7 @@ class DTSStrategy(DDPStrategy):
     def save_checkpoint(self, checkpoint: dict[str, Any], filepath: Any,
                         storage_options: Any | None = None) -> None:  # fmt: skip
         if self.exchange is not None:
-            checkpoint["dts"] = {
-                "settings": self.settings.to_dict(),
-                "delay": self.delay,
-                "tuned": self.settings.delay == "auto" and self.tuner is None,
-                "synchronized": self.synchronized,
-                "exchange": self.configured.state_dict(),
-                "shared": self.shared.state_dict() if self.shared is not None else None,
-            }  # fmt: skip
+            checkpoint["dts"] = checkpoint_state(self)
         super().save_checkpoint(checkpoint, filepath, storage_options)
 
     def load_checkpoint(
@@ -402,23 +393,4 @@ class DTSStrategy(DDPStrategy):
 
     def summary(self) -> dict[str, Any]:
         """Settings and measured figures, for `train_summary.json`."""
-        stats = self.link.stats if self.link is not None else None
-        return {
-            **self.settings.to_dict(),
-            "delay_used": self.delay,
-            "shared_delay_used": self.shared.delay if self.shared is not None else None,
-            "auto_delay_measured": self.tuning,
-            "processes": self.world_size,
-            "steps": self.timer.steps,
-            "mean_step_ms": self.timer.mean_step_s * 1e3,
-            "mean_exposed_wait_ms": self.timer.mean_wait_s * 1e3,
-            # the steady state above leaves out sync points and the step after each; this
-            # is the whole span of training divided by its steps
-            "training_wall_s": self.timer.wall_s,
-            "mean_wall_step_ms": self.timer.wall_s / max(1, self.timer.optimizer_steps) * 1e3,
-            "messages": stats.messages if stats else 0,
-            "megabytes_sent": stats.payload_bytes / 1e6 if stats else 0.0,
-            # at each sync point, this rank's parameters' distance to the model the ranks agreed
-            # on, relative to its norm: how far the delayed or sparse updates let them drift
-            "replica_spread": [{"step": step, "spread": spread} for step, spread in self.spreads],
-        }
+        return run_summary(self)
