@@ -2,35 +2,40 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from hwnas.distributed.strategy import DTSStrategy
+from hwnas.distributed.exchange import Exchange
+from hwnas.distributed.link import EmulatedLink
+from hwnas.distributed.settings import DTSSettings
+from hwnas.distributed.shared_gradients import SharedGradients
+from hwnas.distributed.step_timer import StepTimer
 
 
-def checkpoint_state(strategy: DTSStrategy) -> dict[str, Any]:
+def checkpoint_state(settings: DTSSettings, delay: int, tuned: bool, synchronized: bool,
+                     configured: Exchange, shared: SharedGradients | None) -> dict[str, Any]:  # fmt: skip
     """The `dts` entry of a checkpoint: what a resumed run needs to continue as this one."""
-    assert strategy.configured is not None
     return {
-        "settings": strategy.settings.to_dict(),
-        "delay": strategy.delay,
-        "tuned": strategy.settings.delay == "auto" and strategy.tuner is None,
-        "synchronized": strategy.synchronized,
-        "exchange": strategy.configured.state_dict(),
-        "shared": strategy.shared.state_dict() if strategy.shared is not None else None,
+        "settings": settings.to_dict(),
+        "delay": delay,
+        "tuned": tuned,
+        "synchronized": synchronized,
+        "exchange": configured.state_dict(),
+        "shared": shared.state_dict() if shared is not None else None,
     }
 
 
-def run_summary(strategy: DTSStrategy) -> dict[str, Any]:
+def run_summary(settings: DTSSettings, delay: int, shared: SharedGradients | None,
+                tuning: dict[str, float] | None, processes: int, timer: StepTimer,
+                link: EmulatedLink | None,
+                spreads: list[tuple[int, float]]) -> dict[str, Any]:  # fmt: skip
     """Settings and measured figures of the run."""
-    stats = strategy.link.stats if strategy.link is not None else None
-    timer = strategy.timer
+    stats = link.stats if link is not None else None
     return {
-        **strategy.settings.to_dict(),
-        "delay_used": strategy.delay,
-        "shared_delay_used": strategy.shared.delay if strategy.shared is not None else None,
-        "auto_delay_measured": strategy.tuning,
-        "processes": strategy.world_size,
+        **settings.to_dict(),
+        "delay_used": delay,
+        "shared_delay_used": shared.delay if shared is not None else None,
+        "auto_delay_measured": tuning,
+        "processes": processes,
         "steps": timer.steps,
         "mean_step_ms": timer.mean_step_s * 1e3,
         "mean_exposed_wait_ms": timer.mean_wait_s * 1e3,
@@ -42,5 +47,5 @@ def run_summary(strategy: DTSStrategy) -> dict[str, Any]:
         "megabytes_sent": stats.payload_bytes / 1e6 if stats else 0.0,
         # at each sync point, this rank's parameters' distance to the model the ranks agreed
         # on, relative to its norm: how far the delayed or sparse updates let them drift
-        "replica_spread": [{"step": step, "spread": spread} for step, spread in strategy.spreads],
+        "replica_spread": [{"step": step, "spread": spread} for step, spread in spreads],
     }

@@ -362,7 +362,10 @@ class DTSStrategy(DDPStrategy):
     def save_checkpoint(self, checkpoint: dict[str, Any], filepath: Any,
                         storage_options: Any | None = None) -> None:  # fmt: skip
         if self.exchange is not None:
-            checkpoint["dts"] = checkpoint_state(self)
+            assert self.configured is not None
+            tuned = self.settings.delay == "auto" and self.tuner is None
+            checkpoint["dts"] = checkpoint_state(self.settings, self.delay, tuned,
+                                                 self.synchronized, self.configured, self.shared)  # fmt: skip
         super().save_checkpoint(checkpoint, filepath, storage_options)
 
     def load_checkpoint(
@@ -393,4 +396,5 @@ class DTSStrategy(DDPStrategy):
 
     def summary(self) -> dict[str, Any]:
         """Settings and measured figures, for `train_summary.json`."""
-        return run_summary(self)
+        return run_summary(self.settings, self.delay, self.shared, self.tuning, self.world_size,
+                           self.timer, self.link, self.spreads)  # fmt: skip
