@@ -38,8 +38,10 @@ SPIN_S = 2e-4  # sleep until this close to the deadline, then spin: sleep oversh
 
 
 # process groups made for links, per (default group, timeout, ranks): each link drains its
-# messages before it is dropped, so the next one can use the same groups
-_CHANNELS: dict[tuple[int, float | None, tuple[int, ...]], list[dist.ProcessGroup]] = {}
+# messages before it is dropped, so the next one can use the same groups. The default group is
+# kept beside them, so that its id cannot be reused by a later one while the pool holds it.
+_CHANNELS: dict[tuple[int, float | None, tuple[int, ...]],
+                tuple[dist.ProcessGroup, list[dist.ProcessGroup]]] = {}  # fmt: skip
 
 
 class PeerError(RuntimeError):
@@ -140,7 +142,9 @@ class EmulatedLink:
             return
         ranks = dist.get_process_group_ranks(self.group) if self.group is not None else None
         timeout = timedelta(seconds=self.timeout_s) if self.timeout_s else None
-        pool = _CHANNELS.setdefault((id(dist.group.WORLD), self.timeout_s, tuple(ranks or ())), [])
+        world = dist.group.WORLD
+        key = (id(world), self.timeout_s, tuple(ranks or ()))
+        pool = _CHANNELS.setdefault(key, (world, []))[1]
         while len(pool) < count:  # later links (the next fit) reuse them: a group costs
             pool.append(dist.new_group(ranks=ranks, timeout=timeout))  # round trips to make
         self.channels = pool[: max(count, len(self.channels))]
