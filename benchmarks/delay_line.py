@@ -35,6 +35,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -57,7 +58,11 @@ def unavailable() -> str | None:
         return "needs root (network namespaces and TAP devices)"
     if not os.path.exists("/dev/net/tun"):
         return "needs /dev/net/tun (TAP devices)"
-    if subprocess.run(["ip", "netns", "list"], capture_output=True).returncode != 0:
+    try:
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True).returncode == 0
+    except FileNotFoundError:
+        listed = False
+    if not listed:
         return "needs iproute2's `ip netns`"
     return None
 
@@ -79,6 +84,10 @@ def remove_stale_namespaces() -> list[str]:
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
             removed.append(name)
     return removed
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 class DelayLine:
@@ -120,6 +129,9 @@ class DelayLine:
         if reason:
             raise RuntimeError(f"cannot build a delay line here: {reason}")
         remove_stale_namespaces()
+        self._on_sigterm = None
+        if threading.current_thread() is threading.main_thread():  # a SIGTERM unwinds, as Ctrl-C
+            self._on_sigterm = signal.signal(signal.SIGTERM, _exit_on_sigterm)  # does
         try:
             self._build()
         except BaseException:
@@ -152,6 +164,9 @@ class DelayLine:
 
     def close(self) -> None:
         """Stop the delay line and remove every namespace (idempotent)."""
+        if getattr(self, "_on_sigterm", None) is not None:
+            signal.signal(signal.SIGTERM, self._on_sigterm)
+            self._on_sigterm = None
         if self.forwarder is not None and self.forwarder.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.forwarder.pid, signal.SIGTERM)

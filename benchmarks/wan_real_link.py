@@ -210,6 +210,7 @@ def main(args: argparse.Namespace) -> None:
     print(machine_line(torch.device("cpu"), 1) + "; 2 processes (gloo), 1 thread each")
     if not args.quick:
         limit = f"_{args.bandwidth_mbps:g}mbps" if args.bandwidth_mbps else ""
+        limit += "_" + "_".join(args.arms)  # one file per set of arms
         figures = Path(__file__).with_name("figures")
         if not args.records:
             saved = figures / f"wan_real_link{limit}.json"

@@ -44,6 +44,23 @@ def test_the_namespaces_and_the_forwarder_go_away_after_an_error() -> None:
     assert forwarder is not None and forwarder.poll() is not None
 
 
+def test_a_sigterm_to_its_owner_removes_the_namespaces_too(tmp_path) -> None:
+    script = tmp_path / "owner.py"
+    script.write_text(
+        "import os, signal, sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[2] / 'benchmarks')!r})\n"
+        "from delay_line import DelayLine\n"
+        "with DelayLine(delay_ms=1) as line:\n"
+        "    print(' '.join(line.namespaces), flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=60)  # fmt: skip
+    assert result.returncode == 128 + 15, result.stderr[-2000:]
+    made = result.stdout.split()
+    assert made and not any(ns in _namespaces() for ns in made)
+
+
 def test_bad_settings_are_named() -> None:
     with pytest.raises(ValueError, match="delay_ms >= 0"):
         DelayLine(delay_ms=-1)
