@@ -36,8 +36,11 @@ def cause(exception: BaseException) -> str:
 
 
 def report_failure(exception: BaseException) -> None:
-    """Say in the log, and where the other ranks can read it, why this rank stopped."""
-    log.error(f"rank {dist.get_rank() if dist.is_initialized() else 0} failed: "
+    """Say in the log, and where the other ranks can read it, why this rank stopped (a
+    one-process run has no one to tell)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return
+    log.error(f"rank {dist.get_rank()} failed: "
               f"{cause(exception)}; the other ranks stop at their next exchange")  # fmt: skip
     store = _store()
     if store is None:
