@@ -41,7 +41,7 @@ def replace_sigterm_broadcasts(trainer: pl.Trainer) -> None:
             raise RuntimeError(
                 f"this pytorch-lightning ({pl.__version__}) has no {type(owner).__name__}.{name}, "
                 "which distributed=dts replaces to keep a collective off the delayed link every "
-                "batch: install a pytorch-lightning version that hwnas supports (2.2-2.6)"
+                "batch: install the pytorch-lightning release hwnas is tested with (2.6)"
             )
 
     def stop_if_signalled() -> None:
