@@ -31,7 +31,7 @@ class StepClock(pl.Callback):
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
         self.ends.append(time.perf_counter())
-        self.waits.append(trainer.strategy.link.stats.wait_s)
+        self.waits.append(trainer.strategy.engine.link.stats.wait_s)
 
 
 def fit(args: argparse.Namespace, latency_ms: float, arm: str, out: Path) -> dict[str, Any]:
@@ -54,10 +54,10 @@ def fit(args: argparse.Namespace, latency_ms: float, arm: str, out: Path) -> dic
     trainer.fit(module, datamodule=datamodule)
     steps = [b - a for a, b in zip(clock.ends, clock.ends[1:], strict=False)]
     waits = [b - a for a, b in zip(clock.waits, clock.waits[1:], strict=False)]
-    strategy = trainer.strategy
+    engine = trainer.strategy.engine
     return {"latency_ms": latency_ms, "arm": arm, "step_s": steps[args.warmup :],
-            "wait_s": waits[args.warmup :], "delay": strategy.delay,
-            "shared_delay": strategy.shared.delay, "every": module.arch_every,
+            "wait_s": waits[args.warmup :], "delay": engine.delay,
+            "shared_delay": engine.shared.delay, "every": module.arch_every,
             "paths": module.supernet.argmax_paths()}  # fmt: skip
 
 

@@ -92,14 +92,14 @@ def fit(arm: str, latency_ms: float, args: argparse.Namespace) -> dict:
             / f"collective.rank{rank}.r{args.round_offset}.d{args.real_delay_ms:g}.json"
         ).write_text(json.dumps(measured))
         args.collective_written = True
-    strategy = trainer.strategy
-    history = list(strategy.timer.history)
-    if strategy.tuning is not None:  # steady state: after the tuning and the step that opens
-        history = history[int(strategy.tuning["timed_steps"]) + 1 :]  # the delay's channels
+    engine = trainer.strategy.engine
+    history = list(engine.timer.history)
+    if engine.tuning is not None:  # steady state: after the tuning and the step that opens
+        history = history[int(engine.tuning["timed_steps"]) + 1 :]  # the delay's channels
     kept = history[-args.steps :]
     label = args.real_delay_ms if args.real_delay_ms is not None else latency_ms
-    stats = strategy.link.stats
-    return {"arm": arm, "latency_ms": label, "delay": strategy.delay, "fit_s": fit_s,
+    stats = engine.link.stats
+    return {"arm": arm, "latency_ms": label, "delay": engine.delay, "fit_s": fit_s,
             "bytes_per_message": stats.payload_bytes / max(1, stats.messages),
             "step_s": [s for s, _ in kept], "wait_s": [w for _, w in kept]}  # fmt: skip
 

@@ -116,11 +116,12 @@ def fit(out: Path, arm: str) -> None:
                  for i, s in trainer.optimizers[0].state_dict()["state"].items()
                  for k, v in s.items() if torch.is_tensor(v)}  # fmt: skip
     rank = int(os.environ["RANK"])
-    warmup = getattr(trainer.strategy, "warmup", None)
+    engine = getattr(trainer.strategy, "engine", None)  # DTS only
+    warmup = engine.warmup if engine is not None else None
     warmup_pending = warmup is not None and warmup.warming
     torch.save({"state": state, "params": params, "optimizer": optimizer,
                 "epoch": trainer.current_epoch, "warmup_pending": warmup_pending,
-                "spreads": getattr(trainer.strategy, "spreads", None),
+                "spreads": engine.spreads if engine is not None else None,
                 "broadcasts_between_batches": counter.between},
                out / f"{arm}.rank{rank}.pt")  # fmt: skip
 

@@ -67,12 +67,12 @@ def fit(out: Path, arm: str) -> None:
                  for o, opt in enumerate(trainer.optimizers)
                  for i, s in opt.state_dict()["state"].items()
                  for k, v in s.items() if torch.is_tensor(v)}  # fmt: skip
-    strategy = trainer.strategy
+    engine = getattr(trainer.strategy, "engine", None)  # DTS only
     rank = int(os.environ["RANK"])
     torch.save({"state": state, "optimizer": optimizer, "paths": paths,
                 "alphas": [a.detach().cpu().clone() for a in module.supernet.arch_parameters()],
-                "epoch": trainer.current_epoch, "spreads": getattr(strategy, "spreads", None),
-                "shared_delay": getattr(getattr(strategy, "shared", None), "delay", None)},
+                "epoch": trainer.current_epoch, "spreads": engine.spreads if engine is not None else None,
+                "shared_delay": engine.shared.delay if engine is not None else None},
                out / f"{arm}.rank{rank}.pt")  # fmt: skip
 
 

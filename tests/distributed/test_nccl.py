@@ -54,7 +54,7 @@ def test_one_gpu_trains_over_nccl_and_pays_the_emulated_latency(tmp_path: Path, 
                          default_root_dir=tmp_path)  # fmt: skip
     trainer.fit(module, _loader())
     assert torch.distributed.get_backend() == "nccl"
-    assert strategy.link.stats.messages >= 3
+    assert strategy.engine.link.stats.messages >= 3
     moved = [
         float((p.detach().cpu() - b.cpu()).abs().max())
         for p, b in zip(module.parameters(), before, strict=True)

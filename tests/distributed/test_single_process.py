@@ -256,11 +256,12 @@ def test_auto_delay_hides_the_measured_latency(tmp_path: Path) -> None:
     wait, and the steps that follow wait (almost) nothing."""
     strategy = DTSStrategy(delay="auto", latency_ms=35, auto_warmup_exchanges=4)
     _trainer(tmp_path, strategy, max_steps=16).fit(SlowLinear(step_s=0.01), _loader())
-    tuned = strategy.tuning
+    engine = strategy.engine
+    tuned = engine.tuning
     assert tuned is not None and tuned["wait_s"] >= 0.034  # from just after the issue
-    t = strategy.delay
+    t = engine.delay
     assert t * tuned["compute_s"] >= tuned["wait_s"] > (t - 1) * tuned["compute_s"]
-    waits = [wait for _, wait in strategy.timer.history]
+    waits = [wait for _, wait in engine.timer.history]
     assert min(waits[:3]) >= 0.034  # synchronous warm-up: every step pays the latency
     assert sum(waits[-6:]) / 6 < 0.005  # delayed: hidden
 
@@ -274,15 +275,16 @@ def test_sync_warmup_steps_run_synchronously_then_the_chosen_delay(tmp_path: Pat
 
     class RecordDelay(pl.Callback):
         def on_train_batch_end(self, *args) -> None:
-            delays.append(strategy.delay_in_effect)
+            delays.append(strategy.engine.delay_in_effect)
 
     trainer = _trainer(tmp_path, strategy, max_steps=16, callbacks=[RecordDelay()])
     trainer.fit(SlowLinear(step_s=0.01), _loader())
-    tuning = strategy.tuning  # chosen after 3 exchanges, by the rule, whatever this CPU's speed
-    assert tuning is not None and strategy.delay >= 1
-    assert strategy.delay == smallest_hiding_delay(tuning["compute_s"], tuning["wait_s"], 64)
-    assert delays[:7] == [0] * 7 and delays[7:] == [strategy.delay] * 9
-    history = list(strategy.timer.history)  # from step 1 (step 0 has no start)
+    engine = strategy.engine
+    tuning = engine.tuning  # chosen after 3 exchanges, by the rule, whatever this CPU's speed
+    assert tuning is not None and engine.delay >= 1
+    assert engine.delay == smallest_hiding_delay(tuning["compute_s"], tuning["wait_s"], 64)
+    assert delays[:7] == [0] * 7 and delays[7:] == [engine.delay] * 9
+    history = list(engine.timer.history)  # from step 1 (step 0 has no start)
     # tuned at step 3, still synchronous until step 7: each of those steps spans the link's whole
     # 35 ms (a loaded CPU may overlap some of it with work after the issue, so not the wait alone)
     assert min(step for step, _ in history[:6]) >= 0.035

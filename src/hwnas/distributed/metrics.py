@@ -9,7 +9,13 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from hwnas.distributed.engine import DTSEngine
 from hwnas.distributed.strategy import DTSStrategy
+
+
+def _engine(trainer: pl.Trainer) -> DTSEngine | None:
+    strategy = trainer.strategy
+    return strategy.engine if isinstance(strategy, DTSStrategy) else None
 
 
 class DTSMetrics(pl.Callback):
@@ -22,22 +28,23 @@ class DTSMetrics(pl.Callback):
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                            outputs: Any, batch: Any, batch_idx: int) -> None:  # fmt: skip
-        strategy = trainer.strategy
-        if not isinstance(strategy, DTSStrategy) or not strategy.timer.history:
+        engine = _engine(trainer)
+        if engine is None or not engine.timer.history:
             return
-        self._log_new_spreads(trainer, strategy)
-        step_s, wait_s = strategy.timer.history[-1]
+        self._log_new_spreads(trainer, engine)
+        step_s, wait_s = engine.timer.history[-1]
         pl_module.log_dict({"dts/step_ms": step_s * 1e3, "dts/wait_ms": wait_s * 1e3,
-                            "dts/delay": float(strategy.delay_in_effect)}, on_step=True, on_epoch=False)  # fmt: skip
+                            "dts/delay": float(engine.delay_in_effect)}, on_step=True, on_epoch=False)  # fmt: skip
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if isinstance(trainer.strategy, DTSStrategy):
-            self._log_new_spreads(trainer, trainer.strategy)
+        engine = _engine(trainer)
+        if engine is not None:
+            self._log_new_spreads(trainer, engine)
 
-    def _log_new_spreads(self, trainer: pl.Trainer, strategy: DTSStrategy) -> None:
+    def _log_new_spreads(self, trainer: pl.Trainer, engine: DTSEngine) -> None:
         """Each sync point's drift once, at the step it was measured (`self.log` would repeat
         the last value at every logging step until the next sync point)."""
-        new, self.spreads_logged = strategy.spreads[self.spreads_logged :], len(strategy.spreads)
+        new, self.spreads_logged = engine.spreads[self.spreads_logged :], len(engine.spreads)
         if trainer.is_global_zero:
             for step, spread in new:
                 for logger in trainer.loggers:

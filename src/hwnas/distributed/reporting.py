@@ -1,4 +1,5 @@
-"""What a DTS run keeps in its checkpoints and reports in `train_summary.json`."""
+"""What a DTS run says of itself: its one-line description, what it keeps in its checkpoints
+and what it reports in `train_summary.json`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,28 @@ from hwnas.distributed.link import EmulatedLink
 from hwnas.distributed.settings import DTSSettings
 from hwnas.distributed.shared_gradients import SharedGradients
 from hwnas.distributed.step_timer import StepTimer
+
+
+def describe(settings: DTSSettings, delay: int, tuning: bool, warming: bool,
+             shared: SharedGradients | None, link: EmulatedLink, processes: int) -> str:  # fmt: skip
+    """One line: the update, its delay and the link, as the run starts or changes."""
+    s = settings
+    when = f"delay {delay}" + (" (auto: tuning)" if tuning else "")
+    if warming:
+        when += f" after {s.sync_warmup_steps} synchronous warm-up steps"
+    if shared is not None:
+        when += f" (shared parameters: {shared.delay} of their steps)"
+    kind = (
+        "delayed gradients" if s.mode == "gradients" else f"parameter deltas every {s.period} steps"
+    )
+    if s.compress:
+        kind += f" in {s.compress} with error feedback"
+    where = f"emulated link {s.latency_ms:g} ms" + (
+        f", {s.bandwidth_mbps:g} Mb/s" if s.bandwidth_mbps else ""
+    )
+    if not link.emulated:
+        where = "the network's own latency (nothing emulated)"
+    return f"{kind}, {when}, {where}, {processes} processes"
 
 
 def checkpoint_state(settings: DTSSettings, delay: int, tuned: bool, synchronized: bool,
