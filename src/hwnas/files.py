@@ -15,12 +15,25 @@ from typing import IO, Any
 import torch
 
 
+def _plain_mode(path: Path) -> int:
+    """The permissions a plain `open(path, "w")` would leave: an existing file's own, else
+    0666 less the umask (`mkstemp` alone gives 0600, which colleagues cannot read)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def write_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
-    """Create `path` through `write(file)` on a temporary file, then rename it into place."""
+    """Create `path` through `write(file)` on a temporary file, then rename it into place. The
+    file gets the permissions a plain write would give it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _plain_mode(path))
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

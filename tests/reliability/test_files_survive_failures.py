@@ -46,6 +46,29 @@ def test_a_failed_write_keeps_the_previous_file(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]  # no temporary left behind
 
 
+def test_written_files_get_the_mode_a_plain_write_gives(tmp_path: Path) -> None:
+    """Colleagues on a shared machine can read the results: the umask decides, as for open()."""
+    old = os.umask(0o022)
+    try:
+        new = write_json(tmp_path / "summary.json", {"test_acc": 0.9})
+        assert new.stat().st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        assert write_json(tmp_path / "private.json", {}).stat().st_mode & 0o777 == 0o600
+        new.chmod(0o640)  # a file that exists keeps its own mode, as it would with open()
+        assert write_json(new, {"test_acc": 1.0}).stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
+
+
+def test_checkpoints_get_the_mode_a_plain_write_gives(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        AtomicCheckpointIO().save_checkpoint({"epoch": 1}, tmp_path / "last.ckpt")
+        assert (tmp_path / "last.ckpt").stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(old)
+
+
 def test_a_checkpoint_that_cannot_be_written_keeps_the_last_good_one(
     tmp_path: Path, monkeypatch
 ) -> None:
