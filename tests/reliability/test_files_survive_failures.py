@@ -76,7 +76,9 @@ def test_a_checkpoint_that_cannot_be_written_keeps_the_last_good_one(
     io = AtomicCheckpointIO()
     io.save_checkpoint({"epoch": 1}, path)
     monkeypatch.setattr(torch, "save", lambda obj, f, *a, **k: _disk_full(f))
-    with pytest.raises(CheckpointWriteError, match="last.ckpt.*No space left.*previous file"):
+    with pytest.raises(
+        CheckpointWriteError, match="last.ckpt.*No space left.*previous last.ckpt there is intact"
+    ):
         io.save_checkpoint({"epoch": 2}, path)
     monkeypatch.undo()
     assert torch.load(path, weights_only=False) == {"epoch": 1}
@@ -164,10 +166,14 @@ def test_a_full_disk_leaves_the_last_good_checkpoint(small_disk: Path) -> None:
     module, datamodule = build_training(cfg)
     trainer = build_trainer(cfg)
     trainer.callbacks.append(_DiskFillsInSecondEpoch(small_disk))
-    with pytest.raises(OSError, match="No space left on device"):
+    with pytest.raises(OSError, match="No space left on device") as failed:
         fit(trainer, module, datamodule=datamodule)
     last = torch.load(small_disk / "checkpoints" / "last.ckpt", weights_only=False)
     assert last["epoch"] == 0  # the first epoch's, whole
+    # the message names what exists: not the interrupted.ckpt the full disk kept from being written
+    assert not (small_disk / "checkpoints" / "interrupted.ckpt").exists()
+    assert "interrupted.ckpt" not in str(failed.value)
+    assert f"ckpt_path={small_disk / 'checkpoints' / 'last.ckpt'}" in str(failed.value)
 
 
 class _LearningRateExplodesInSecondEpoch(pl.Callback):

@@ -55,9 +55,23 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             write_atomic(Path(path), lambda f: torch.save(checkpoint, f))
         except OSError as error:
             raise CheckpointWriteError(
-                f"could not write the checkpoint {path}: {error}. The previous file there (if "
-                "any) is intact; free disk space or make the folder writable, then resume from it"
+                f"could not write the checkpoint {path}: {error}. {_intact(Path(path))}"
             ) from error
+
+
+def _intact(path: Path) -> str:
+    """What is left to resume from after a failed write of `path`, naming only files that exist."""
+    fix = "free disk space or make the folder writable, then resume"
+    if path.is_file():
+        return f"The previous {path.name} there is intact: {fix} with ckpt_path={path}"
+    others = sorted(path.parent.glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not others:
+        return f"No checkpoint of this run exists yet: {fix} by starting the run again"
+    best = next((p for p in others if p.name == "last.ckpt"), others[-1])
+    return (
+        f"{', '.join(p.name for p in others)} in {path.parent} are intact: {fix} with "
+        f"ckpt_path={best}"
+    )
 
 
 def _finite_ones(path: Path) -> str:

@@ -1,9 +1,11 @@
 """What every entry point does the same way: seeding and the run directory, the trainer from
-its config groups (writing checkpoints atomically), a fit that fails loudly when a scheduler
-stops it, the logged scalars, and the end of a wandb run."""
+its config groups (writing checkpoints atomically), phases that fail loudly when a scheduler or
+Ctrl-C stops them, the logged scalars, and the end of a run."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,8 @@ from pytorch_lightning.callbacks import OnExceptionCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from hwnas.runs.checkpoint_io import AtomicCheckpointIO
-from hwnas.runs.safe_checkpoints import ConfiguredLearningRates
+from hwnas.runs.run_folder import release_run_folder
+from hwnas.runs.safe_checkpoints import ConfiguredLearningRates, KeptValidation
 
 
 def unread_additions(overrides: list[str]) -> list[str]:
@@ -48,55 +51,101 @@ def start_run(cfg: DictConfig) -> Path:
     return out
 
 
-def check_run_folder(cfg: DictConfig, out: Path) -> None:
-    """Refuse a run folder whose checkpoints belong to another run: their best-epoch and
-    last checkpoints would mix with this run's. Resuming from one of them is fine."""
-    folder = out / "checkpoints"
-    existing = sorted(p.name for p in folder.glob("*.ckpt")) if folder.is_dir() else []
-    resume = cfg.get("ckpt_path")
-    if existing and (resume is None or Path(resume).resolve().parent != folder.resolve()):
-        raise FileExistsError(
-            f"{folder} already holds checkpoints of an earlier run ({', '.join(existing)}): give "
-            "this run a folder of its own (hydra.run.dir=...), or resume that run with "
-            f"ckpt_path={folder / 'last.ckpt'}"
-        )
-
-
 def build_trainer(cfg: DictConfig) -> pl.Trainer:
     """`cfg.trainer` with the configured logger (or none) and callbacks; checkpoints are written
     atomically and a failed write stops the run (`AtomicCheckpointIO`), and a resumed run takes
     the configured learning rates (`ConfiguredLearningRates`)."""
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
-    callbacks.append(ConfiguredLearningRates())
+    callbacks += [ConfiguredLearningRates(), KeptValidation()]
     return instantiate(cfg.trainer, logger=logger, callbacks=callbacks,
                        plugins=[AtomicCheckpointIO()])  # fmt: skip
 
 
-def fit(trainer: pl.Trainer, module: pl.LightningModule, **kwargs: Any) -> None:
-    """`trainer.fit`. A SIGTERM (how SLURM and other schedulers stop a job) ends Lightning's fit
-    with exit status 0 and no results; here it ends the run with status 1, naming the
-    checkpoint to resume from."""
+def _resume_hint(trainer: pl.Trainer, phase: str) -> str:
+    """What to resume from, naming only checkpoints that exist."""
+    kept = [Path(c.ckpt_path) for c in trainer.callbacks if isinstance(c, OnExceptionCheckpoint)
+            and getattr(c, "written", True) and Path(c.ckpt_path).is_file()]  # fmt: skip
+    folder = kept[0].parent if kept else Path(trainer.default_root_dir) / "checkpoints"
+    for callback in trainer.checkpoint_callbacks:
+        folder = Path(getattr(callback, "dirpath", None) or folder)
+    last = folder / "last.ckpt"
+    if phase != "training":
+        where = f"ckpt_path={last}" if last.is_file() else "the run's last checkpoint"
+        return (
+            f"training had finished and its checkpoints are kept, but the results were not "
+            f"written: resume with {where} to {phase} again and write them"
+        )
+    hints = []
+    if last.is_file():
+        hints.append(f"resume exactly from the end of the last whole epoch with ckpt_path={last}")
+    if kept:
+        since = "the steps since" if last.is_file() else "the steps so far"
+        hints.append(f"ckpt_path={kept[0]} resumes {since}, but finishes the epoch on other "
+                     "batches than the unbroken run would")  # fmt: skip
+    return "; ".join(hints) or "no checkpoint was written yet: start the run again"
+
+
+@contextmanager
+def stops_loudly(trainer: pl.Trainer, phase: str = "training") -> Iterator[None]:
+    """A SIGTERM (how SLURM and other schedulers stop a job) or Ctrl-C ends Lightning's fit,
+    test or validation with exit status 0 or a bare 1 and no results; here it ends the run with
+    status 1 and a message saying what was kept and how to resume."""
     try:
-        trainer.fit(module, **kwargs)
+        yield
     except SIGTERMException as stop:
-        saved = [c.ckpt_path for c in trainer.callbacks if isinstance(c, OnExceptionCheckpoint)
-                 and getattr(c, "written", True)]  # fmt: skip
-        where = (f"the state at that step is in {saved[0]}: resume with ckpt_path={saved[0]}"
-                 if saved else "no checkpoint was written at that step: resume from the run's "
-                 "last.ckpt")  # fmt: skip
         raise SystemExit(
-            f"stopped by SIGTERM at epoch {trainer.current_epoch}, step "
-            f"{trainer.global_step}, before the run finished; {where}"
+            f"stopped by SIGTERM at epoch {trainer.current_epoch}, step {trainer.global_step}, "
+            f"while {phase}, before the run finished; {_resume_hint(trainer, phase)}"
         ) from stop
+    except SystemExit as stop:
+        if not isinstance(stop.__context__, KeyboardInterrupt):
+            raise
+        raise SystemExit(
+            f"stopped by Ctrl-C at epoch {trainer.current_epoch}, step {trainer.global_step}, "
+            f"while {phase}, before the run finished; {_resume_hint(trainer, phase)}"
+        ) from stop
+    except KeyboardInterrupt as stop:  # outside Lightning's own handling
+        raise SystemExit(
+            f"stopped by Ctrl-C while {phase}, before the run finished; "
+            f"{_resume_hint(trainer, phase)}"
+        ) from stop
+
+
+def fit(trainer: pl.Trainer, module: pl.LightningModule, **kwargs: Any) -> None:
+    """`trainer.fit`, ending the run loudly when a scheduler or Ctrl-C stops it."""
+    with stops_loudly(trainer, "training"):
+        trainer.fit(module, **kwargs)
 
 
 def scalar_metrics(trainer: pl.Trainer) -> dict[str, float]:
     return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
 
+def fitted_metrics(trainer: pl.Trainer) -> dict[str, float]:
+    """The scalars after `fit`; a fit resumed from the end of training validates nothing, so
+    its validation figures are the checkpoint's."""
+    kept = [c.figures for c in trainer.callbacks if isinstance(c, KeptValidation)]
+    return {**(kept[0] if kept else {}), **scalar_metrics(trainer)}
+
+
+def test(trainer: pl.Trainer, module: pl.LightningModule, **kwargs: Any) -> dict[str, float]:
+    """`trainer.test`, ending the run loudly when a scheduler or Ctrl-C stops it; returns the
+    scalars it logged."""
+    with stops_loudly(trainer, "testing"):
+        trainer.test(module, verbose=False, **kwargs)
+    return scalar_metrics(trainer)
+
+
+def finish_run(trainer: pl.Trainer, out: Path) -> None:
+    """Close the wandb run of this job (each multirun job must end its own) and let other runs
+    use its folder."""
+    finish_wandb(trainer)
+    release_run_folder(out)
+
+
 def finish_wandb(trainer: pl.Trainer) -> None:
-    """Close the wandb run of this job (each multirun job must end its own)."""
+    """Close the wandb run of this job."""
     from pytorch_lightning.loggers import WandbLogger
 
     if any(isinstance(lg, WandbLogger) for lg in trainer.loggers):

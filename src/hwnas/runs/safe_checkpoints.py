@@ -5,6 +5,9 @@ that runs at the learning rates its config gives.
   took a step and its weights are finite: a resume that fails at start (another search space, a
   bad override) no longer overwrites the checkpoint it was resuming from, and a NaN no longer
   replaces the last good state by a poisoned one.
+- `KeptValidation`: the last validation's figures travel in every checkpoint, so a run
+  resumed from the end of training (it was stopped while testing) reports them as the unbroken
+  run would, not as missing.
 - `ConfiguredLearningRates`: Lightning restores the optimiser's learning rate from the
   checkpoint, so `optimizer.lr=0.01` on a resume ran at the old rate while `config.yaml`
   recorded the new one. Here the configured rate takes over (with the schedule's factor at the
@@ -54,7 +57,11 @@ class SafeExceptionCheckpoint(OnExceptionCheckpoint):
                         "the checkpoints written before (last.ckpt) are the last good state",
                         self.ckpt_path, len(bad), bad[0])  # fmt: skip
             return
-        super().on_exception(trainer, *args, **kwargs)
+        try:
+            super().on_exception(trainer, *args, **kwargs)
+        except OSError as error:  # a full disk: the error that stopped the run is the one to show
+            log.warning("could not write %s either: %s", self.ckpt_path, error)
+            return
         self.written = True
 
 
@@ -87,3 +94,23 @@ def _set_base_lr(optimizer: torch.optim.Optimizer, scheduler: Any, lr: float) ->
             group["lr"] = lr * scheduler.lr_lambdas[i](scheduler.last_epoch)
         else:
             group["lr"] = lr * group["lr"] / old if old else lr
+
+
+class KeptValidation(pl.Callback):
+    """Keeps the last validation's scalars (`val/...`) in the checkpoints; `figures` holds the
+    ones restored from the checkpoint a fit resumed from."""
+
+    def __init__(self) -> None:
+        self.figures: dict[str, float] = {}
+
+    def state_dict(self) -> dict[str, Any]:
+        trainer = getattr(self, "_trainer", None)
+        metrics = trainer.callback_metrics if trainer is not None else {}
+        kept = {k: float(v) for k, v in metrics.items() if k.startswith("val/") and v.numel() == 1}
+        return {"figures": kept or self.figures}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.figures = dict(state_dict.get("figures") or {})
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._trainer = trainer

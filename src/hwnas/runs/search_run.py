@@ -24,12 +24,14 @@ from hwnas.hardware.loss import HardwareCostLoss
 from hwnas.latency.select import build_cost_model
 from hwnas.runs.lightning_parts import (
     build_trainer,
-    check_run_folder,
-    finish_wandb,
+    finish_run,
     fit,
-    scalar_metrics,
+    fitted_metrics,
     start_run,
+    stops_loudly,
+    test,
 )
+from hwnas.runs.run_folder import check_run_folder
 from hwnas.runs.search_pictures import prob_record, write_prob_history, write_search_pictures
 from hwnas.runs.summary import format_summary, write_op_costs, write_summary
 from hwnas.runs.wandb_media import log_search_media
@@ -184,7 +186,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     """
     check_objectives(cfg.get("objectives"))
     out = start_run(cfg)
-    check_run_folder(cfg, out)
+    check_run_folder(cfg, out, "summary.json")
     warmup = cfg.arch_update.warmup_epochs
     if warmup >= cfg.epochs:
         raise ValueError(
@@ -197,16 +199,16 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     try:
         fit(trainer, module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         seconds = module.search_seconds()  # with the interrupted runs it resumed
-        metrics = scalar_metrics(trainer)
-        trainer.test(module, datamodule=datamodule, verbose=False)
-        metrics.update(scalar_metrics(trainer))
+        metrics = fitted_metrics(trainer)
+        metrics.update(test(trainer, module, datamodule=datamodule))
         arch, figures = _derived_figures(module, metrics, cfg, seconds)
         if isinstance(trainer.strategy, DTSStrategy):
             figures["distributed"] = trainer.strategy.summary()
         if trainer.is_global_zero:
-            _write_results(out, cfg, trainer, module, arch, figures)
+            with stops_loudly(trainer, "writing the results"):
+                _write_results(out, cfg, trainer, module, arch, figures)
     finally:
-        finish_wandb(trainer)
+        finish_run(trainer, out)
     return figures
 
 

@@ -19,12 +19,14 @@ from hwnas.distributed import DTSStrategy
 from hwnas.files import write_json, write_text
 from hwnas.runs.lightning_parts import (
     build_trainer,
-    check_run_folder,
-    finish_wandb,
+    finish_run,
     fit,
-    scalar_metrics,
+    fitted_metrics,
     start_run,
+    stops_loudly,
+    test,
 )
+from hwnas.runs.run_folder import check_run_folder
 from hwnas.training.init_from_search import load_search_weights
 from hwnas.training.module import TrainModule
 
@@ -93,7 +95,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     `train_summary.json`; returns its figures."""
     tested = checkpoint_to_test(cfg)
     out = start_run(cfg)
-    check_run_folder(cfg, out)
+    check_run_folder(cfg, out, "train_summary.json")
     module, datamodule = build_training(cfg)
     trainer = build_trainer(cfg)
     if trainer.is_global_zero:
@@ -103,20 +105,20 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     try:
         fit(trainer, module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         seconds = time.perf_counter() - start
-        metrics = scalar_metrics(trainer)
+        metrics = fitted_metrics(trainer)
         best = _best_checkpoint(trainer)
         # ckpt_path None with the module: the weights in memory, the end of the schedule (under
         # distributed=dts one model: training ends with a sync point)
         path = best if tested == "best" else None
-        trainer.test(module, datamodule=datamodule, ckpt_path=path, verbose=False)
-        metrics.update(scalar_metrics(trainer))
+        metrics.update(test(trainer, module, datamodule=datamodule, ckpt_path=path))
         figures = _figures(module, metrics, trainer, seconds, best)
         figures["tested"] = "best" if path else "last"  # no checkpoint callback: the last weights
         if trainer.is_global_zero:
-            write_json(out / "train_summary.json", figures)
+            with stops_loudly(trainer, "writing the results"):
+                write_json(out / "train_summary.json", figures)
             print(_format(figures))
     finally:
-        finish_wandb(trainer)
+        finish_run(trainer, out)
     return figures
 
 

@@ -116,6 +116,7 @@ class SearchModule(pl.LightningModule):
         self.skip_zero_active = skip_zero_active
         self.bn_train_in_validation = bn_train_in_validation
         self.reinforce = reinforce
+        self.path_seed = path_seed
         self.path_generator = torch.Generator().manual_seed(path_seed)
         self._arch_batches: Iterator | None = None
         self.arch_batches_used = 0  # held-out batches drawn so far (a resume skips them)
@@ -315,7 +316,11 @@ class SearchModule(pl.LightningModule):
         self._evaluate_argmax(self.bn_train_in_validation)
 
     def on_test_epoch_start(self) -> None:
-        self._evaluate_argmax()
+        # the calibration batches depend on the seed alone, not on what drew random numbers
+        # before: a run resumed at the end of training tests as the unbroken one did
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.path_seed)
+            self._evaluate_argmax()
 
     def _eval_step(self, batch: tuple[Tensor, Tensor], split: str) -> None:
         x, y = batch

@@ -1,0 +1,148 @@
+"""A run holds its folder while it runs, a stop in any phase exits non-zero naming the files
+that exist, and a run resumed at its end reports what the unbroken one reported."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+from hydra import compose, initialize_config_dir
+from omegaconf import open_dict
+
+from hwnas.runs import search_run, train_run
+from hwnas.runs.lightning_parts import build_trainer
+from hwnas.runs.run_folder import FolderInUseError, hold_run_folder, release_run_folder
+
+CONF = str(Path(__file__).resolve().parents[2] / "conf")
+TRY_LOCK = ("import sys; from pathlib import Path; from hwnas.runs.run_folder import "
+            "hold_run_folder; hold_run_folder(Path(sys.argv[1]))")  # fmt: skip
+
+
+def _cfg(name: str, out: Path, *overrides: str):
+    debug = "debug=fast" if name == "search" else "debug=train_fast"
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(config_name=name, overrides=[debug, "logger=csv", *overrides])
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out)
+    return cfg
+
+
+def _try_lock(folder: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", TRY_LOCK, str(folder)], capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+
+
+class _Probe(pl.Callback):
+    """Tries, from another process, to take the run's folder while the run trains."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.result = folder, None
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if self.result is None:
+            self.result = _try_lock(self.folder)
+
+
+def _with_callback(monkeypatch, module, callback: pl.Callback) -> None:
+    def build(cfg):
+        trainer = build_trainer(cfg)
+        trainer.callbacks.append(callback)
+        return trainer
+
+    monkeypatch.setattr(module, "build_trainer", build)
+
+
+def test_a_second_run_in_a_folder_in_use_is_refused(tmp_path: Path, monkeypatch) -> None:
+    """Both runs passed the start-up check, and the folder ended with one run's results and
+    both runs' checkpoints."""
+    probe = _Probe(tmp_path)
+    _with_callback(monkeypatch, train_run, probe)
+    train_run.run_train(_cfg("train", tmp_path, "epochs=1"))
+    assert probe.result is not None and probe.result.returncode != 0
+    assert "is in use by another run (pid" in probe.result.stderr
+    assert "hydra.run.dir" in probe.result.stderr
+    assert _try_lock(tmp_path).returncode == 0  # released once the run ended
+
+
+def test_the_folder_lock_is_refused_to_a_second_process(tmp_path: Path) -> None:
+    hold_run_folder(tmp_path)
+    try:
+        assert "in use by another run" in _try_lock(tmp_path).stderr
+        hold_run_folder(tmp_path)  # the same process may take it again (a resume in a test)
+    finally:
+        release_run_folder(tmp_path)
+    with pytest.raises(FolderInUseError, match="hydra.sweep.dir"):
+        holder = subprocess.Popen([sys.executable, "-c", TRY_LOCK + "; print('held', flush=True)"
+                                   "; sys.stdin.read()", str(tmp_path)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)  # fmt: skip
+        try:
+            assert holder.stdout.readline().strip() == "held"
+            hold_run_folder(tmp_path)
+        finally:
+            holder.communicate("", timeout=60)
+
+
+class _SigtermAtTest(pl.Callback):
+    def on_test_batch_start(self, *args) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # what SLURM sends before it kills a job
+
+
+class _CtrlCAtSecondBatch(pl.Callback):
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx: int) -> None:
+        if trainer.current_epoch == 1 and batch_idx == 1:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(("entry", "results"), [("search", "summary.json"),
+                                                ("train", "train_summary.json")])  # fmt: skip
+def test_sigterm_while_testing_fails_and_the_resume_reports_the_unbroken_run(
+    tmp_path: Path, monkeypatch, entry: str, results: str
+) -> None:
+    """SIGTERM during the final test exited 0 with no results; resuming a finished run then
+    reported no validation accuracy."""
+    module = search_run if entry == "search" else train_run
+    run = search_run.run_search if entry == "search" else train_run.run_train
+    unbroken = run(_cfg(entry, tmp_path / "unbroken"))
+    folder = tmp_path / "stopped"
+    with monkeypatch.context() as patch:
+        _with_callback(patch, module, _SigtermAtTest())
+        with pytest.raises(SystemExit) as stopped:
+            run(_cfg(entry, folder))
+    message = str(stopped.value.code)
+    last = folder / "checkpoints" / "last.ckpt"
+    assert stopped.value.code not in (0, None) and "SIGTERM" in message and "testing" in message
+    assert f"ckpt_path={last}" in message and not (folder / results).exists()
+    resumed = run(_cfg(entry, folder, f"ckpt_path={last}"))
+    assert json.loads((folder / results).read_text())["test_acc"] == resumed["test_acc"]
+    assert resumed["val_acc"] == unbroken["val_acc"] and resumed["test_acc"] == unbroken["test_acc"]
+
+
+def test_resuming_a_finished_run_over_its_results_is_refused(tmp_path: Path) -> None:
+    search_run.run_search(_cfg("search", tmp_path))
+    before = (tmp_path / "summary.json").read_text()
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    with pytest.raises(FileExistsError, match="end of a finished run of 2 epochs.*summary.json"):
+        search_run.run_search(_cfg("search", tmp_path, f"ckpt_path={last}"))
+    assert (tmp_path / "summary.json").read_text() == before
+
+
+def test_ctrl_c_names_the_checkpoints_and_which_resumes_exactly(
+    tmp_path: Path, monkeypatch
+) -> None:
+    _with_callback(monkeypatch, train_run, _CtrlCAtSecondBatch())
+    with pytest.raises(SystemExit) as stopped:
+        train_run.run_train(_cfg("train", tmp_path, "epochs=2"))
+    message, folder = str(stopped.value.code), tmp_path / "checkpoints"
+    assert message.startswith("stopped by Ctrl-C at epoch 1")
+    assert (
+        f"resume exactly from the end of the last whole epoch with ckpt_path={folder / 'last.ckpt'}"
+        in message
+    )
+    assert f"ckpt_path={folder / 'interrupted.ckpt'} resumes the steps since" in message
+    assert (folder / "interrupted.ckpt").is_file()
