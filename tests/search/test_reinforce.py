@@ -135,3 +135,30 @@ def test_scoring_shares_prefixes_and_gives_each_paths_own_logits(tiny_space) -> 
     assert [b.active for b in net.blocks] == paths[-1]
     with pytest.raises(ValueError, match="out of range"):
         net.forward_paths(x, [paths[0], [99] * len(paths[0])])
+
+
+@pytest.mark.parametrize(("override", "match"), [
+    ("arch_update.samples=2.5", "arch_update.samples must be a whole number >= 2, got 2.5"),
+    ("arch_update.reward_exponent=nan", "arch_update.reward_exponent must be a finite number"),
+    ("arch_update.updates_per_epoch=0.5", "updates_per_epoch must be a whole number >= 1"),
+    ("arch_update.hard_exponent=inf", "arch_update.hard_exponent must be a finite number"),
+    ("arch_update.baseline_decay=nan", "arch_update.baseline_decay must be a finite number"),
+])  # fmt: skip
+def test_bad_reinforce_values_are_refused_before_the_search(
+    tmp_path: Path, override: str, match: str
+) -> None:
+    """They failed mid-run with a TypeError or a RuntimeError from deep in the library."""
+    from hwnas.runs.search_run import build_search
+
+    with pytest.raises(ValueError, match=match):
+        build_search(_cfg(tmp_path, override))
+
+
+def test_a_reward_exponent_that_rewards_slower_nets_is_warned_of(caplog) -> None:
+    with caplog.at_level("WARNING", logger="hwnas.search.reinforce"):
+        ReinforceUpdate(samples=4, reward_exponent=0.1)
+    assert "reward_exponent=0.1 is positive" in caplog.text and "rewards slower nets" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="hwnas.search.reinforce"):
+        ReinforceUpdate(samples=4, reward_exponent=-0.1)
+    assert not caplog.text

@@ -11,6 +11,8 @@ accuracies are averaged over the ranks, so every rank computes the same gradient
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +24,22 @@ from torch.optim import Optimizer
 
 from hwnas.hardware.cost_model import ExpectedCost
 from hwnas.search.supernet import SuperNet
+
+log = logging.getLogger(__name__)
+
+
+def _whole(name: str, value: Any, least: int) -> int:
+    """`value` as a whole number >= `least`, or a ValueError naming the setting."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"arch_update.{name} must be a whole number >= {least}, got {value!r}")
+    return value
+
+
+def _finite(name: str, value: Any) -> float:
+    """`value` as a finite number, or a ValueError naming the setting."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"arch_update.{name} must be a finite number, got {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -55,12 +73,21 @@ class ReinforceUpdate:
         updates_per_epoch: int = 300,
         hard_exponent: float = -1.0,
     ) -> None:
-        if samples < 2:
-            raise ValueError(f"arch_update.samples must be at least 2, got {samples}")
+        samples = _whole("samples", samples, 2)
+        updates_per_epoch = _whole("updates_per_epoch", updates_per_epoch, 1)
+        reward_exponent = _finite("reward_exponent", reward_exponent)
+        hard_exponent = _finite("hard_exponent", hard_exponent)
+        baseline_decay = _finite("baseline_decay", baseline_decay)
         if not 0 < baseline_decay <= 1:
             raise ValueError(f"arch_update.baseline_decay must lie in (0, 1], got {baseline_decay}")
-        if updates_per_epoch < 1:
-            raise ValueError(f"arch_update.updates_per_epoch must be >= 1, got {updates_per_epoch}")
+        if reward_exponent > 0:
+            log.warning("arch_update.reward_exponent=%g is positive: R = ACC x (LAT / T)^w then "
+                        "rewards slower nets; the paper uses w = -0.1 (0 ignores latency)",
+                        reward_exponent)  # fmt: skip
+        if hard_exponent > 0:
+            log.warning("arch_update.hard_exponent=%g is positive: nets over the constraint are "
+                        "then rewarded for their excess; MnasNet's hard setting is -1",
+                        hard_exponent)  # fmt: skip
         self.samples, self.reward_exponent = samples, reward_exponent
         self.baseline_decay, self.updates_per_epoch = baseline_decay, updates_per_epoch
         self.hard_exponent = hard_exponent
