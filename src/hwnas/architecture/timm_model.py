@@ -1,6 +1,9 @@
 """Build timm `EfficientNet` models from architecture files, and register them with timm so
 that `timm.create_model("proxyless_mobile")` or
-`timm.create_model("hwnas_arch", arch_file="outputs/.../arch.yaml")` work after `import hwnas`."""
+`timm.create_model("hwnas_arch", arch_file="outputs/.../arch.yaml")` work after `import hwnas`.
+
+The registered models come without pretrained weights: `pretrained=True` is refused, and
+timm's `checkpoint_path=` loads weights of one's own."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from timm.models import register_model
-from timm.models._efficientnet_builder import decode_arch_def, round_channels
+from timm.models._efficientnet_builder import decode_arch_def
 from timm.models.efficientnet import EfficientNet
 from torch import nn
 
@@ -40,6 +43,10 @@ def resolve_architecture(name_or_path: str | Path) -> Architecture:
     return Architecture.load(published_arch_path(str(name_or_path)))
 
 
+def _same_channels(channels: int) -> int:
+    return channels
+
+
 def build_timm_model(
     arch: Architecture, num_classes: int | None = None, **kwargs: Any
 ) -> EfficientNet:
@@ -59,7 +66,7 @@ def build_timm_model(
         fix_stem=True,
         act_layer=nn.ReLU6,
         norm_layer=partial(nn.BatchNorm2d, eps=arch.bn_eps),
-        round_chs_fn=partial(round_channels, multiplier=1.0),
+        round_chs_fn=_same_channels,  # widths as the file has them; timm rounds to multiples of 8
         **kwargs,
     )
     stride = int(arch.stem.get("stride", 2))
@@ -69,10 +76,21 @@ def build_timm_model(
     return model
 
 
-_FACTORY_KWARGS = ("pretrained", "pretrained_cfg", "pretrained_cfg_overlay", "cache_dir")
+_FACTORY_KWARGS = ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir")
 
 
-def _published(name: str, **kwargs: Any) -> EfficientNet:
+def _published(
+    name: str, pretrained: bool, model_name: str | None = None, **kwargs: Any
+) -> EfficientNet:
+    model_name = model_name or name
+    if pretrained:
+        raise ValueError(
+            f"{model_name}: hwnas has no pretrained weights for the models it registers with "
+            "timm, and pretrained=True would give random ones. Load weights of your own: "
+            f"timm.create_model({model_name!r}, ..., checkpoint_path=PATH) reads a file written "
+            "by torch.save(model.state_dict(), PATH), and "
+            "hwnas.evaluation.load_trained_network(CKPT) rebuilds the net of a train.py checkpoint"
+        )
     for key in _FACTORY_KWARGS:  # timm.create_model's own arguments, not the model's
         kwargs.pop(key, None)
     return build_timm_model(resolve_architecture(name), **kwargs)
@@ -83,34 +101,34 @@ def hwnas_arch(pretrained: bool = False, arch_file: str = "", **kwargs: Any) -> 
     """Any architecture file: `timm.create_model("hwnas_arch", arch_file=PATH)`."""
     if not arch_file:
         raise ValueError("hwnas_arch needs arch_file=<path to an arch.yaml>")
-    return _published(arch_file, **kwargs)
+    return _published(arch_file, pretrained, model_name="hwnas_arch", **kwargs)
 
 
 @register_model
 def proxyless_mobile(pretrained: bool = False, **kwargs: Any) -> EfficientNet:
     """ProxylessNAS-Mobile (REFERENCE A6): 4,080,512 parameters at 1,000 classes."""
-    return _published("proxyless_mobile", **kwargs)
+    return _published("proxyless_mobile", pretrained, **kwargs)
 
 
 @register_model
 def proxyless_mobile_14(pretrained: bool = False, **kwargs: Any) -> EfficientNet:
     """ProxylessNAS-Mobile at width 1.4."""
-    return _published("proxyless_mobile_14", **kwargs)
+    return _published("proxyless_mobile_14", pretrained, **kwargs)
 
 
 @register_model
 def proxyless_cpu(pretrained: bool = False, **kwargs: Any) -> EfficientNet:
     """ProxylessNAS-CPU."""
-    return _published("proxyless_cpu", **kwargs)
+    return _published("proxyless_cpu", pretrained, **kwargs)
 
 
 @register_model
 def proxyless_gpu(pretrained: bool = False, **kwargs: Any) -> EfficientNet:
     """ProxylessNAS-GPU."""
-    return _published("proxyless_gpu", **kwargs)
+    return _published("proxyless_gpu", pretrained, **kwargs)
 
 
 @register_model
 def proxyless_mobile_cifar(pretrained: bool = False, **kwargs: Any) -> EfficientNet:
     """ProxylessNAS-Mobile's ops in the 32x32 space (stem and first stage at stride 1)."""
-    return _published("proxyless_mobile_cifar", **kwargs)
+    return _published("proxyless_mobile_cifar", pretrained, **kwargs)
