@@ -146,3 +146,26 @@ def test_ctrl_c_names_the_checkpoints_and_which_resumes_exactly(
     )
     assert f"ckpt_path={folder / 'interrupted.ckpt'} resumes the steps since" in message
     assert (folder / "interrupted.ckpt").is_file()
+
+
+def test_a_reused_multirun_folder_is_refused_with_the_sweep_option(tmp_path: Path) -> None:
+    """The advice named hydra.run.dir, which a multirun ignores."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from hwnas.runs.run_folder import check_run_folder
+
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose(config_name="search", overrides=["debug=fast"], return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.mode = RunMode.MULTIRUN
+    HydraConfig.instance().set_config(cfg)
+    try:
+        with pytest.raises(FileExistsError, match=r"hydra\.sweep\.dir=") as refused:
+            check_run_folder(cfg, tmp_path, "summary.json")
+        assert "hydra.run.dir" not in str(refused.value)
+    finally:
+        HydraConfig.instance().cfg = None
+        release_run_folder(tmp_path)

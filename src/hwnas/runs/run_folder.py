@@ -62,6 +62,16 @@ def release_run_folder(out: Path) -> None:
         os.close(fd)  # closing the file releases the lock
 
 
+def _own_folder() -> str:
+    """How to give this run a folder of its own: a multirun's jobs live under hydra.sweep.dir."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return "give the sweep a folder of its own (hydra.sweep.dir=...)"
+    return "give this run a folder of its own (hydra.run.dir=...)"
+
+
 def _finished(checkpoint: dict[str, Any], epochs: int) -> bool:
     """Whether `checkpoint` was written after the last epoch of a run of `epochs` epochs."""
     try:
@@ -82,9 +92,8 @@ def check_run_folder(cfg: DictConfig, out: Path, results: str) -> None:
     resume = cfg.get("ckpt_path")
     if existing and (resume is None or Path(resume).resolve().parent != folder.resolve()):
         raise FileExistsError(
-            f"{folder} already holds checkpoints of an earlier run ({', '.join(existing)}): give "
-            "this run a folder of its own (hydra.run.dir=...), or resume that run with "
-            f"ckpt_path={folder / 'last.ckpt'}"
+            f"{folder} already holds checkpoints of an earlier run ({', '.join(existing)}): "
+            f"{_own_folder()}, or resume that run with ckpt_path={folder / 'last.ckpt'}"
         )
     epochs = cfg.get("epochs")
     if resume is None or not (out / results).is_file() or not isinstance(epochs, int):
@@ -93,6 +102,5 @@ def check_run_folder(cfg: DictConfig, out: Path, results: str) -> None:
         raise FileExistsError(
             f"ckpt_path={resume} is the end of a finished run of {epochs} epochs, whose results "
             f"are in {out / results}: resuming it would train nothing and overwrite them. To "
-            "train longer, resume with more epochs (epochs=...); to start again, give the run "
-            "a folder of its own (hydra.run.dir=...)"
+            f"train longer, resume with more epochs (epochs=...); to start again, {_own_folder()}"
         )
