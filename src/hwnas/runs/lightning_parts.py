@@ -18,6 +18,12 @@ from pytorch_lightning.callbacks import OnExceptionCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from hwnas.runs.checkpoint_io import AtomicCheckpointIO
+from hwnas.runs.console import (
+    fresh_fit_notices_quiet,
+    mirror_console_to_run_log,
+    quiet_library_notices,
+    stop_mirroring,
+)
 from hwnas.runs.run_folder import release_run_folder
 from hwnas.runs.safe_checkpoints import ConfiguredLearningRates, KeptValidation
 
@@ -44,6 +50,8 @@ def start_run(cfg: DictConfig) -> Path:
     epochs = cfg.get("epochs")
     if "epochs" in cfg and (not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1):
         raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
+    quiet_library_notices()
+    mirror_console_to_run_log()
     if cfg.get("seed") is not None:
         pl.seed_everything(int(cfg.seed), workers=True)
     out = Path(cfg.paths.output_dir)
@@ -114,7 +122,10 @@ def stops_loudly(trainer: pl.Trainer, phase: str = "training") -> Iterator[None]
 
 def fit(trainer: pl.Trainer, module: pl.LightningModule, **kwargs: Any) -> None:
     """`trainer.fit`, ending the run loudly when a scheduler or Ctrl-C stops it."""
-    with stops_loudly(trainer, "training"):
+    with (
+        stops_loudly(trainer, "training"),
+        fresh_fit_notices_quiet(kwargs.get("ckpt_path") is not None),
+    ):
         trainer.fit(module, **kwargs)
 
 
@@ -142,6 +153,7 @@ def finish_run(trainer: pl.Trainer, out: Path) -> None:
     use its folder."""
     finish_wandb(trainer)
     release_run_folder(out)
+    stop_mirroring()
 
 
 def finish_wandb(trainer: pl.Trainer) -> None:

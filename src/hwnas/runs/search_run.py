@@ -22,6 +22,7 @@ from hwnas.hardware.cost_model import ExpectedCost
 from hwnas.hardware.flops import FlopsCostModel
 from hwnas.hardware.loss import HardwareCostLoss
 from hwnas.latency.select import build_cost_model
+from hwnas.runs.console import say
 from hwnas.runs.lightning_parts import (
     build_trainer,
     finish_run,
@@ -167,7 +168,7 @@ def _write_results(out: Path, cfg: DictConfig, trainer: pl.Trainer, module: Sear
     arch.save(out / "arch.yaml")
     write_summary(out / "summary.json", figures)
     probs = [p.tolist() for p in module.supernet.cpu_probs()]
-    print(format_summary(arch, figures, probs))
+    say(format_summary(arch, figures, probs))
     write_op_costs(out / "op_costs.json", module.space, module.expected_cost, figures["hardware"])
     record = prob_record(module.space, module.prob_history)
     write_prob_history(out, record)
@@ -175,7 +176,7 @@ def _write_results(out: Path, cfg: DictConfig, trainer: pl.Trainer, module: Sear
                                      figures, record)  # fmt: skip
     log_search_media(trainer, out, pictures, record, module.expected_cost.table_file,
                      cfg.hardware)  # fmt: skip
-    print(f"\nWrote {out / 'arch.yaml'}, {out / 'summary.json'} and the pictures "
+    say(f"\nWrote {out / 'arch.yaml'}, {out / 'summary.json'} and the pictures "
           f"{', '.join(p.name for p in pictures.values())}")  # fmt: skip
 
 

@@ -17,6 +17,7 @@ from hwnas.architecture.macs import count_macs
 from hwnas.architecture.timm_model import ARCH_DIR, resolve_architecture
 from hwnas.distributed import DTSStrategy
 from hwnas.files import write_json, write_text
+from hwnas.runs.console import say
 from hwnas.runs.lightning_parts import (
     build_trainer,
     finish_run,
@@ -116,7 +117,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
         if trainer.is_global_zero:
             with stops_loudly(trainer, "writing the results"):
                 write_json(out / "train_summary.json", figures)
-            print(_format(figures))
+            say(_format(figures))
     finally:
         finish_run(trainer, out)
     return figures
