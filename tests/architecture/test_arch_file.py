@@ -114,3 +114,83 @@ def test_stages_out_of_order_are_refused(tmp_path: Path) -> None:
     path = _edited(tmp_path, _without_arch_def(swap))
     with pytest.raises(ValueError, match="stages must run in increasing order"):
         Architecture.load(path)
+
+
+def _tiny_edited(tmp_path: Path, edit) -> Path:
+    data = yaml.safe_load((ARCH_DIR / "tiny.yaml").read_text())
+    edit(data)
+    path = tmp_path / "arch.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize("section", ["head", "stem", "layers", "bn_eps", "activation", "name"])
+def test_a_missing_section_is_refused_with_the_file_and_the_fix(tmp_path: Path, section) -> None:
+    """A deleted `head` was built as a 1280-channel head (48,948 parameters for tiny, not
+    11,508); a deleted `bn_eps` or `activation` took a default just as silently."""
+    path = _tiny_edited(tmp_path, lambda d: d.pop(section))
+    with pytest.raises(ValueError) as err:
+        Architecture.load(path)
+    assert str(err.value).startswith(f"{path}: `{section}` is missing (")
+    assert "Copy it back from the arch.yaml that search.py wrote" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["stem"].pop("stride"), r"stem has no `stride` \(it needs channels, kernel and stride\)"),
+        (lambda d: d["head"].pop("dropout"), r"head has no `dropout` \(it needs channels and dropout\)"),
+        (lambda d: d["head"].pop("channels"), "head has no `channels`"),
+        (lambda d: d["layers"][2].pop("kernel"), r"layer 2 \(stage 2\) has no `kernel`"),
+        (lambda d: d["first_block"].pop("shortcut"), "first_block has no `shortcut`"),
+    ],
+    ids=["stem.stride", "head.dropout", "head.channels", "layer.kernel", "first_block.shortcut"],
+)  # fmt: skip
+def test_a_missing_field_names_its_section_and_the_fix(tmp_path: Path, edit, message) -> None:
+    """A deleted stem stride was built at stride 2, a deleted head dropout at 0."""
+    path = _tiny_edited(tmp_path, edit)
+    with pytest.raises(ValueError, match=rf"^{path}: {message}.*search\.py"):
+        Architecture.load(path)
+
+
+def test_unknown_fields_and_bad_values_are_refused(tmp_path: Path) -> None:
+    path = _tiny_edited(tmp_path, lambda d: d["head"].update(chanels=64))
+    with pytest.raises(ValueError, match="head: unknown field `chanels` .*correct its spelling"):
+        Architecture.load(path)
+    path = _tiny_edited(tmp_path, lambda d: d.update(heads={"channels": 64}))
+    with pytest.raises(ValueError, match="unknown section `heads`"):
+        Architecture.load(path)
+    path = _tiny_edited(tmp_path, lambda d: d.update(bn_eps="1e-5"))
+    with pytest.raises(ValueError, match=r"bn_eps must be a number > 0, not '1e-5' \(YAML reads"):
+        Architecture.load(path)
+    path = _tiny_edited(tmp_path, lambda d: d["head"].update(channels=0))
+    with pytest.raises(ValueError, match="head channels must be a positive whole number, not 0"):
+        Architecture.load(path)
+
+
+def test_a_shortcut_timm_would_not_build_is_refused(tmp_path: Path) -> None:
+    """timm puts a skip connection wherever stride is 1 and the channels stay, whatever the
+    file says; the latency tables price the file's."""
+    path = _tiny_edited(tmp_path, lambda d: d["layers"][1].update(shortcut=False))
+    with pytest.raises(ValueError, match=r"layer 1 \(stage 1\): shortcut: False, but .* set "
+                                         "shortcut: true"):  # fmt: skip
+        Architecture.load(path)
+
+
+def test_a_folder_names_the_arch_yaml_to_pass(tmp_path: Path) -> None:
+    """`arch=outputs/search/<run>` said "architecture file not found"."""
+    run = tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(FileNotFoundError, match=f"{run} is a folder, .* holds no arch.yaml"):
+        resolve_architecture(run)
+    (run / "arch.yaml").write_text((ARCH_DIR / "tiny.yaml").read_text())
+    with pytest.raises(
+        FileNotFoundError,
+        match=f"^{run} is a folder, not an architecture file; it holds {run / 'arch.yaml'}: "
+        "pass that file$",
+    ):
+        resolve_architecture(run)
+    (tmp_path / "job1").mkdir()
+    (tmp_path / "job1" / "arch.yaml").write_text("")
+    with pytest.raises(FileNotFoundError, match="job1/arch.yaml, .*run/arch.yaml: pass one of"):
+        Architecture.load(tmp_path)  # a sweep's folder: one arch.yaml per job

@@ -12,6 +12,26 @@ import yaml
 from hwnas.files import write_text
 from hwnas.search_space.candidates import Candidate
 
+# How to mend a file with a missing section or field.
+FILE_FIX = ("Copy it back from the arch.yaml that search.py wrote (outputs/search/<run>/arch.yaml; "
+            "a train.py run keeps a copy in its folder), or run search.py again to export the "
+            "file whole.")  # fmt: skip
+SHOWN_FILES = 3
+
+
+def _folder_message(folder: Path) -> str:
+    """Why a folder is not an architecture file, and the files in it to pass instead."""
+    found = [folder / "arch.yaml"] if (folder / "arch.yaml").is_file() else []
+    found = found or sorted(folder.glob("*/arch.yaml"))  # a multirun sweep: one per job
+    if not found:
+        return (f"{folder} is a folder, not an architecture file, and holds no arch.yaml: pass "
+                "the arch.yaml of a run (outputs/search/<run>/arch.yaml) or the name of a "
+                "published net")  # fmt: skip
+    shown = ", ".join(str(p) for p in found[:SHOWN_FILES])
+    more = f" and {len(found) - SHOWN_FILES} more" if len(found) > SHOWN_FILES else ""
+    which = "that file" if len(found) == 1 else "one of them"
+    return f"{folder} is a folder, not an architecture file; it holds {shown}{more}: pass {which}"
+
 
 @dataclass
 class Block:
@@ -66,7 +86,7 @@ class Architecture:
     stem: dict[str, int]
     first_block: Block
     layers: list[Block]
-    head: dict[str, float] = field(default_factory=lambda: {"channels": 1280, "dropout": 0.0})
+    head: dict[str, float]
     bn_eps: float = 1e-3
     activation: str = "relu6"
     source: dict[str, Any] = field(default_factory=dict)
@@ -91,9 +111,14 @@ class Architecture:
         return write_text(path, text)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "architecture") -> Architecture:
-        from hwnas.architecture.validate import validate_architecture
+    def from_dict(
+        cls, data: dict[str, Any], where: str = "architecture", fix: str = ""
+    ) -> Architecture:
+        """The architecture `data` describes, refused (ValueError naming `where`, then `fix`
+        where a section or field is missing) unless it is complete and consistent."""
+        from hwnas.architecture.validate import check_sections, validate_architecture
 
+        check_sections(data, where, fix)
         try:
             data = dict(data)
             declared = data.pop("timm_arch_def", None)
@@ -116,13 +141,16 @@ class Architecture:
 
     @classmethod
     def load(cls, path: str | Path) -> Architecture:
+        """Read an `arch.yaml`; a folder is refused with the architecture files it holds."""
         path = Path(path)
+        if path.is_dir():
+            raise FileNotFoundError(_folder_message(path))
         if not path.is_file():
             raise FileNotFoundError(f"architecture file not found: {path.resolve()}")
         data = yaml.safe_load(path.read_text())
         if not isinstance(data, dict):
             raise ValueError(f"{path}: an architecture file must be a YAML mapping")
-        return cls.from_dict(data, where=str(path))
+        return cls.from_dict(data, where=str(path), fix=FILE_FIX)
 
     def describe(self) -> list[tuple[str, ...]]:
         """Rows (stage, layer, op, channels, stride) for printed summaries."""
