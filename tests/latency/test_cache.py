@@ -85,3 +85,19 @@ def test_hardware_table_accepts_a_path_or_url_and_checks_coverage(
     assert fetch_table(lut.as_uri(), tmp_path).parent.name == "downloads"
     with pytest.raises(FileNotFoundError, match="hardware.table='nowhere.yaml': no such file"):
         fetch_table("nowhere.yaml", tmp_path)
+
+
+def test_a_folder_for_a_table_names_the_tables_in_it(tmp_path: Path, tiny_space) -> None:
+    """`hardware.table=<folder>` said "no such file"."""
+    folder = tmp_path / "tables"
+    folder.mkdir()
+    with pytest.raises(FileNotFoundError, match=r"is a folder, not a file, and holds no \*\.json"):
+        fetch_table(str(folder), tmp_path)
+    table = LatencyTable({}, {}).save(folder / "pixel.yaml")
+    with pytest.raises(
+        FileNotFoundError,
+        match=rf"^hardware.table='{folder}' is a folder, not a file; it holds {table}: pass that",
+    ):
+        fetch_table(str(folder), tmp_path)
+    with pytest.raises(FileNotFoundError, match=rf"^latency table {folder} is a folder"):
+        LatencyTable.load(folder)

@@ -148,3 +148,12 @@ def test_exported_op_matches_pytorch(tiny_space, tmp_path, index) -> None:
     shape = op_input_shape(op, 2)
     path = export_onnx(module, shape, tmp_path / "op.onnx")
     assert check_onnx(path, module, shape) < 1e-4
+
+
+def test_the_export_folder_for_a_manifest_names_the_manifest(exported, tmp_path) -> None:
+    """`import.manifest=<the export folder>` said "does not exist"."""
+    path, _ = exported
+    with pytest.raises(FileNotFoundError, match=f"{path.parent} is a folder, .*holds {path}: pass"):
+        import_results(path.parent, tmp_path / "r.csv", "board", "tflite")
+    with pytest.raises(FileNotFoundError, match=f"results CSV {tmp_path} is a folder"):
+        import_results(path, tmp_path, "board", "tflite")

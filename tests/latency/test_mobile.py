@@ -179,3 +179,11 @@ def test_units_config_and_bad_files(tmp_path) -> None:
         MobileLatencyModel(bad)
     with pytest.raises(FileNotFoundError):
         MobileLatencyModel(tmp_path / "missing.yaml")
+
+
+def test_a_folder_for_the_coefficients_names_the_file_in_it(tmp_path: Path) -> None:
+    (tmp_path / "pixel7.yaml").write_text("coefficients: {}\n")
+    with pytest.raises(
+        FileNotFoundError, match=f"coefficients {tmp_path} is a folder, .*pixel7.yaml: pass that"
+    ):
+        MobileLatencyModel(str(tmp_path))

@@ -105,3 +105,22 @@ def test_eval_predicts_with_the_calibrated_table_a_search_here_used(
     latency = figures["latency"]
     assert latency["predicted_by"].startswith(f"the cached table {table.path} (calibrated: ")
     assert latency["predicted"] == pytest.approx(table.calibration.apply(latency["table_sum"]))
+
+
+def test_eval_says_what_it_tests_and_times(
+    trained: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The accuracy pass and the timing ran without a sign of life."""
+    with caplog.at_level("INFO"):
+        figures = run_eval(eval_cfg(tmp_path, f"ckpt_path={trained}", "onnx.export=false",
+                                    "progress=false"))  # fmt: skip
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("Testing tiny on the test split (64 images, on ") for m in messages)
+    assert f"Tested tiny: top-1 {figures['test_top1']:.4f}, top-5 1.0000" in messages
+    assert any(
+        m.startswith("Timing tiny end to end") and "of timed runs in 2 rounds" in m
+        for m in messages
+    )
+    assert any(
+        m.startswith(f"Timed tiny: {figures['latency']['measured']:.3f} ms") for m in messages
+    )

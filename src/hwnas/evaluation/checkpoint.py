@@ -27,6 +27,18 @@ class TrainedNetwork:
     epoch: int
 
 
+def _folder_message(folder: Path) -> str:
+    """Why a folder is not a checkpoint, and the checkpoints in it to pass instead."""
+    found = sorted([*folder.glob("*.ckpt"), *folder.glob("checkpoints/*.ckpt")])
+    if not found:
+        return (f"{folder} is a folder, not a checkpoint, and holds no .ckpt file: pass a "
+                "checkpoint of a train.py run (outputs/train/<run>/checkpoints/last.ckpt)")  # fmt: skip
+    best = next((p for p in found if p.name == "last.ckpt"), found[0])
+    names = ", ".join(str(p.relative_to(folder)) for p in found)
+    others = f" (it holds {len(found)}: {names})" if len(found) > 1 else ""
+    return f"{folder} is a folder, not a checkpoint; pass the file {best}{others}"
+
+
 def _architecture(checkpoint: dict[str, Any], path: Path) -> Architecture:
     data = checkpoint.get("architecture") or checkpoint.get("hyper_parameters", {}).get("arch")
     if data is None:
@@ -49,12 +61,15 @@ def load_trained_network(
             average where the run kept one).
 
     Raises:
-        FileNotFoundError / ValueError: a missing or unreadable file, a checkpoint without an
-            architecture, of another architecture than `expected`, or whose weights do not fit.
+        FileNotFoundError / ValueError: a missing or unreadable file, a folder, a checkpoint
+            without an architecture, of another architecture than `expected`, or whose weights
+            do not fit.
     """
     if weights not in WEIGHTS:
         raise ValueError(f"unknown weights {weights!r}; choose one of {WEIGHTS}")
     path = Path(path)
+    if path.is_dir():
+        raise FileNotFoundError(_folder_message(path))
     checkpoint = read_checkpoint(path)
     arch = _architecture(checkpoint, path)
     if expected is not None and (expected.arch_def() != arch.arch_def()

@@ -1,5 +1,6 @@
 """Where measured tables live: built once per (hardware fingerprint, search space) under the
-user's cache directory, reused while both match, rebuilt when either changes."""
+user's cache directory, reused while both match and its calibration is the one asked for,
+rebuilt when any of them changes."""
 
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ from pathlib import Path
 from hwnas.files import write_atomic
 from hwnas.hardware.cost_model import ExpectedCost
 from hwnas.hardware.op_shapes import OpShape, space_ops
-from hwnas.latency.calibration import fit_calibration
-from hwnas.latency.errors import MalformedTableError
+from hwnas.latency.calibration import BUILT, check_calibration_networks, fit_calibration
+from hwnas.latency.errors import MalformedTableError, folder_message
 from hwnas.latency.profilers.base import Profiler, untouched_random_state
-from hwnas.latency.table import LatencyTable, space_hash
+from hwnas.latency.table import TABLE_FILES, LatencyTable, space_hash
+from hwnas.latency.units import duration
 from hwnas.search_space.space import SearchSpace
 
 log = logging.getLogger(__name__)
@@ -55,11 +57,16 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _networks_to_fit(space: SearchSpace, calibration_networks: int) -> int:
+    """How many networks a table of `space` is calibrated on: as asked, at most all of them."""
+    return min(calibration_networks, math.prod(space.num_candidates))
+
+
 def _reusable(
-    table: LatencyTable, profiler: Profiler, space: SearchSpace, calibrate: bool = False
+    table: LatencyTable, profiler: Profiler, space: SearchSpace, calibration_networks: int = 0
 ) -> str | None:
-    """None if `table` may be used for `space` on `profiler`'s hardware (with a calibration
-    where `calibrate`), else the reason not."""
+    """None if `table` may be used for `space` on `profiler`'s hardware (calibrated as
+    `calibration_networks` asks, where it is not 0), else the reason not."""
     here = profiler.fingerprint()
     if table.fingerprint != here:
         there = table.fingerprint.describe() if table.fingerprint else "unknown hardware"
@@ -68,9 +75,30 @@ def _reusable(
         return "it was built for other ops"
     if table.missing(space_ops(space)):
         return "it lacks ops of the space"
-    if calibrate and table.calibration is None and "calibration_failed" not in table.metadata:
+    if not calibration_networks:
+        return None
+    cal = table.calibration
+    if cal is None and "calibration_failed" not in table.metadata:
         return "it has no calibration against whole networks (measured by an older hwnas?)"
+    if cal is not None and cal.fitted_by != BUILT:
+        return None  # a validation's fit replaced the build's: used, and said so
+    fitted = table.metadata.get("calibration_networks", None if cal is None else cal.networks)
+    if fitted is not None and fitted != _networks_to_fit(space, calibration_networks):
+        what = "was fitted" if cal is not None else "failed to fit"
+        return (f"its calibration {what} on {fitted} networks when it was built, and "
+                f"calibration_networks={calibration_networks} was asked")  # fmt: skip
     return None
+
+
+def _calibration_note(table: LatencyTable, calibration_networks: int) -> str | None:
+    """What a reused table is calibrated with where that is not the fit asked for."""
+    cal = table.calibration
+    if not calibration_networks or cal is None or cal.fitted_by == BUILT:
+        return None
+    return (f"The cached table's calibration was fitted on {cal.networks} networks "
+            f"{cal.fitted_by}, not on the calibration_networks={calibration_networks} asked for; "
+            "it is used as it is (set hardware.cost_model.rebuild=true to measure the table "
+            f"again and fit it on {calibration_networks})")  # fmt: skip
 
 
 def load_or_build(
@@ -83,23 +111,30 @@ def load_or_build(
 ) -> LatencyTable:
     """The table of `space` on `profiler`'s hardware: cached if it matches, else measured,
     with `calibration_networks` random networks of the space timed end to end in the same
-    rounds as the ops to calibrate it (see `hwnas.latency.calibration`)."""
+    rounds as the ops to calibrate it (see `hwnas.latency.calibration`). A cached table
+    calibrated on another number of networks when it was built is measured again; one whose
+    calibration `python -m hwnas.latency validate` fitted is used as it is, and the log says
+    so."""
+    check_calibration_networks(calibration_networks)
     path = cached_table_path(cache_dir, profiler, space)
     with _locked(path):
         if path.is_file() and not rebuild:
             try:
                 table = LatencyTable.load(path)
-                reason = _reusable(table, profiler, space, calibration_networks > 0)
+                reason = _reusable(table, profiler, space, calibration_networks)
             except MalformedTableError as err:  # our own cache file: measure it again
                 reason = f"the cached file cannot be read ({err})"
             if reason is None:
                 log.info("Using the cached %s (%s)", table.describe(), path)
+                if note := _calibration_note(table, calibration_networks):
+                    log.info(note)
                 return table
             log.warning("Rebuilding the latency table %s: %s", path, reason)
-        ops = space_ops(space)
-        log.info(
-            "Measuring %d ops of %s on %s", len(ops), space.name, profiler.fingerprint().describe()
-        )
+        ops, n = space_ops(space), _networks_to_fit(space, calibration_networks)
+        networks = f" and {n} networks to calibrate it" if n else ""
+        log.info("Measuring %d ops of %s%s on %s: about %s of timed runs", len(ops), space.name,
+                 networks, profiler.fingerprint().describe(),
+                 duration(profiler.planned_seconds(len(ops) + n)))  # fmt: skip
         table = measure_table(profiler, space, calibration_networks, progress)
         table.save(path)
         log.info("Built the latency table in %.1f s: %s", table.metadata["build_seconds"], path)
@@ -113,17 +148,18 @@ def measure_table(
     rounds (stratified over its latency range, seed 0) to fit the table's calibration."""
     from hwnas.latency.networks import architecture_networks, sample_architectures
 
-    n = min(calibration_networks, math.prod(space.num_candidates))
+    n = _networks_to_fit(space, calibration_networks)
     archs = sample_architectures(space, n) if n else []
     with untouched_random_state():  # building networks draws weights from the seeded generator
         nets = architecture_networks(space, archs, profiler.batch_size)
-    table, timings = profiler.measure(space_ops(space), nets, table_metadata(space), progress)
+    metadata = table_metadata(space) | ({"calibration_networks": n} if n else {})
+    table, timings = profiler.measure(space_ops(space), nets, metadata, progress)
     if not archs:
         return table
     expected = ExpectedCost(table, space)  # raw sums, in ms
     sums = [expected.of_paths(a) for a in archs]
-    calibration, what = fit_calibration(sums, [t.ms for t in timings],
-                                        "when the table was built", expected.bounds()[0])  # fmt: skip
+    calibration, what = fit_calibration(sums, [t.ms for t in timings], BUILT,
+                                        expected.bounds()[0])  # fmt: skip
     if calibration is None:  # kept so, not measured again at every run
         log.warning("The latency table of %s is not calibrated: %s. Its latencies are raw sums "
                     "of the ops; `python -m hwnas.latency validate` can fit one on more "
@@ -173,6 +209,8 @@ def fetch_table(source: str, cache_dir: str | Path | None = None) -> Path:
     scheme = urllib.parse.urlparse(source).scheme
     if scheme not in URL_SCHEMES:
         path = Path(source).expanduser()
+        if path.is_dir():
+            raise FileNotFoundError(folder_message(path, f"hardware.table={source!r}", TABLE_FILES))
         if not path.is_file():
             raise FileNotFoundError(
                 f"hardware.table={source!r}: no such file. Pass the path (or URL) of a latency "

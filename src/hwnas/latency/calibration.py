@@ -19,6 +19,19 @@ from hwnas.latency.errors import MalformedTableError
 from hwnas.latency.statistics import Agreement, fit_linear
 
 MIN_NETWORKS = 3  # a line through fewer points says nothing about its error
+BUILT = "when the table was built"  # `fitted_by` of the fit on the networks timed with the ops
+
+
+def check_calibration_networks(networks: int) -> None:
+    """Refuse a number of calibration networks that cannot support a fit (0: none, raw sums)."""
+    if networks == 0 or networks >= MIN_NETWORKS:
+        return
+    raise ValueError(
+        f"hardware.cost_model.calibration_networks={networks}: a calibration fits the line "
+        f"measured = a + b x table sum through whole networks and needs at least {MIN_NETWORKS} "
+        f"of them (12 by default); set it to {MIN_NETWORKS} or more, or to 0 to price raw "
+        "table sums"
+    )
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hwnas.hardware.op_shapes import OpShape
-from hwnas.latency.errors import MalformedTableError, MissingLatencyError
+from hwnas.latency.errors import MalformedTableError, MissingLatencyError, folder_message
 from hwnas.latency.fingerprint import HardwareFingerprint
 from hwnas.latency.keys import op_key
 from hwnas.latency.onnx_export import DEFAULT_OPSET, export_onnx
@@ -84,6 +84,8 @@ def export_ops(
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        raise FileNotFoundError(folder_message(path, f"device-op manifest {path}", (MANIFEST,)))
     if not path.is_file():
         raise FileNotFoundError(f"device-op manifest {path} does not exist")
     try:
@@ -199,6 +201,10 @@ def import_results(
     """
     manifest_path, results_csv = Path(manifest_path), Path(results_csv)
     manifest = _read_manifest(manifest_path)
+    if results_csv.is_dir():
+        raise FileNotFoundError(
+            folder_message(results_csv, f"results CSV {results_csv}", ("*.csv",))
+        )
     if not results_csv.is_file():
         raise FileNotFoundError(f"results CSV {results_csv} does not exist")
     results = _read_rows(results_csv, manifest)

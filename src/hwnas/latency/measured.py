@@ -9,6 +9,7 @@ from pathlib import Path
 from hwnas.hardware.cost_model import CostModel
 from hwnas.hardware.op_shapes import OpShape
 from hwnas.latency.cache import load_or_build
+from hwnas.latency.calibration import check_calibration_networks
 from hwnas.latency.profilers.base import Profiler
 from hwnas.latency.table import LatencyTable
 from hwnas.latency.units import ms_to
@@ -27,8 +28,9 @@ class MeasuredLatencyModel(CostModel):
         progress: show a progress bar while measuring.
         unit: `ms`, or `us` for networks faster than 1 ms.
         calibration_networks: random networks of the space timed end to end with the ops when
-            the table is built, to calibrate its sums (`hwnas.latency.calibration`); 0 prices
-            raw sums.
+            the table is built, to calibrate its sums (`hwnas.latency.calibration`), at least
+            3; 0 prices raw sums. A cached table calibrated on another number when it was
+            built is measured again.
     """
 
     def __init__(
@@ -41,11 +43,7 @@ class MeasuredLatencyModel(CostModel):
         calibration_networks: int = CALIBRATION_NETWORKS,
     ) -> None:
         ms_to(unit)
-        if calibration_networks < 0:
-            raise ValueError(
-                f"calibration_networks must be >= 0 (0 prices raw table sums), got "
-                f"{calibration_networks}"
-            )
+        check_calibration_networks(calibration_networks)
         self.unit, self.calibration_networks = unit, calibration_networks
         self.profiler, self.cache_dir = profiler, cache_dir
         self.rebuild, self.progress = rebuild, progress

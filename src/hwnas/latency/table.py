@@ -18,7 +18,7 @@ from hwnas.files import write_text
 from hwnas.hardware.cost_model import CostModel
 from hwnas.hardware.op_shapes import OpShape, space_ops
 from hwnas.latency.calibration import Calibration
-from hwnas.latency.errors import MalformedTableError, MissingLatencyError
+from hwnas.latency.errors import MalformedTableError, MissingLatencyError, folder_message
 from hwnas.latency.fingerprint import HardwareFingerprint
 from hwnas.latency.keys import op_key, parse_key
 from hwnas.latency.units import ms_to
@@ -26,6 +26,7 @@ from hwnas.search_space.space import SearchSpace
 
 FORMAT = "hwnas-latency-table/1"
 SHOWN_MISSING = 5
+TABLE_FILES = ("*.json", "*.yaml", "*.yml")
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,8 @@ class LatencyTable(CostModel):
     def load(cls, path: str | Path) -> LatencyTable:
         """Read a table in either format (detected from its content)."""
         path = Path(path)
+        if path.is_dir():
+            raise FileNotFoundError(folder_message(path, f"latency table {path}", TABLE_FILES))
         if not path.is_file():
             raise FileNotFoundError(f"latency table {path} does not exist")
         try:

@@ -10,10 +10,12 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from hwnas.architecture.arch_file import Architecture
 from hwnas.architecture.macs import count_macs
 from hwnas.architecture.timm_model import resolve_architecture
 from hwnas.evaluation import latency_figures, load_trained_network, top_k_accuracy
 from hwnas.files import write_json
+from hwnas.latency.calibration import check_calibration_networks
 from hwnas.latency.onnx_export import check_onnx, export_onnx
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,28 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _test_accuracy(
+    cfg: DictConfig, arch: Architecture, model: torch.nn.Module, progress: bool
+) -> dict[str, Any]:
+    """Top-1 and top-5 on the test split of `cfg.dataset`, which must have the net's classes."""
+    datamodule = instantiate(cfg.dataset)
+    if datamodule.num_classes != arch.num_classes:
+        raise ValueError(
+            f"the checkpoint's network has {arch.num_classes} classes but the data set has "
+            f"{datamodule.num_classes}: evaluate it on the data set it was trained for"
+        )
+    datamodule.setup("test")
+    batches, device = datamodule.test_dataloader(), _device(cfg.device)
+    dataset = batches.dataset
+    images = f"{len(dataset):,}" if hasattr(dataset, "__len__") else "all its"
+    log.info("Testing %s on the test split (%s images, on %s)", arch.name, images, device)
+    accuracy = top_k_accuracy(model, batches, device,
+                              progress="test accuracy" if progress else None)  # fmt: skip
+    log.info("Tested %s: top-1 %.4f, top-5 %.4f", arch.name, accuracy["top1"], accuracy["top5"])
+    return {"test_top1": accuracy["top1"], "test_top5": accuracy["top5"],
+            "test_images": accuracy["n"]}  # fmt: skip
+
+
 def run_eval(cfg: DictConfig) -> dict[str, Any]:
     """Accuracy, size, latency and ONNX check of a `train.py` checkpoint; writes `eval.json`
     (before raising, if the ONNX check fails) and returns its figures."""
@@ -37,28 +61,23 @@ def run_eval(cfg: DictConfig) -> dict[str, Any]:
                          "checkpoints/last.ckpt>")  # fmt: skip
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    progress = bool(cfg.get("progress", True))
+    if cfg.get("hardware"):  # before the accuracy pass, which may take minutes
+        check_calibration_networks(cfg.hardware.cost_model.get("calibration_networks", 0))
     expected = resolve_architecture(cfg.arch) if cfg.get("arch") else None
     net = load_trained_network(cfg.ckpt_path, expected, cfg.weights)
     arch, model = net.arch, net.model
     figures: dict[str, Any] = {"checkpoint": str(cfg.ckpt_path), "architecture": arch.name,
                                "weights": net.weights, "epoch": net.epoch}  # fmt: skip
     if cfg.get("dataset"):
-        datamodule = instantiate(cfg.dataset)
-        if datamodule.num_classes != arch.num_classes:
-            raise ValueError(
-                f"the checkpoint's network has {arch.num_classes} classes but the data set has "
-                f"{datamodule.num_classes}: evaluate it on the data set it was trained for"
-            )
-        datamodule.setup("test")
-        accuracy = top_k_accuracy(model, datamodule.test_dataloader(), _device(cfg.device))
-        figures |= {"test_top1": accuracy["top1"], "test_top5": accuracy["top5"],
-                    "test_images": accuracy["n"]}  # fmt: skip
+        figures |= _test_accuracy(cfg, arch, model, progress)
     model = model.cpu().float().eval()
     shape = (1, arch.in_channels, arch.input_size, arch.input_size)
     figures |= {"params": sum(p.numel() for p in model.parameters()),
                 "macs": count_macs(model, shape)}  # fmt: skip
     if cfg.get("hardware"):
-        figures["latency"] = latency_figures(cfg.hardware, arch, model, cfg.paths.get("cache_dir"))
+        figures["latency"] = latency_figures(cfg.hardware, arch, model,
+                                             cfg.paths.get("cache_dir"), progress)  # fmt: skip
     failure = None
     if cfg.onnx.export:
         path = export_onnx(model, shape, out / "model.onnx", cfg.onnx.opset)

@@ -23,6 +23,7 @@ import yaml
 
 from hwnas.hardware.cost_model import CostModel
 from hwnas.hardware.op_shapes import OpShape
+from hwnas.latency.errors import folder_message
 from hwnas.latency.units import ms_to
 from hwnas.search_space.blocks import mid_channels
 
@@ -117,6 +118,10 @@ def default_coefficients_path() -> Path:
 def load_coefficients_file(path: str | Path | None = None) -> dict[str, Any]:
     """The coefficients file as a mapping (the packaged fit when `path` is None)."""
     path = default_coefficients_path() if path is None else Path(path)
+    if path.is_dir():
+        raise FileNotFoundError(
+            folder_message(path, f"mobile latency coefficients {path}", ("*.yaml", "*.yml"))
+        )
     if not path.is_file():
         raise FileNotFoundError(f"mobile latency coefficients not found: {path.resolve()}")
     data = yaml.safe_load(path.read_text())

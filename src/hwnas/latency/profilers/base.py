@@ -186,9 +186,17 @@ class Profiler(ABC):
         """Settings held while timing (threads, inference mode, ...)."""
         return nullcontext()
 
+    def _seconds_per_module(self, modules: int) -> float:
+        return max(self.min_run_time, self.min_span / max(modules, 1))
+
+    def planned_seconds(self, modules: int) -> float:
+        """About how long timing `modules` modules together takes: their timed runs, without
+        the warm-up runs."""
+        return self._seconds_per_module(modules) * max(modules, 1)
+
     def time_runners(self, runners: Sequence[Runner], progress: str | None = None) -> list[Timing]:
         """Time every runner in round-robin rounds that span at least `min_span` seconds."""
-        seconds = max(self.min_run_time, self.min_span / max(len(runners), 1))
+        seconds = self._seconds_per_module(len(runners))
         per_round = seconds / self.rounds
         samples: list[list[float]] = [[] for _ in runners]
         counts = [0] * len(runners)
