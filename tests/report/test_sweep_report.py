@@ -107,12 +107,14 @@ def test_probability_record_matches_the_final_probabilities(debug_sweep: dict) -
 
 
 def test_collect_runs_refuses_a_folder_without_searches(tmp_path) -> None:
-    with pytest.raises(FileNotFoundError, match="no search run under"):
+    with pytest.raises(FileNotFoundError, match="no finished search run under"):
         collect_runs([tmp_path])
     (tmp_path / "0").mkdir()
     (tmp_path / "0" / "summary.json").write_text("{trunc")
-    with pytest.raises(ValueError, match="did not finish"):
+    left_out = f"left out {tmp_path / '0'}: summary.json: not valid JSON at line 1, column 2 "
+    with pytest.raises(FileNotFoundError, match="no finished search run under") as refused:
         collect_runs([tmp_path])
+    assert left_out in str(refused.value)
 
 
 def test_train_and_eval_runs_of_a_searched_net_join_its_row(debug_sweep: dict, tmp_path) -> None:

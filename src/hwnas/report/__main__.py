@@ -1,5 +1,7 @@
 """`python -m hwnas.report <multirun folder or run folders ...>`: report.md, pareto.png and
-hardware_matrix.png over every search run found there.
+hardware_matrix.png over every finished search run found there. Every other run folder there (a
+run that did not finish, a file that cannot be read, a train or eval run of no search given) is
+named on stderr and in report.md, with why.
 
     python search.py -m cost_loss.target=1.5,2,2.5,3
     python -m hwnas.report multirun/search/2026-11-29_10-00-00
@@ -12,8 +14,8 @@ import sys
 from pathlib import Path
 
 from hwnas.report.pricing import HARDWARE_NAMES
-from hwnas.report.runs import collect_runs, common_root
-from hwnas.report.sweep_report import write_sweep_report
+from hwnas.report.runs import collect_sweep, common_root
+from hwnas.report.sweep_report import folders_text, runs_text, write_sweep_report
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,19 +56,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        runs = collect_runs(args.folders)
+        sweep = collect_sweep(args.folders)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    runs = sweep.runs
+    for skipped in sweep.skipped:
+        print(f"left out {skipped.line()}", file=sys.stderr)
     single = args.folders[0].resolve() if len(args.folders) == 1 else None
     out = args.out or (single if single is not None else Path("report"))
     root = single if single is not None else common_root(runs)
     try:
-        written = write_sweep_report(runs, out, root, args.hardware, args.measure, args.cache_dir)
+        written = write_sweep_report(
+            runs, out, root, args.hardware, args.measure, args.cache_dir, sweep.skipped
+        )
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"{len(runs)} search runs: wrote " + ", ".join(str(p) for p in written.values()))
+    left_out = f" ({folders_text(len(sweep.skipped))} left out)" if sweep.skipped else ""
+    print(f"{runs_text(len(runs))}{left_out}: wrote " + ", ".join(map(str, written.values())))
     return 0
 
 

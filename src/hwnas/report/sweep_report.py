@@ -21,15 +21,18 @@ from hwnas.hardware.cost_model import cost_metric
 from hwnas.pictures import draw_hardware_matrix, save_figure
 from hwnas.pictures.pareto import Point, draw_pareto_on, pareto_front
 from hwnas.report.hardware_matrix import HardwareMatrix, hardware_matrix, published_archs
+from hwnas.report.optuna_results import optuna_solutions
 from hwnas.report.pricing import price
-from hwnas.report.runs import SearchRun
+from hwnas.report.runs import SearchRun, SkippedRun
 from hwnas.runs.summary import markdown_table
 
 REFERENCE_NETS = ("proxyless_mobile", "proxyless_cpu", "proxyless_gpu")
 
 
-def _number(value: Any, digits: str = ".3g") -> str:
-    return "-" if value is None or value != value else format(value, digits)
+def _number(value: Any, digits: str = ".3g", scale: float = 1) -> str:
+    if value is None or value != value:
+        return "-"
+    return format(value if scale == 1 else value / scale, digits)
 
 
 def _percent(value: Any) -> str:
@@ -81,8 +84,8 @@ def runs_table(runs: Sequence[SearchRun], root: Path | None) -> str:
                 _percent(s.get("test_acc")),
                 _percent(_trained_accuracy(run)),
                 _measured_latency(run),
-                f"{s.get('params', 0):,}",
-                _number(s.get("macs", 0) / 1e6, ".2f"),
+                _number(s.get("params"), ","),
+                _number(s.get("macs"), ".2f", 1e6),
                 _number(s.get("search_time_s"), ".0f"),
             ]
         )
@@ -112,12 +115,13 @@ def pareto_groups(runs: Sequence[SearchRun]) -> dict[tuple[str, str], list[Searc
 
 def reference_points(runs: Sequence[SearchRun]) -> list[Point]:
     """The published nets at the runs' input, priced on the runs' hardware where it can."""
-    first = runs[0]
-    hardware = first.config.get("hardware")
-    if not hardware or not first.arch_file.is_file():
+    first = next((r for r in runs if r.arch is not None), None)
+    hardware = None if first is None else first.config.get("hardware")
+    if first is None or first.arch is None or not isinstance(hardware, dict):
         return []
-    like = Architecture.load(first.arch_file)
-    cache_dir = (first.config.get("paths") or {}).get("cache_dir")
+    like = first.arch
+    paths = first.config.get("paths")
+    cache_dir = paths.get("cache_dir") if isinstance(paths, dict) else None
     points = []
     for name in REFERENCE_NETS:
         arch = _adapted(name, like)
@@ -168,9 +172,9 @@ def searched_archs(runs: Sequence[SearchRun], root: Path | None) -> list[tuple[s
     seen: dict[str, list[str]] = {}
     archs: dict[str, Architecture] = {}
     for run in runs:
-        if not run.arch_file.is_file():
+        arch = run.arch
+        if arch is None:
             continue
-        arch = Architecture.load(run.arch_file)
         whole = arch.to_dict()
         key = repr({k: v for k, v in whole.items() if k not in ("name", "source")})
         seen.setdefault(key, []).append(run.label(root))
@@ -178,34 +182,25 @@ def searched_archs(runs: Sequence[SearchRun], root: Path | None) -> list[tuple[s
     return [(f"searched ({', '.join(labels)})", archs[key]) for key, labels in seen.items()]
 
 
-def optuna_solutions(root: Path | None) -> str | None:
-    """The Pareto-optimal trials Optuna wrote (`hparams_search=optuna_pareto`), as a table."""
-    path = None if root is None else root / "optimization_results.yaml"
-    if path is None or not path.is_file():
-        return None
-    import yaml
+def runs_text(count: int) -> str:
+    return f"{count} search run" + ("" if count == 1 else "s")
 
-    results = yaml.safe_load(path.read_text()) or {}
-    solutions = results.get("solutions") or []
-    if not solutions:
-        best = results.get("best_params")
-        return (
-            None if best is None else f"Optuna's best trial: {best} ({results.get('best_value')})"
-        )
-    params = sorted({k for s in solutions for k in s.get("params", {})})
-    rows = [
-        [
-            *(
-                f"{s['params'].get(k, '-'):.4g}"
-                if isinstance(s["params"].get(k), float)
-                else s["params"].get(k, "-")
-                for k in params
-            ),
-            ", ".join(f"{v:.4g}" for v in s.get("values", [])),
-        ]
-        for s in solutions
-    ]
-    return markdown_table([*params, "objective values"], rows)
+
+def folders_text(count: int) -> str:
+    return f"{count} folder" + ("" if count == 1 else "s")
+
+
+def left_out_markdown(skipped: Sequence[SkippedRun]) -> str:
+    """The run folders the report leaves out, each with why."""
+    lines = [f"- `{s.folder}`: {s.reason}" for s in skipped]
+    return f"## Left out ({folders_text(len(skipped))})\n\n" + "\n".join(lines)
+
+
+def unread_arch_notes(runs: Sequence[SearchRun], root: Path | None) -> list[str]:
+    """The runs left out of the hardware matrix, whose arch.yaml cannot be read ([] if none)."""
+    notes = [f"- `{r.label(root)}`: not in the matrix ({r.arch_problem})" for r in runs
+             if r.arch is None]  # fmt: skip
+    return ["\n".join(notes)] if notes else []
 
 
 def write_sweep_report(
@@ -215,9 +210,11 @@ def write_sweep_report(
     hardware: Sequence[str],
     measure: bool = False,
     cache_dir: str | Path | None = None,
+    skipped: Sequence[SkippedRun] = (),
 ) -> dict[str, Path]:
     """Write report.md, pareto.png and hardware_matrix.png into `out` (nothing if the matrix
-    cannot be priced on any of `hardware`)."""
+    cannot be priced on any of `hardware`); report.md names the run folders left out
+    (`skipped`) and why."""
     matrix: HardwareMatrix = hardware_matrix(
         searched_archs(runs, root) + published_archs(), hardware, cache_dir, measure
     )
@@ -240,12 +237,15 @@ def write_sweep_report(
     written["hardware_matrix"] = save_figure(fig, out / "hardware_matrix")[0]
     text = "\n\n".join(
         [
-            f"# Sweep report: {len(runs)} search runs" + (f" in `{root}`" if root else ""),
+            f"# Sweep report: {runs_text(len(runs))}"
+            + (f" in `{root}`" if root else "")
+            + (f" ({folders_text(len(skipped))} left out, listed below)" if skipped else ""),
             "Cost: `expected` is E[cost] under the final probabilities, `derived` the argmax "
             "net's, both from the run's own cost model. `test acc`: the argmax net with the "
             "supernet's weights (BatchNorm re-estimated); `trained acc`: its best "
             "train.py/eval.py result where the net was trained.",
             runs_table(runs, root),
+            *([left_out_markdown(skipped)] if skipped else []),
             "## Pareto front (accuracy up, cost down)",
             f"![Pareto front]({written['pareto'].name})",
             fronts,
@@ -258,6 +258,7 @@ def write_sweep_report(
             "Each net on each hardware model (searched nets at their own input, published ones at "
             "224x224); in bold the best of each column among nets of the same input.",
             matrix.markdown(),
+            *unread_arch_notes(runs, root),
             f"![Hardware matrix]({written['hardware_matrix'].name})",
         ]
     )
