@@ -30,8 +30,10 @@ def test_committed_notebook_has_no_outputs(name: str) -> None:
             assert cell.outputs == [] and cell.execution_count is None, f"{name}: strip outputs"
 
 
-def _execute(name: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the notebook (a failing cell raises) and return its text output."""
+def _client(
+    name: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[nbformat.NotebookNode, nbclient.NotebookClient]:
+    """The notebook and a client to run it in notebooks/ with `env` set."""
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     book = nbformat.read(NOTEBOOKS[name], as_version=4)
@@ -41,7 +43,17 @@ def _execute(name: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) ->
         kernel_name="python3",
         resources={"metadata": {"path": str(ROOT / "notebooks")}},
     )
+    return book, client
+
+
+def _run(name: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> nbformat.NotebookNode:
+    """The notebook run top to bottom (a failing cell raises)."""
+    book, client = _client(name, env, monkeypatch)
     client.execute()
+    return book
+
+
+def _text(book: nbformat.NotebookNode) -> str:
     texts = []
     for cell in book.cells:
         for out in cell.get("outputs", []):
@@ -49,10 +61,28 @@ def _execute(name: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) ->
             texts.append(
                 out.get("text", "") + data.get("text/plain", "") + data.get("text/html", "")
             )
+    return "\n".join(texts)
+
+
+def _execute(name: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the notebook (a failing cell raises) and return its text output; it shows a figure."""
+    book = _run(name, env, monkeypatch)
     assert any(
         "image/png" in out.get("data", {}) for c in book.cells for out in c.get("outputs", [])
     )
-    return "\n".join(texts)
+    return _text(book)
+
+
+def _first_error(
+    name: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, str]:
+    """Run the notebook, which must fail: (the id of the failing cell, what it shows)."""
+    book, client = _client(name, env, monkeypatch)
+    with pytest.raises(nbclient.exceptions.CellExecutionError):
+        client.execute()
+    cell = next(c for c in book.cells for o in c.get("outputs", []) if o["output_type"] == "error")
+    error = next(o for o in cell.outputs if o["output_type"] == "error")
+    return cell.id, "\n".join(error["traceback"])
 
 
 @pytest.mark.parametrize("logger", ["csv", "wandb"])
@@ -97,3 +127,60 @@ def dts_train_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_dts_notebook(dts_train_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     text = _execute("dts", {"HWNAS_DTS_RUN": str(dts_train_run)}, monkeypatch)
     assert "median step" in text and "delay_used" in text
+
+
+def test_search_notebook_on_a_missing_folder_says_what_it_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "no_such_run"
+    cell, shown = _first_error("search_run", {"HWNAS_RUN": str(missing)}, monkeypatch)
+    assert cell == "search_run-01"  # the cell that reads HWNAS_RUN
+    assert shown.startswith(
+        f"NotebookInputError: HWNAS_RUN={missing}: no such folder ({missing}); set it to a "
+        "search run folder (outputs/search/<date>_<time>/, or multirun/search/<date>_<time>/<n>/"
+    )
+    assert shown.endswith(
+        "holding summary.json and arch.yaml, which `python search.py` writes as it ends"
+    )
+    assert "\n" not in shown  # the message alone, no traceback
+
+
+def test_dts_notebook_on_a_search_run_says_what_it_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    search = tmp_path / "search"
+    search.mkdir()
+    (search / "summary.json").write_text(json.dumps({"derived_cost": 1.0}))
+    cell, shown = _first_error("dts", {"HWNAS_DTS_RUN": str(search)}, monkeypatch)
+    assert cell == "dts-01"
+    assert shown.startswith(
+        f"NotebookInputError: HWNAS_DTS_RUN={search} is a search.py run "
+        "(notebooks/search_run.ipynb reads it), not a train.py run; set it to a DTS training run"
+    )
+
+
+@pytest.fixture(scope="module")
+def short_dts_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real DTS run of 8 steps (2 epochs of 4) logging every 10 steps: no step logged."""
+    out = tmp_path_factory.mktemp("short_dts_run")
+    done = subprocess.run(
+        [sys.executable, "train.py", "debug=train_fast", "distributed=dts", "trainer.devices=1",
+         "epochs=2", "trainer.limit_train_batches=4", "trainer.log_every_n_steps=10",
+         f"hydra.run.dir={out}"],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
+def test_dts_notebook_on_a_run_too_short_to_log_a_step_shows_the_summary_and_why(
+    short_dts_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = _text(_run("dts", {"HWNAS_DTS_RUN": str(short_dts_run)}, monkeypatch))
+    assert "delay_used" in text and "mean_step_ms" in text  # the summary's table
+    assert (
+        "no per-step plot: the run took 8 steps and Lightning logs every 10 "
+        "(trainer.log_every_n_steps=10), so no step was logged; run with "
+        "trainer.log_every_n_steps=1 (or at most 8)"
+    ) in text
+    assert "median step" not in text
