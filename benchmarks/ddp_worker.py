@@ -40,7 +40,7 @@ def overrides(args: argparse.Namespace) -> list[str]:
     common = [
         "dataset=synthetic", "dataset.input_size=32", "dataset.num_classes=10",
         f"dataset.train_size={size}", f"dataset.batch_size={args.batch}", "epochs=1",
-        f"+trainer.limit_train_batches={batches}", "+trainer.limit_val_batches=0",
+        f"trainer.limit_train_batches={batches}", "trainer.limit_val_batches=0",
         "trainer.accelerator=cpu", f"trainer.devices={args.devices}", "+trainer.num_nodes=1",
         "+trainer.enable_checkpointing=false", "+trainer.enable_progress_bar=false",
         "~logger", "~callbacks", f"paths.output_dir={args.out_dir}",

@@ -299,7 +299,7 @@ def main() -> None:
         work = Path(tmp)
         base = task_overrides(args.task, work, args.data, batch, args.lr_scale, args.epochs)
         if args.quick:
-            base += ["epochs=1", "+trainer.limit_train_batches=8", "+trainer.limit_val_batches=2"]
+            base += ["epochs=1", "trainer.limit_train_batches=8", "trainer.limit_val_batches=2"]
         pending = [(seed, arm) for seed in args.seeds for arm in arms
                    if not any(r["task"] == name and r["arm"] == arm and r["seed"] == seed
                               for r in results)]  # fmt: skip

@@ -30,7 +30,7 @@ CONF = str(Path(__file__).resolve().parents[1] / "conf")
 TARGET_ACC, TARGET_S = 0.93, 360.0
 QUICK = ["dataset.train_subset=512", "dataset.batch_size=64", "dataset.arch_batch_size=64",
          "dataset.arch_fraction=0.1", "epochs=2", "module.warmup_epochs=0.5",
-         "+trainer.limit_test_batches=2"]  # fmt: skip
+         "trainer.limit_test_batches=2"]  # fmt: skip
 
 
 class EpochClock(pl.Callback):

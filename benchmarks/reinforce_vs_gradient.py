@@ -29,8 +29,8 @@ VARIANTS = {"gradient": "ProxylessNAS-G (full_v2)", "reinforce": "ProxylessNAS-R
 def run_one(variant: str, seed: int, out: Path, quick: bool) -> dict:
     overrides = [f"arch_update={variant}", f"seed={seed}", "logger=csv", f"hydra.run.dir={out}"]
     if quick:
-        overrides += ["epochs=2", "arch_update.warmup_epochs=1", "+trainer.limit_train_batches=10",
-                      "+trainer.limit_val_batches=2"]  # fmt: skip
+        overrides += ["epochs=2", "arch_update.warmup_epochs=1", "trainer.limit_train_batches=10",
+                      "trainer.limit_val_batches=2"]  # fmt: skip
     result = subprocess.run([sys.executable, str(ROOT / "search.py"), *overrides], cwd=ROOT,
                             capture_output=True, text=True)  # fmt: skip
     if result.returncode != 0:

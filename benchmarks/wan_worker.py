@@ -48,7 +48,7 @@ def arm_overrides(arm: str, latency_ms: float, args: argparse.Namespace) -> tupl
         "distributed=dts", f"dts.auto_warmup_exchanges={args.warmup}", f"wan.latency_ms={latency_ms}",
         "dataset=synthetic", "dataset.input_size=32", "dataset.num_classes=10",
         f"dataset.train_size={size}", f"dataset.batch_size={args.batch}", "epochs=1",
-        f"+trainer.limit_train_batches={batches}", "+trainer.limit_val_batches=0",
+        f"trainer.limit_train_batches={batches}", "trainer.limit_val_batches=0",
         "+trainer.enable_checkpointing=false", "+trainer.enable_progress_bar=false", "~logger",
         "~callbacks", f"paths.output_dir={args.out_dir}/fit", f"arch={args.arch}", "num_classes=10",
         "module.ema=null", "module.mixup=null",

@@ -32,6 +32,7 @@ from hwnas.runs.lightning_parts import (
     stops_loudly,
     test,
 )
+from hwnas.runs.recipe import check_recipe, search_recipe
 from hwnas.runs.run_folder import check_run_folder
 from hwnas.runs.search_pictures import prob_record, write_prob_history, write_search_pictures
 from hwnas.runs.summary import format_summary, write_op_costs, write_summary
@@ -186,6 +187,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     Returns the summary figures (also written to the run directory).
     """
     check_objectives(cfg.get("objectives"))
+    check_recipe(cfg)
     out = start_run(cfg)
     check_run_folder(cfg, out, "summary.json")
     warmup = cfg.arch_update.warmup_epochs
@@ -196,6 +198,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
             "above arch_update.warmup_epochs"
         )
     module, datamodule = build_search(cfg)
+    recipe = search_recipe(cfg, module, datamodule)  # logged with its target
     trainer = build_trainer(cfg)
     try:
         fit(trainer, module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
@@ -203,6 +206,7 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         metrics = fitted_metrics(trainer)
         metrics.update(test(trainer, module, datamodule=datamodule))
         arch, figures = _derived_figures(module, metrics, cfg, seconds)
+        figures["recipe"] = recipe
         if isinstance(trainer.strategy, DTSStrategy):
             figures["distributed"] = trainer.strategy.summary()
         if trainer.is_global_zero:

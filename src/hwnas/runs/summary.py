@@ -10,6 +10,7 @@ from typing import Any
 from hwnas.architecture.arch_file import Architecture
 from hwnas.files import write_json
 from hwnas.hardware.cost_model import ExpectedCost
+from hwnas.runs.recipe import recipe_text
 from hwnas.search_space.space import SearchSpace
 
 
@@ -50,6 +51,7 @@ def format_summary(arch: Architecture, figures: dict[str, Any], probs: list[list
         "(argmax path, supernet weights)",
         f"parameters {figures['params']:,}; multiply-adds {figures['macs'] / 1e6:.2f} M; "
         f"search time {figures['search_time_s']:.1f} s",
+        *([recipe_text(figures["recipe"])] if figures.get("recipe") else []),
     ]
     return "\n".join(lines)
 

@@ -27,6 +27,7 @@ from hwnas.runs.lightning_parts import (
     stops_loudly,
     test,
 )
+from hwnas.runs.recipe import check_recipe, train_recipe
 from hwnas.runs.run_folder import check_run_folder
 from hwnas.training.init_from_search import load_search_weights
 from hwnas.training.module import TrainModule
@@ -95,9 +96,11 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     """Train, test the best checkpoint (or the last weights: `test_checkpoint=last`), write
     `train_summary.json`; returns its figures."""
     tested = checkpoint_to_test(cfg)
+    check_recipe(cfg)
     out = start_run(cfg)
     check_run_folder(cfg, out, "train_summary.json")
     module, datamodule = build_training(cfg)
+    recipe = train_recipe(cfg, module, datamodule)  # logged
     trainer = build_trainer(cfg)
     if trainer.is_global_zero:
         write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
@@ -114,6 +117,7 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
         metrics.update(test(trainer, module, datamodule=datamodule, ckpt_path=path))
         figures = _figures(module, metrics, trainer, seconds, best)
         figures["tested"] = "best" if path else "last"  # no checkpoint callback: the last weights
+        figures["recipe"] = recipe
         if trainer.is_global_zero:
             with stops_loudly(trainer, "writing the results"):
                 write_json(out / "train_summary.json", figures)
