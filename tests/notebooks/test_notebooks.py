@@ -129,6 +129,7 @@ def test_dts_notebook(dts_train_run: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert "median step" in text and "delay_used" in text
 
 
+@pytest.mark.slow  # a whole process or notebook run; the checks it makes have unit tests
 def test_search_notebook_on_a_missing_folder_says_what_it_reads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -145,6 +146,7 @@ def test_search_notebook_on_a_missing_folder_says_what_it_reads(
     assert "\n" not in shown  # the message alone, no traceback
 
 
+@pytest.mark.slow  # a whole process or notebook run; the checks it makes have unit tests
 def test_dts_notebook_on_a_search_run_says_what_it_reads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

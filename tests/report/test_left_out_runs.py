@@ -66,6 +66,7 @@ def test_collect_runs_warns_of_each_folder_it_leaves_out(
     assert f"left out {sweep_copy / '1'}: no summary.json: the search.py run did not" in caplog.text
 
 
+@pytest.mark.slow  # a whole process or notebook run; the checks it makes have unit tests
 def test_the_resume_command_it_names_finishes_the_run(
     sweep_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -20,8 +20,9 @@ from hwnas.runs.lightning_parts import build_trainer
 from hwnas.runs.run_folder import FolderInUseError, hold_run_folder, release_run_folder
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
-TRY_LOCK = ("import sys; from pathlib import Path; from hwnas.runs.run_folder import "
-            "hold_run_folder; hold_run_folder(Path(sys.argv[1]))")  # fmt: skip
+# another process's attempt to take a run folder's lock, without importing hwnas (fast)
+TRY_LOCK = ("import fcntl, os, sys; fd = os.open(os.path.join(sys.argv[1], '.run.lock'), "
+            "os.O_RDWR | os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)")  # fmt: skip
 
 
 def _cfg(name: str, out: Path, *overrides: str):
@@ -64,28 +65,32 @@ def test_a_second_run_in_a_folder_in_use_is_refused(tmp_path: Path, monkeypatch)
     probe = _Probe(tmp_path)
     _with_callback(monkeypatch, train_run, probe)
     train_run.run_train(_cfg("train", tmp_path, "epochs=1"))
-    assert probe.result is not None and probe.result.returncode != 0
-    assert "is in use by another run (pid" in probe.result.stderr
-    assert "hydra.run.dir" in probe.result.stderr
+    assert probe.result is not None and "BlockingIOError" in probe.result.stderr  # held
     assert _try_lock(tmp_path).returncode == 0  # released once the run ended
 
 
-def test_the_folder_lock_is_refused_to_a_second_process(tmp_path: Path) -> None:
+def test_a_folder_held_by_another_process_is_refused_with_its_holder(tmp_path: Path) -> None:
     hold_run_folder(tmp_path)
     try:
-        assert "in use by another run" in _try_lock(tmp_path).stderr
+        assert "BlockingIOError" in _try_lock(tmp_path).stderr
         hold_run_folder(tmp_path)  # the same process may take it again (a resume in a test)
     finally:
         release_run_folder(tmp_path)
-    with pytest.raises(FolderInUseError, match="hydra.sweep.dir"):
-        holder = subprocess.Popen([sys.executable, "-c", TRY_LOCK + "; print('held', flush=True)"
-                                   "; sys.stdin.read()", str(tmp_path)], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, text=True)  # fmt: skip
-        try:
-            assert holder.stdout.readline().strip() == "held"
+    hold = TRY_LOCK + "; os.ftruncate(fd, 0); os.write(fd, b'pid 123 on elsewhere')"
+    holder = subprocess.Popen([sys.executable, "-c", hold + "; print('held', flush=True); "
+                               "sys.stdin.read()", str(tmp_path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(FolderInUseError) as refused:
             hold_run_folder(tmp_path)
-        finally:
-            holder.communicate("", timeout=60)
+    finally:
+        holder.communicate("", timeout=60)
+    message = str(refused.value)
+    assert "is in use by another run (pid 123 on elsewhere)" in message
+    assert "hydra.run.dir" in message and "hydra.sweep.dir" in message
+    hold_run_folder(tmp_path)  # free again once the holder ended
+    release_run_folder(tmp_path)
 
 
 class _SigtermAtTest(pl.Callback):

@@ -32,7 +32,9 @@ def test_reversed_and_empty_ranges_are_named() -> None:
 
 
 @pytest.mark.parametrize("sweep", [
-    ["hparams_search=optuna_pareto", "hydra.sweeper.params={cost_loss.target:'interval(3.0, 1.5)'}"],
+    pytest.param(["hparams_search=optuna_pareto",
+                  "hydra.sweeper.params={cost_loss.target:'interval(3.0, 1.5)'}"],
+                 marks=pytest.mark.slow),
     ["seed=range(5,1)"],
 ])  # fmt: skip
 def test_a_sweep_with_a_reversed_range_stops_before_its_first_trial(tmp_path: Path, sweep) -> None:
