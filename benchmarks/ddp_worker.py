@@ -49,8 +49,10 @@ def overrides(args: argparse.Namespace) -> list[str]:
         common.insert(0, "trainer=ddp")
     if args.task == "train":
         return [*common, f"arch={args.arch}"]
+    # synthetic data has no recipe: the MNIST recipe's form and learning rates, as recorded
     return [*common, f"search_space={args.space}", "hardware=flops", "arch_update.warmup_epochs=0",
-            "arch_update.every=5", "dataset.arch_fraction=0.05"]  # fmt: skip
+            "arch_update.every=5", "dataset.arch_fraction=0.05", "cost_loss.form=add_linear",
+            "optimizer.lr=0.05", "arch_update.optimizer.lr=0.1"]  # fmt: skip
 
 
 def main() -> None:

@@ -41,6 +41,8 @@ def fit(args: argparse.Namespace, latency_ms: float, arm: str, out: Path) -> dic
         f"search_space={args.space}", "dataset=synthetic", "dataset.train_size=4096",
         f"dataset.batch_size={args.batch}", f"dataset.arch_batch_size={args.batch}",
         "hardware=flops", "epochs=1", "arch_update.warmup_epochs=0",
+        # the MNIST recipe's form and learning rates, as the figures in benchmarks/README.md
+        "cost_loss.form=add_linear", "optimizer.lr=0.05", "arch_update.optimizer.lr=0.1",
         f"++trainer.limit_train_batches={args.steps}", "++trainer.limit_val_batches=0",
         "distributed=dts", f"dts.delay={0 if arm == 'ssgd' else 'auto'}",
         f"wan.latency_ms={latency_ms}", f"paths.output_dir={out}",
