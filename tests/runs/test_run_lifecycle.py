@@ -174,3 +174,89 @@ def test_a_reused_multirun_folder_is_refused_with_the_sweep_option(tmp_path: Pat
     finally:
         HydraConfig.instance().cfg = None
         release_run_folder(tmp_path)
+
+
+def test_a_run_refused_at_its_start_lets_its_folder_and_log_go(tmp_path: Path) -> None:
+    """A multirun's next job logged into the failed job's search.log too, and its folder stayed
+    locked for the rest of the sweep."""
+    import logging
+    import warnings
+
+    from hwnas.runs import run_folder
+
+    log_file = logging.FileHandler(tmp_path / "search.log")  # what Hydra's job logging adds
+    logging.getLogger().addHandler(log_file)
+    shown = warnings.showwarning
+    try:
+        with pytest.raises(ValueError, match="no architecture step would run"):
+            search_run.run_search(_cfg("search", tmp_path / "job0", "arch_update.warmup_epochs=5"))
+    finally:
+        logging.getLogger().removeHandler(log_file)
+        log_file.close()
+    assert not run_folder._held
+    assert warnings.showwarning is shown  # Python warnings no longer routed into that file
+    for name in ("pytorch_lightning", "lightning_fabric", "hwnas.console"):
+        assert log_file not in logging.getLogger(name).handlers, name
+
+
+@pytest.mark.parametrize(("env", "first"), [
+    ({"RANK": "1"}, False), ({"SLURM_PROCID": "1", "SLURM_NTASKS": "2"}, False),
+    ({"SLURM_PROCID": "0"}, True), ({"LOCAL_RANK": "1"}, False), ({"NODE_RANK": "1"}, False),
+    ({}, True),
+])  # fmt: skip
+def test_only_the_first_process_of_a_distributed_run_locks_the_folder(
+    monkeypatch, env: dict, first: bool
+) -> None:
+    """srun's tasks carry only SLURM_PROCID: every one but the first was refused."""
+    from hwnas.runs import run_folder
+
+    for key in ("RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK", "LOCAL_RANK", "NODE_RANK"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert run_folder._is_first_process() is first
+
+
+def test_a_folder_that_cannot_be_locked_runs_unlocked_with_a_warning(
+    tmp_path: Path, monkeypatch, caplog
+) -> None:
+    import errno
+    import fcntl
+
+    from hwnas.runs import run_folder
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with caplog.at_level("WARNING", logger="hwnas.runs.run_folder"):
+        hold_run_folder(tmp_path)
+    assert "cannot lock the run folder" in caplog.text and not run_folder._held
+    monkeypatch.setattr(run_folder, "fcntl", None)  # a platform without file locks
+    with caplog.at_level("WARNING", logger="hwnas.runs.run_folder"):
+        hold_run_folder(tmp_path)
+    assert "this platform has no file locks" in caplog.text
+
+
+def test_a_stop_while_writing_the_results_says_whether_the_figures_are_kept(
+    tmp_path: Path,
+) -> None:
+    """After summary.json was written, the hint offered a resume that is then refused."""
+    from hwnas.runs.lightning_parts import stops_loudly
+
+    trainer = pl.Trainer(default_root_dir=tmp_path, logger=False, enable_progress_bar=False)
+    results = tmp_path / "summary.json"
+    with (
+        pytest.raises(SystemExit) as stopped,
+        stops_loudly(trainer, "writing the results", results),
+    ):
+        raise KeyboardInterrupt
+    assert "resume with the run's last checkpoint to test it and write them" in str(stopped.value)
+    results.write_text("{}")
+    with (
+        pytest.raises(SystemExit) as stopped,
+        stops_loudly(trainer, "writing the results", results),
+    ):
+        raise KeyboardInterrupt
+    assert f"{results} holds every figure" in str(stopped.value)
+    assert "resume" not in str(stopped.value)

@@ -24,7 +24,7 @@ from hwnas.runs.console import (
     quiet_library_notices,
     stop_mirroring,
 )
-from hwnas.runs.run_folder import release_run_folder
+from hwnas.runs.run_folder import check_run_folder, release_run_folder
 from hwnas.runs.safe_checkpoints import ConfiguredLearningRates, KeptValidation
 
 
@@ -70,19 +70,23 @@ def build_trainer(cfg: DictConfig) -> pl.Trainer:
                        plugins=[AtomicCheckpointIO()])  # fmt: skip
 
 
-def _resume_hint(trainer: pl.Trainer, phase: str) -> str:
-    """What to resume from, naming only checkpoints that exist."""
+def _resume_hint(trainer: pl.Trainer, phase: str, results: Path | None = None) -> str:
+    """What to resume from, naming only checkpoints that exist; after training, whether the
+    results file `results` was written."""
     kept = [Path(c.ckpt_path) for c in trainer.callbacks if isinstance(c, OnExceptionCheckpoint)
             and getattr(c, "written", True) and Path(c.ckpt_path).is_file()]  # fmt: skip
     folder = kept[0].parent if kept else Path(trainer.default_root_dir) / "checkpoints"
     for callback in trainer.checkpoint_callbacks:
         folder = Path(getattr(callback, "dirpath", None) or folder)
     last = folder / "last.ckpt"
+    if phase != "training" and results is not None and results.is_file():
+        return (f"training and testing had finished and {results} holds every figure; what is "
+                "written after it (the pictures, the wandb media) may be missing")  # fmt: skip
     if phase != "training":
         where = f"ckpt_path={last}" if last.is_file() else "the run's last checkpoint"
         return (
             f"training had finished and its checkpoints are kept, but the results were not "
-            f"written: resume with {where} to {phase} again and write them"
+            f"written: resume with {where} to test it and write them"
         )
     hints = []
     if last.is_file():
@@ -95,28 +99,31 @@ def _resume_hint(trainer: pl.Trainer, phase: str) -> str:
 
 
 @contextmanager
-def stops_loudly(trainer: pl.Trainer, phase: str = "training") -> Iterator[None]:
+def stops_loudly(
+    trainer: pl.Trainer, phase: str = "training", results: Path | None = None
+) -> Iterator[None]:
     """A SIGTERM (how SLURM and other schedulers stop a job) or Ctrl-C ends Lightning's fit,
     test or validation with exit status 0 or a bare 1 and no results; here it ends the run with
-    status 1 and a message saying what was kept and how to resume."""
+    status 1 and a message saying what was kept and how to resume (`results`: the file whose
+    presence means the figures were written)."""
     try:
         yield
     except SIGTERMException as stop:
         raise SystemExit(
             f"stopped by SIGTERM at epoch {trainer.current_epoch}, step {trainer.global_step}, "
-            f"while {phase}, before the run finished; {_resume_hint(trainer, phase)}"
+            f"while {phase}, before the run finished; {_resume_hint(trainer, phase, results)}"
         ) from stop
     except SystemExit as stop:
         if not isinstance(stop.__context__, KeyboardInterrupt):
             raise
         raise SystemExit(
             f"stopped by Ctrl-C at epoch {trainer.current_epoch}, step {trainer.global_step}, "
-            f"while {phase}, before the run finished; {_resume_hint(trainer, phase)}"
+            f"while {phase}, before the run finished; {_resume_hint(trainer, phase, results)}"
         ) from stop
     except KeyboardInterrupt as stop:  # outside Lightning's own handling
         raise SystemExit(
             f"stopped by Ctrl-C while {phase}, before the run finished; "
-            f"{_resume_hint(trainer, phase)}"
+            f"{_resume_hint(trainer, phase, results)}"
         ) from stop
 
 
@@ -148,16 +155,23 @@ def test(trainer: pl.Trainer, module: pl.LightningModule, **kwargs: Any) -> dict
     return scalar_metrics(trainer)
 
 
-def finish_run(trainer: pl.Trainer, out: Path) -> None:
-    """Close the wandb run of this job (each multirun job must end its own) and let other runs
-    use its folder."""
-    finish_wandb(trainer)
-    release_run_folder(out)
-    stop_mirroring()
+@contextmanager
+def held_run_folder(cfg: DictConfig, results: str) -> Iterator[Path]:
+    """`start_run` and `check_run_folder` for the run's whole life: however the run ends, even
+    by a refusal at its start, its folder is let go and the log mirroring stops, so the next
+    job of a multirun starts clean."""
+    out = Path(cfg.paths.output_dir)
+    try:
+        out = start_run(cfg)
+        check_run_folder(cfg, out, results)
+        yield out
+    finally:
+        release_run_folder(out)
+        stop_mirroring()
 
 
 def finish_wandb(trainer: pl.Trainer) -> None:
-    """Close the wandb run of this job."""
+    """Close the wandb run of this job (each multirun job must end its own)."""
     from pytorch_lightning.loggers import WandbLogger
 
     if any(isinstance(lg, WandbLogger) for lg in trainer.loggers):

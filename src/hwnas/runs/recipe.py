@@ -110,9 +110,15 @@ def _misfit_text(cfg: DictConfig, task: str, made_for: int, size: int) -> str:
 def _check_recipe_target(cfg: DictConfig) -> None:
     """A recipe's target is for the hardware model it names; a table or coefficients of
     another device take it away."""
-    hardware = cfg.hardware
+    hardware, cost_loss = cfg.hardware, cfg.get("cost_loss") or {}
     if hardware.get("target") is None or not OmegaConf.is_interpolation(hardware, "target"):
         return
+    latency = cfg.get("latency") or {}
+    given = isinstance(cost_loss, DictConfig) and not OmegaConf.is_interpolation(
+        cost_loss, "target"
+    )
+    if given or latency.get("constraint") is not None or cost_loss.get("form") == "none":
+        return  # the search does not use the recipe's target
     replaced = [f"hardware.{key}={value}"
                 for key, value in (("table", hardware.get("table")),
                                    ("cost_model.coefficients", hardware.cost_model.get("coefficients")))

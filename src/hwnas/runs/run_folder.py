@@ -4,7 +4,7 @@ its own results."""
 
 from __future__ import annotations
 
-import fcntl
+import logging
 import os
 import socket
 import time
@@ -15,6 +15,12 @@ from omegaconf import DictConfig
 
 from hwnas.files import read_checkpoint
 
+try:
+    import fcntl
+except ImportError:  # Windows: runs go unlocked
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
 LOCK_NAME = ".run.lock"
 _held: dict[Path, int] = {}  # folder -> open lock file of this process
 
@@ -26,8 +32,9 @@ class FolderInUseError(RuntimeError):
 def _is_first_process() -> bool:
     """The process that owns the run folder: the only one, or global rank 0 of a distributed
     run (its other ranks share the folder and write nothing of their own there)."""
-    if "RANK" in os.environ:
-        return int(os.environ["RANK"]) == 0
+    for key in ("RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"):  # torchrun, srun, jsrun
+        if key in os.environ:
+            return int(os.environ[key]) == 0
     return int(os.environ.get("LOCAL_RANK", 0)) == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
 
 
@@ -37,10 +44,19 @@ def hold_run_folder(out: Path) -> None:
     folder = out.resolve()
     if folder in _held or not _is_first_process():
         return
+    if fcntl is None:
+        log.warning("%s: this platform has no file locks, so nothing stops a second run from "
+                    "using this folder at the same time", folder)  # fmt: skip
+        return
     fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    except OSError as error:
+        if not isinstance(error, BlockingIOError):  # a file system without flock
+            os.close(fd)
+            log.warning("%s: cannot lock the run folder (%s), so nothing stops a second run "
+                        "from using it at the same time", folder, error)  # fmt: skip
+            return
         holder = os.read(fd, 512).decode(errors="replace").strip() or "another process"
         os.close(fd)
         raise FolderInUseError(

@@ -25,15 +25,14 @@ from hwnas.latency.select import build_cost_model
 from hwnas.runs.console import say
 from hwnas.runs.lightning_parts import (
     build_trainer,
-    finish_run,
+    finish_wandb,
     fit,
     fitted_metrics,
-    start_run,
+    held_run_folder,
     stops_loudly,
     test,
 )
 from hwnas.runs.recipe import check_recipe, search_recipe
-from hwnas.runs.run_folder import check_run_folder
 from hwnas.runs.search_pictures import prob_record, write_prob_history, write_search_pictures
 from hwnas.runs.summary import format_summary, write_op_costs, write_summary
 from hwnas.runs.wandb_media import log_search_media
@@ -188,8 +187,11 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
     """
     check_objectives(cfg.get("objectives"))
     check_recipe(cfg)
-    out = start_run(cfg)
-    check_run_folder(cfg, out, "summary.json")
+    with held_run_folder(cfg, "summary.json") as out:
+        return _search(cfg, out)
+
+
+def _search(cfg: DictConfig, out: Path) -> dict[str, Any]:
     warmup = cfg.arch_update.warmup_epochs
     if warmup >= cfg.epochs:
         raise ValueError(
@@ -210,10 +212,10 @@ def run_search(cfg: DictConfig) -> dict[str, Any]:
         if isinstance(trainer.strategy, DTSStrategy):
             figures["distributed"] = trainer.strategy.summary()
         if trainer.is_global_zero:
-            with stops_loudly(trainer, "writing the results"):
+            with stops_loudly(trainer, "writing the results", out / "summary.json"):
                 _write_results(out, cfg, trainer, module, arch, figures)
     finally:
-        finish_run(trainer, out)
+        finish_wandb(trainer)
     return figures
 
 

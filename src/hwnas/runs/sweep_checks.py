@@ -23,10 +23,12 @@ def sweep_problems(overrides: Iterable[str]) -> list[str]:
             continue
         value, key = override.value(), override.get_key_element()
         if isinstance(value, IntervalSweep) and value.start is not None:
-            if value.start >= value.end:
-                problems.append(f"{key}: interval({value.start}, {value.end}) is empty or "
-                                f"reversed; give interval({min(value.start, value.end)}, "
-                                f"{max(value.start, value.end)})")  # fmt: skip
+            if value.start == value.end:
+                problems.append(f"{key}: interval({value.start}, {value.end}) is empty; give "
+                                "a start below the end, or the value itself")  # fmt: skip
+            elif value.start > value.end:
+                problems.append(f"{key}: interval({value.start}, {value.end}) is reversed; give "
+                                f"interval({value.end}, {value.start})")  # fmt: skip
             elif "log" in value.tags and value.start <= 0:
                 problems.append(f"{key}: a log interval needs a start above 0, got "
                                 f"{value.start}")  # fmt: skip

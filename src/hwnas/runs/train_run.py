@@ -20,15 +20,14 @@ from hwnas.files import write_json, write_text
 from hwnas.runs.console import say
 from hwnas.runs.lightning_parts import (
     build_trainer,
-    finish_run,
+    finish_wandb,
     fit,
     fitted_metrics,
-    start_run,
+    held_run_folder,
     stops_loudly,
     test,
 )
 from hwnas.runs.recipe import check_recipe, train_recipe
-from hwnas.runs.run_folder import check_run_folder
 from hwnas.training.init_from_search import load_search_weights
 from hwnas.training.module import TrainModule
 
@@ -97,8 +96,11 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
     `train_summary.json`; returns its figures."""
     tested = checkpoint_to_test(cfg)
     check_recipe(cfg)
-    out = start_run(cfg)
-    check_run_folder(cfg, out, "train_summary.json")
+    with held_run_folder(cfg, "train_summary.json") as out:
+        return _train(cfg, out, tested)
+
+
+def _train(cfg: DictConfig, out: Path, tested: str) -> dict[str, Any]:
     module, datamodule = build_training(cfg)
     recipe = train_recipe(cfg, module, datamodule)  # logged
     trainer = build_trainer(cfg)
@@ -119,11 +121,11 @@ def run_train(cfg: DictConfig) -> dict[str, Any]:
         figures["tested"] = "best" if path else "last"  # no checkpoint callback: the last weights
         figures["recipe"] = recipe
         if trainer.is_global_zero:
-            with stops_loudly(trainer, "writing the results"):
+            with stops_loudly(trainer, "writing the results", out / "train_summary.json"):
                 write_json(out / "train_summary.json", figures)
             say(_format(figures))
     finally:
-        finish_run(trainer, out)
+        finish_wandb(trainer)
     return figures
 
 
