@@ -21,6 +21,7 @@ def _suite(out: Path, *args: str) -> subprocess.CompletedProcess:
                           cwd=ROOT, capture_output=True, text=True, timeout=900)  # fmt: skip
 
 
+@pytest.mark.slow  # a minute: run it (pytest -m slow) before taking the suite to a GPU
 def test_every_step_runs_on_the_cpu_and_leaves_its_table(tmp_path: Path) -> None:
     done = _suite(tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
