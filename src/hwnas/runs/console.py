@@ -22,6 +22,8 @@ NOT_FOR_USERS = {
 }
 _TIP = re.compile(NOT_FOR_USERS["tip"])
 _LIGHTNING = ("pytorch_lightning", "lightning_fabric")
+_console_log = logging.getLogger("hwnas.console")
+_console_log.propagate = False  # the console gets the text from print, the file from here
 
 
 class _NoTip(logging.Filter):
@@ -76,10 +78,6 @@ def stop_mirroring() -> None:
         for handler in [h for h in logger.handlers if isinstance(h, logging.FileHandler)]:
             logger.removeHandler(handler)
     logging.captureWarnings(False)
-
-
-_console_log = logging.getLogger("hwnas.console")
-_console_log.propagate = False  # the console gets the text from print, the file from here
 
 
 def say(text: str) -> None:

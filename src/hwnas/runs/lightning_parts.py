@@ -109,22 +109,20 @@ def stops_loudly(
     try:
         yield
     except SIGTERMException as stop:
-        raise SystemExit(
-            f"stopped by SIGTERM at epoch {trainer.current_epoch}, step {trainer.global_step}, "
-            f"while {phase}, before the run finished; {_resume_hint(trainer, phase, results)}"
-        ) from stop
+        raise _stopped(trainer, "SIGTERM", phase, results) from stop
     except SystemExit as stop:
         if not isinstance(stop.__context__, KeyboardInterrupt):
             raise
-        raise SystemExit(
-            f"stopped by Ctrl-C at epoch {trainer.current_epoch}, step {trainer.global_step}, "
-            f"while {phase}, before the run finished; {_resume_hint(trainer, phase, results)}"
-        ) from stop
+        raise _stopped(trainer, "Ctrl-C", phase, results) from stop
     except KeyboardInterrupt as stop:  # outside Lightning's own handling
-        raise SystemExit(
-            f"stopped by Ctrl-C while {phase}, before the run finished; "
-            f"{_resume_hint(trainer, phase, results)}"
-        ) from stop
+        raise _stopped(trainer, "Ctrl-C", phase, results, at_step=False) from stop
+
+
+def _stopped(trainer: pl.Trainer, by: str, phase: str, results: Path | None,
+             at_step: bool = True) -> SystemExit:  # fmt: skip
+    step = f" at epoch {trainer.current_epoch}, step {trainer.global_step}," if at_step else ""
+    return SystemExit(f"stopped by {by}{step} while {phase}, before the run finished; "
+                      f"{_resume_hint(trainer, phase, results)}")  # fmt: skip
 
 
 def fit(trainer: pl.Trainer, module: pl.LightningModule, **kwargs: Any) -> None:

@@ -145,18 +145,25 @@ def target_source(cfg: DictConfig, form: str) -> str:
     return "recipe" if OmegaConf.is_interpolation(cfg.hardware, "target") else "hardware.target"
 
 
+def _schedule(cfg: DictConfig, datamodule: Any) -> dict[str, Any]:
+    """What every run's recipe records: its name, the data and the schedule."""
+    return {
+        "name": (cfg.get("recipe") or {}).get("name"),
+        "dataset": dataset_name(cfg),
+        "input_size": getattr(datamodule, "input_size", None),
+        "epochs": cfg.epochs,
+        "batch_size": cfg.dataset.get("batch_size"),
+        "lr": cfg.optimizer.lr,
+    }
+
+
 def search_recipe(cfg: DictConfig, module: Any, datamodule: Any) -> dict[str, Any]:
     """The recipe in effect for a built search, with its target (known once the cost model is
     built); logs it, and `summary.json` keeps it."""
     form = module.cost_loss.form
     recipe = {
-        "name": (cfg.get("recipe") or {}).get("name"),
-        "dataset": dataset_name(cfg),
+        **_schedule(cfg, datamodule),
         "search_space": module.space.name,
-        "input_size": getattr(datamodule, "input_size", None),
-        "epochs": cfg.epochs,
-        "batch_size": cfg.dataset.get("batch_size"),
-        "lr": cfg.optimizer.lr,
         "arch_lr": cfg.arch_update.optimizer.lr,
         "hardware": cfg.hardware.get("name", "?"),
         "target": module.cost_loss.target,
@@ -180,15 +187,7 @@ def _other_targets(cfg: DictConfig) -> dict[str, Any]:
 
 def train_recipe(cfg: DictConfig, module: Any, datamodule: Any) -> dict[str, Any]:
     """The recipe in effect for a built training run; logs it, and `train_summary.json` keeps it."""
-    recipe = {
-        "name": (cfg.get("recipe") or {}).get("name"),
-        "dataset": dataset_name(cfg),
-        "architecture": module.arch.name,
-        "input_size": getattr(datamodule, "input_size", None),
-        "epochs": cfg.epochs,
-        "batch_size": cfg.dataset.get("batch_size"),
-        "lr": cfg.optimizer.lr,
-    }
+    recipe = {**_schedule(cfg, datamodule), "architecture": module.arch.name}
     log.info(format_recipe(recipe))
     return recipe
 
