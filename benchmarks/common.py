@@ -14,7 +14,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from hwnas.runs.summary import markdown_table  # noqa: F401 - the benchmarks' table
+from hwnas.util.tables import markdown_table  # noqa: F401 - the benchmarks' table
 from hwnas.search_space.space import SearchSpace
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "search_space"
@@ -35,9 +35,13 @@ def add_device_options(parser: argparse.ArgumentParser) -> None:
         "--threads", type=int, default=os.cpu_count() or 1, help="torch.set_num_threads"
     )
     parser.add_argument("--amp", choices=["none", "bf16"], default="none", help="autocast dtype")
-    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
-                        help="NHWC memory format, the search's default (module.channels_last); "
-                        "--no-channels-last for contiguous NCHW")  # fmt: skip
+    parser.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="NHWC memory format, the search's default (module.channels_last); "
+        "--no-channels-last for contiguous NCHW",
+    )
     parser.add_argument("--quick", action="store_true", help="shrink everything (a check run)")
 
 

@@ -35,12 +35,33 @@ def _free_port() -> int:
 
 def run(task: str, devices: int, threads: int, args: argparse.Namespace, tmp: Path) -> float:
     out = Path(tempfile.mkdtemp(dir=tmp))
-    opts = [task, str(out), "--devices", str(devices), "--threads", str(threads), "--batch",
-            str(args.batch), "--steps", str(args.steps), "--warmup", str(args.warmup)]  # fmt: skip
+    opts = [
+        task,
+        str(out),
+        "--devices",
+        str(devices),
+        "--threads",
+        str(threads),
+        "--batch",
+        str(args.batch),
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+    ]
     cmd = [sys.executable, str(WORKER), *opts]
     if devices > 1:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(devices),
-               "--master_port", str(_free_port()), str(WORKER), *opts]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            str(devices),
+            "--master_port",
+            str(_free_port()),
+            str(WORKER),
+            *opts,
+        ]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     result = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if result.returncode != 0:
@@ -73,14 +94,31 @@ def main() -> None:
             base = med[(1, 1)]
             for (procs, threads), value in med.items():
                 eff = value / (procs * base) if threads == 1 else None
-                rows.append([task, procs, threads, f"{value:.1f}", f"{value / base:.2f}x",
-                             "-" if eff is None else f"{eff:.0%}",
-                             " ".join(f"{v:.1f}" for v in samples[(procs, threads)])])  # fmt: skip
-    print(f"\nDDP scaling (gloo, CPU): per-process batch {args.batch}, {args.steps} timed steps "
-          f"after {args.warmup}, median of {args.rounds} rounds; train = proxyless_mobile_cifar, "
-          "search = proxyless_cifar supernet (arch step every 5)\n")  # fmt: skip
-    header = ["task", "processes", "threads each", "images/s", "x 1 process", "efficiency",
-              "per round"]  # fmt: skip
+                rows.append(
+                    [
+                        task,
+                        procs,
+                        threads,
+                        f"{value:.1f}",
+                        f"{value / base:.2f}x",
+                        "-" if eff is None else f"{eff:.0%}",
+                        " ".join(f"{v:.1f}" for v in samples[(procs, threads)]),
+                    ]
+                )
+    print(
+        f"\nDDP scaling (gloo, CPU): per-process batch {args.batch}, {args.steps} timed steps "
+        f"after {args.warmup}, median of {args.rounds} rounds; train = proxyless_mobile_cifar, "
+        "search = proxyless_cifar supernet (arch step every 5)\n"
+    )
+    header = [
+        "task",
+        "processes",
+        "threads each",
+        "images/s",
+        "x 1 process",
+        "efficiency",
+        "per round",
+    ]
     print(markdown_table(header, rows))
     print("\n" + machine_line(torch.device("cpu"), n))
 

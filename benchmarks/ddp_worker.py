@@ -38,21 +38,39 @@ def overrides(args: argparse.Namespace) -> list[str]:
     batches = args.warmup + args.steps
     size = args.batch * args.devices * batches + 64
     common = [
-        "dataset=synthetic", "dataset.input_size=32", "dataset.num_classes=10",
-        f"dataset.train_size={size}", f"dataset.batch_size={args.batch}", "epochs=1",
-        f"trainer.limit_train_batches={batches}", "trainer.limit_val_batches=0",
-        "trainer.accelerator=cpu", f"trainer.devices={args.devices}", "+trainer.num_nodes=1",
-        "+trainer.enable_checkpointing=false", "+trainer.enable_progress_bar=false",
-        "~logger", "~callbacks", f"paths.output_dir={args.out_dir}",
-    ]  # fmt: skip
+        "dataset=synthetic",
+        "dataset.input_size=32",
+        "dataset.num_classes=10",
+        f"dataset.train_size={size}",
+        f"dataset.batch_size={args.batch}",
+        "epochs=1",
+        f"trainer.limit_train_batches={batches}",
+        "trainer.limit_val_batches=0",
+        "trainer.accelerator=cpu",
+        f"trainer.devices={args.devices}",
+        "+trainer.num_nodes=1",
+        "+trainer.enable_checkpointing=false",
+        "+trainer.enable_progress_bar=false",
+        "~logger",
+        "~callbacks",
+        f"paths.output_dir={args.out_dir}",
+    ]
     if args.devices > 1:
         common.insert(0, "trainer=ddp")
     if args.task == "train":
         return [*common, f"arch={args.arch}"]
     # synthetic data has no recipe: the MNIST recipe's form and learning rates, as recorded
-    return [*common, f"search_space={args.space}", "hardware=flops", "arch_update.warmup_epochs=0",
-            "arch_update.every=5", "dataset.arch_fraction=0.05", "cost_loss.form=add_linear",
-            "optimizer.lr=0.05", "arch_update.optimizer.lr=0.1"]  # fmt: skip
+    return [
+        *common,
+        f"search_space={args.space}",
+        "hardware=flops",
+        "arch_update.warmup_epochs=0",
+        "arch_update.every=5",
+        "dataset.arch_fraction=0.05",
+        "cost_loss.form=add_linear",
+        "optimizer.lr=0.05",
+        "arch_update.optimizer.lr=0.1",
+    ]
 
 
 def main() -> None:

@@ -105,16 +105,25 @@ class DelayLine:
             hold a slow port for a long time).
     """
 
-    def __init__(self, delay_ms: float, bandwidth_mbps: float | None = None, nodes: int = 2,
-                 queue_ms: float = 200.0, mtu: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        delay_ms: float,
+        bandwidth_mbps: float | None = None,
+        nodes: int = 2,
+        queue_ms: float = 200.0,
+        mtu: int | None = None,
+    ) -> None:
         if delay_ms < 0 or nodes < 2 or (bandwidth_mbps is not None and bandwidth_mbps <= 0):
-            raise ValueError(f"need delay_ms >= 0, nodes >= 2 and bandwidth_mbps > 0 or None; "
-                             f"got {delay_ms}, {nodes}, {bandwidth_mbps}")  # fmt: skip
+            raise ValueError(
+                f"need delay_ms >= 0, nodes >= 2 and bandwidth_mbps > 0 or None; "
+                f"got {delay_ms}, {nodes}, {bandwidth_mbps}"
+            )
         self.delay_ms, self.bandwidth_mbps, self.nodes = delay_ms, bandwidth_mbps, nodes
         self.queue_ms = queue_ms
         self.mtu = mtu or (1500 if bandwidth_mbps else MTU)
-        self.namespaces = [f"{PREFIX}-{os.getpid()}-{id(self) % 100_000:05d}n{i}"
-                           for i in range(nodes)]  # fmt: skip
+        self.namespaces = [
+            f"{PREFIX}-{os.getpid()}-{id(self) % 100_000:05d}n{i}" for i in range(nodes)
+        ]
         self.forwarder: subprocess.Popen | None = None
 
     def address(self, node: int) -> str:
@@ -146,10 +155,18 @@ class DelayLine:
         for ns in self.namespaces:
             _ip("netns", "add", ns)
             _ip("-n", ns, "link", "set", "lo", "up")
-        argv = [sys.executable, __file__, "--forward", f"{self.delay_ms}",
-                f"{self.bandwidth_mbps or 0}", f"{self.queue_ms}", *self.namespaces]  # fmt: skip
-        self.forwarder = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                          start_new_session=True)  # fmt: skip
+        argv = [
+            sys.executable,
+            __file__,
+            "--forward",
+            f"{self.delay_ms}",
+            f"{self.bandwidth_mbps or 0}",
+            f"{self.queue_ms}",
+            *self.namespaces,
+        ]
+        self.forwarder = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
+        )
         assert self.forwarder.stdout is not None
         ready = self.forwarder.stdout.readline()
         if ready.strip() != b"ready":
@@ -159,8 +176,11 @@ class DelayLine:
             _ip("-n", ns, "link", "set", TAP_NAME, "mtu", str(self.mtu), "up")
             _ip("-n", ns, "addr", "add", f"{self.address(node)}/24", "dev", TAP_NAME)
             settings = [f"{k}={v}" for k, v in TCP_SYSCTLS.items()]
-            subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", *settings],
-                           check=True, capture_output=True)  # fmt: skip
+            subprocess.run(
+                ["ip", "netns", "exec", ns, "sysctl", "-q", "-w", *settings],
+                check=True,
+                capture_output=True,
+            )
 
     def close(self) -> None:
         """Stop the delay line and remove every namespace (idempotent)."""
@@ -191,8 +211,9 @@ def _open_tap(namespace: str, libc: ctypes.CDLL) -> int:
     return fd
 
 
-def forward(delay_ms: float, bandwidth_mbps: float, queue_ms: float,
-            namespaces: Sequence[str]) -> None:  # fmt: skip
+def forward(
+    delay_ms: float, bandwidth_mbps: float, queue_ms: float, namespaces: Sequence[str]
+) -> None:
     """Switch frames between one TAP device per namespace, each after the one-way delay; ends
     when its standard input closes (the process that started it is gone) or on SIGTERM."""
     libc = ctypes.CDLL(None, use_errno=True)
@@ -239,9 +260,11 @@ def forward(delay_ms: float, bandwidth_mbps: float, queue_ms: float,
                         continue  # the port's queue is full: drop, as a router would
                     free_at[src] = sent = start + len(frame) * seconds_per_byte
                 dst = mac_port.get(frame[0:6])
-                targets = [dst] if dst is not None and dst != src else [
-                    p for p in range(len(fds)) if p != src
-                ]  # fmt: skip
+                targets = (
+                    [dst]
+                    if dst is not None and dst != src
+                    else [p for p in range(len(fds)) if p != src]
+                )
                 for port in targets:
                     heapq.heappush(due, (sent + delay, sequence, port, frame))
                     sequence += 1
@@ -266,8 +289,11 @@ def probe(line: DelayLine, payload_bytes: int, round_trips: int = 5) -> dict[str
     """Median TCP round trip of 1 byte and time to deliver `payload_bytes` (to an echoed
     acknowledgement), node 0 to node 1, after one warm-up transfer."""
     port = 29_000 + os.getpid() % 1000
-    server = subprocess.Popen(line.command(1, [sys.executable, "-c", ECHO.format(addr=line.address(1), port=port)]),
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    server = subprocess.Popen(
+        line.command(1, [sys.executable, "-c", ECHO.format(addr=line.address(1), port=port)]),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert server.stdout is not None and server.stdout.readline().strip() == "listening"
         client = f"""
@@ -282,8 +308,13 @@ send({payload_bytes})
 bulk = statistics.median(send({payload_bytes}) for _ in range(3))
 print(json.dumps({{"rtt_s": rtt, "bulk_s": bulk}}))
 """
-        out = subprocess.run(line.command(0, [sys.executable, "-c", client]), capture_output=True,
-                             text=True, timeout=300, check=True).stdout  # fmt: skip
+        out = subprocess.run(
+            line.command(0, [sys.executable, "-c", client]),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        ).stdout
         return json.loads(out)
     finally:
         server.kill()
@@ -296,10 +327,19 @@ def _probe_table(args: argparse.Namespace) -> None:
         with DelayLine(delay, args.bandwidth_mbps) as line:
             got = probe(line, args.megabytes << 20)
         bulk_mbps = (args.megabytes << 20) * 8 / (got["bulk_s"] - got["rtt_s"] / 2) / 1e6
-        rows.append([f"{delay:g}", f"{args.bandwidth_mbps or 'none'}", f"{got['rtt_s'] * 1e3:.1f}",
-                     f"{args.megabytes} MiB in {got['bulk_s'] * 1e3:.0f} ms", f"{bulk_mbps:.0f}"])  # fmt: skip
-    print("| one-way delay ms | limit Mb/s | TCP round trip ms | bulk transfer (to its ack) | "
-          "throughput Mb/s |")  # fmt: skip
+        rows.append(
+            [
+                f"{delay:g}",
+                f"{args.bandwidth_mbps or 'none'}",
+                f"{got['rtt_s'] * 1e3:.1f}",
+                f"{args.megabytes} MiB in {got['bulk_s'] * 1e3:.0f} ms",
+                f"{bulk_mbps:.0f}",
+            ]
+        )
+    print(
+        "| one-way delay ms | limit Mb/s | TCP round trip ms | bulk transfer (to its ack) | "
+        "throughput Mb/s |"
+    )
     print("|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")

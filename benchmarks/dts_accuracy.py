@@ -46,7 +46,7 @@ from cifar_train import CPU_RUN
 from common import load_space, machine_line, markdown_table
 
 from hwnas.architecture.derive import derive_architecture
-from hwnas.files import write_json
+from hwnas.util.files import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 WARMUP = "dts.sync_warmup_steps={lr_warmup_steps}"
@@ -125,14 +125,27 @@ def task_overrides(
     lr = scaled(task, batch, lr_scale)[0]
     epochs = epochs or EPOCHS[task]
     if task == "mnist":  # REFERENCE B6's check: SGD lr 0.05, momentum 0.9, 5 epochs
-        return ["dataset=mnist", f"arch={mnist_architecture(workdir)}", f"epochs={epochs}",
-                f"optimizer.lr={lr:g}", f"dataset.batch_size={batch}", "module.ema=null",
-                "module.label_smoothing=0"]  # fmt: skip
-    recipe = [o for o in CPU_RUN
-              if not o.startswith(("dataset.batch_size", "optimizer.lr", "epochs"))]  # fmt: skip
-    return ["experiment=train_cifar10_fast", "arch=proxyless_mobile_cifar",
-            f"dataset.data_dir={Path(data).resolve()}", *recipe, f"dataset.batch_size={batch}",
-            f"optimizer.lr={lr:g}", f"epochs={epochs}"]  # fmt: skip
+        return [
+            "dataset=mnist",
+            f"arch={mnist_architecture(workdir)}",
+            f"epochs={epochs}",
+            f"optimizer.lr={lr:g}",
+            f"dataset.batch_size={batch}",
+            "module.ema=null",
+            "module.label_smoothing=0",
+        ]
+    recipe = [
+        o for o in CPU_RUN if not o.startswith(("dataset.batch_size", "optimizer.lr", "epochs"))
+    ]
+    return [
+        "experiment=train_cifar10_fast",
+        "arch=proxyless_mobile_cifar",
+        f"dataset.data_dir={Path(data).resolve()}",
+        *recipe,
+        f"dataset.batch_size={batch}",
+        f"optimizer.lr={lr:g}",
+        f"epochs={epochs}",
+    ]
 
 
 def run_one(
@@ -146,25 +159,43 @@ def run_one(
     test: str = "last",
 ) -> dict:
     warmup_steps = scaled(task, batch)[1]
-    overrides = [*base, f"test_checkpoint={test}", "trainer=ddp", "trainer.devices=2",
-                 "trainer.accelerator=cpu",
-                 "distributed=dts", *(o.format(lr_warmup_steps=warmup_steps)
-                                      for o in ARMS[arm][1]),
-                 f"seed={seed}", "logger=csv",
-                 f"hydra.run.dir={out}"]  # fmt: skip
+    overrides = [
+        *base,
+        f"test_checkpoint={test}",
+        "trainer=ddp",
+        "trainer.devices=2",
+        "trainer.accelerator=cpu",
+        "distributed=dts",
+        *(o.format(lr_warmup_steps=warmup_steps) for o in ARMS[arm][1]),
+        f"seed={seed}",
+        "logger=csv",
+        f"hydra.run.dir={out}",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, str(ROOT / "train.py"), *overrides], cwd=ROOT, env=env,
-                            capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *overrides],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         raise SystemExit(f"{task} {arm} seed {seed} failed:\n{result.stderr[-3000:]}")
     summary = json.loads((out / "train_summary.json").read_text())
     spreads = [point["spread"] for point in summary["distributed"]["replica_spread"]]
     best = summary.get("best_checkpoint")
-    return {"task": name, "arm": arm, "seed": seed, "test_acc": summary["test_acc"],
-            "tested": summary["tested"], "best_checkpoint": Path(best).name if best else None,
-            "train_time_s": summary["train_time_s"], "steps": summary["distributed"]["steps"],
-            "replica_spread": statistics.fmean(spreads) if spreads else None,
-            "last_epoch_train_loss": last_epoch_train_loss(out)}  # fmt: skip
+    return {
+        "task": name,
+        "arm": arm,
+        "seed": seed,
+        "test_acc": summary["test_acc"],
+        "tested": summary["tested"],
+        "best_checkpoint": Path(best).name if best else None,
+        "train_time_s": summary["train_time_s"],
+        "steps": summary["distributed"]["steps"],
+        "replica_spread": statistics.fmean(spreads) if spreads else None,
+        "last_epoch_train_loss": last_epoch_train_loss(out),
+    }
 
 
 def run_sweep(
@@ -232,14 +263,33 @@ def table(results: list[dict], task: str, arms: list[str]) -> str:
         mean = statistics.fmean(values)
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
         delta = f"{(mean - statistics.fmean(ssgd.values())) * 100:+.2f}" if ssgd else "-"
-        rows.append([arm, ARMS[arm][0], " ".join(f"{accs[s]:.2%} ({s})" for s in sorted(accs)),
-                     f"{mean:.2%}", f"{spread * 100:.2f}",
-                     f"{statistics.fmean(spreads[arm]):.2g}" if arm in spreads else "-",
-                     f"{statistics.fmean(losses[arm]):.3f}" if arm in losses else "-", delta,
-                     paired_difference(accs, ssgd) if arm != "ssgd" else "-"])  # fmt: skip
-    return markdown_table(["arm", "update", "test top-1 (seed)", "mean", "std (points)",
-                           "replica drift", "train loss, last epoch", "mean - SSGD (points)",
-                           "same seed - SSGD (points)"], rows)  # fmt: skip
+        rows.append(
+            [
+                arm,
+                ARMS[arm][0],
+                " ".join(f"{accs[s]:.2%} ({s})" for s in sorted(accs)),
+                f"{mean:.2%}",
+                f"{spread * 100:.2f}",
+                f"{statistics.fmean(spreads[arm]):.2g}" if arm in spreads else "-",
+                f"{statistics.fmean(losses[arm]):.3f}" if arm in losses else "-",
+                delta,
+                paired_difference(accs, ssgd) if arm != "ssgd" else "-",
+            ]
+        )
+    return markdown_table(
+        [
+            "arm",
+            "update",
+            "test top-1 (seed)",
+            "mean",
+            "std (points)",
+            "replica drift",
+            "train loss, last epoch",
+            "mean - SSGD (points)",
+            "same seed - SSGD (points)",
+        ],
+        rows,
+    )
 
 
 def paired_difference(accs: dict[int, float], ssgd: dict[int, float]) -> str:
@@ -257,8 +307,9 @@ def main() -> None:
     parser.add_argument("--arms", nargs="+", default=None, choices=list(ARMS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--batch", type=int, default=None, help="images per process")
-    parser.add_argument("--lr-scale", type=float, default=1.0,
-                        help="times the recipe's learning rate, in every arm")  # fmt: skip
+    parser.add_argument(
+        "--lr-scale", type=float, default=1.0, help="times the recipe's learning rate, in every arm"
+    )
     parser.add_argument(
         "--epochs",
         type=int,
@@ -274,8 +325,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(ROOT.parent / "shared/data/cifar10-jpeg.zip"))
     parser.add_argument("--results", type=Path, default=None, help="JSON file to accumulate in")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="runs at once (each takes 2 cores)")  # fmt: skip
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once (each takes 2 cores)")
     args = parser.parse_args()
     arms = args.arms or (CIFAR_ARMS if args.task == "cifar10" else MNIST_ARMS)
     if args.quick:
@@ -290,8 +340,11 @@ def main() -> None:
     if args.jobs > 1:
         os.environ.pop("MASTER_PORT", None)  # each train.py picks a free port of its own
         if 2 * args.jobs > (os.cpu_count() or 1):
-            print(f"note: --jobs {args.jobs} runs {2 * args.jobs} processes on {os.cpu_count()} "
-                  "cores; they will share them (slower, the same results)", flush=True)  # fmt: skip
+            print(
+                f"note: --jobs {args.jobs} runs {2 * args.jobs} processes on {os.cpu_count()} "
+                "cores; they will share them (slower, the same results)",
+                flush=True,
+            )
     name = label(args.task, batch, args.lr_scale, args.epochs, args.test)
     results_path = args.results or Path(tempfile.mkdtemp()) / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else []
@@ -300,9 +353,12 @@ def main() -> None:
         base = task_overrides(args.task, work, args.data, batch, args.lr_scale, args.epochs)
         if args.quick:
             base += ["epochs=1", "trainer.limit_train_batches=8", "trainer.limit_val_batches=2"]
-        pending = [(seed, arm) for seed in args.seeds for arm in arms
-                   if not any(r["task"] == name and r["arm"] == arm and r["seed"] == seed
-                              for r in results)]  # fmt: skip
+        pending = [
+            (seed, arm)
+            for seed in args.seeds
+            for arm in arms
+            if not any(r["task"] == name and r["arm"] == arm and r["seed"] == seed for r in results)
+        ]
 
         def run(seed: int, arm: str) -> dict:
             out = work / f"{arm}_{seed}"
@@ -312,14 +368,18 @@ def main() -> None:
             results.append(result)
             if not args.quick:
                 write_json(results_path, results, indent=1)  # whole or not at all
-            print(f"{name} {result['arm']} seed {result['seed']}: {result['test_acc']:.2%}",
-                  flush=True)  # fmt: skip
+            print(
+                f"{name} {result['arm']} seed {result['seed']}: {result['test_acc']:.2%}",
+                flush=True,
+            )
 
         run_sweep(pending, run, args.jobs, record)
     tested = "the final weights" if args.test == "last" else "the best checkpoint"
-    print(f"\n#### {name}: test top-1 of {tested}, 2 processes x {batch} images, "
-          f"lr {scaled(args.task, batch, args.lr_scale)[0]:g}, "
-          f"{1 if args.quick else args.epochs or EPOCHS[args.task]} epochs, seeds {args.seeds}\n")  # fmt: skip
+    print(
+        f"\n#### {name}: test top-1 of {tested}, 2 processes x {batch} images, "
+        f"lr {scaled(args.task, batch, args.lr_scale)[0]:g}, "
+        f"{1 if args.quick else args.epochs or EPOCHS[args.task]} epochs, seeds {args.seeds}\n"
+    )
     print(table(results, name, arms))
     print("\n" + machine_line(torch.device("cpu"), 1) + "; 2 processes (gloo), 1 thread each")
     print(f"results: {results_path}")

@@ -34,10 +34,29 @@ ARMS = ("ssgd", "delay")
 
 
 def measure(args: argparse.Namespace, out: Path) -> list[dict]:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", str(args.port), str(WORKER), str(out), "--latencies",
-           *map(str, args.latencies), "--rounds", str(args.rounds), "--steps", str(args.steps),
-           "--warmup", str(args.warmup), "--batch", str(args.batch), "--space", args.space]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(args.port),
+        str(WORKER),
+        str(out),
+        "--latencies",
+        *map(str, args.latencies),
+        "--rounds",
+        str(args.rounds),
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        "--batch",
+        str(args.batch),
+        "--space",
+        args.space,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if result.returncode != 0:
@@ -55,11 +74,19 @@ def summarise(records: list[dict], latencies: list[float]) -> list[dict]:
     by = defaultdict(list)
     for r in records:
         by[(r["latency_ms"], r["arm"], r["rank"])].append(r)
-        twin = [o for o in records if o["rank"] != r["rank"] and o["round"] == r["round"]
-                and o["latency_ms"] == r["latency_ms"] and o["arm"] == r["arm"]]  # fmt: skip
+        twin = [
+            o
+            for o in records
+            if o["rank"] != r["rank"]
+            and o["round"] == r["round"]
+            and o["latency_ms"] == r["latency_ms"]
+            and o["arm"] == r["arm"]
+        ]
         if twin and twin[0]["paths"] != r["paths"]:
-            raise SystemExit(f"the ranks derived different architectures in {r['arm']} at "
-                             f"{r['latency_ms']:g} ms, round {r['round']}")  # fmt: skip
+            raise SystemExit(
+                f"the ranks derived different architectures in {r['arm']} at "
+                f"{r['latency_ms']:g} ms, round {r['round']}"
+            )
     rows = []
     for arm in ARMS:
         zero = {r["round"]: statistics.fmean(r["step_s"]) for r in by[(0.0, arm, 0)]}
@@ -72,14 +99,19 @@ def summarise(records: list[dict], latencies: list[float]) -> list[dict]:
             delay = statistics.median_low(r["delay"] for r in fits)
             hidden = delay * c >= latency / 1e3
             model = 1.0 if arm == "delay" and hidden else c / (c + latency / 1e3 * (1 + 1 / every))
-            rows.append({
-                "latency_ms": latency, "arm": arm, "delay": delay,
-                "shared_delay": statistics.median_low(r["shared_delay"] for r in fits),
-                "step_ms": statistics.median(steps) * 1e3,
-                "wait_ms": statistics.median(statistics.fmean(r["wait_s"]) for r in fits) * 1e3,
-                "normalised": statistics.median(normalised), "model": model,
-                "per_round": normalised,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "latency_ms": latency,
+                    "arm": arm,
+                    "delay": delay,
+                    "shared_delay": statistics.median_low(r["shared_delay"] for r in fits),
+                    "step_ms": statistics.median(steps) * 1e3,
+                    "wait_ms": statistics.median(statistics.fmean(r["wait_s"]) for r in fits) * 1e3,
+                    "normalised": statistics.median(normalised),
+                    "model": model,
+                    "per_round": normalised,
+                }
+            )
     return rows
 
 
@@ -88,8 +120,12 @@ def main() -> None:
     parser.add_argument("--latencies", type=float, nargs="+", default=[0.0, 100.0, 500.0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=60, help="training batches per fit")
-    parser.add_argument("--warmup", type=int, default=15,
-                        help="first steps of each fit left out (the delay's tuning)")  # fmt: skip
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=15,
+        help="first steps of each fit left out (the delay's tuning)",
+    )
     parser.add_argument("--batch", type=int, default=48, help="images per process")
     parser.add_argument("--space", default="proxyless_cifar")
     parser.add_argument("--port", type=int, default=29571)
@@ -105,17 +141,41 @@ def main() -> None:
     if args.out:
         args.out.write_text(json.dumps(records))
     rows = summarise(records, args.latencies)
-    print(f"#### Search under DTS: 2 processes x 1 thread, {args.space}, batch {args.batch} per "
-          f"process, {args.steps - args.warmup} steps kept of {args.steps}, {args.rounds} rounds\n")  # fmt: skip
-    print(markdown_table(
-        ["latency (ms)", "arm", "delay t (alphas)", "step (ms)", "exposed wait (ms/step)",
-         "T(0) / T(L)", "model", "per round"],
-        [[f"{r['latency_ms']:g}", r["arm"], f"{r['delay']} ({r['shared_delay']})",
-          f"{r['step_ms']:.0f}", f"{r['wait_ms']:.1f}", f"{r['normalised']:.2f}",
-          f"{r['model']:.2f}", " ".join(f"{v:.2f}" for v in r["per_round"])] for r in rows],
-    ))  # fmt: skip
-    print(f"\nEvery fit: both ranks derived the same architecture.\n{machine_line(torch.device('cpu'), 1)}"
-          "; 2 processes (gloo), 1 thread each")  # fmt: skip
+    print(
+        f"#### Search under DTS: 2 processes x 1 thread, {args.space}, batch {args.batch} per "
+        f"process, {args.steps - args.warmup} steps kept of {args.steps}, {args.rounds} rounds\n"
+    )
+    print(
+        markdown_table(
+            [
+                "latency (ms)",
+                "arm",
+                "delay t (alphas)",
+                "step (ms)",
+                "exposed wait (ms/step)",
+                "T(0) / T(L)",
+                "model",
+                "per round",
+            ],
+            [
+                [
+                    f"{r['latency_ms']:g}",
+                    r["arm"],
+                    f"{r['delay']} ({r['shared_delay']})",
+                    f"{r['step_ms']:.0f}",
+                    f"{r['wait_ms']:.1f}",
+                    f"{r['normalised']:.2f}",
+                    f"{r['model']:.2f}",
+                    " ".join(f"{v:.2f}" for v in r["per_round"]),
+                ]
+                for r in rows
+            ],
+        )
+    )
+    print(
+        f"\nEvery fit: both ranks derived the same architecture.\n{machine_line(torch.device('cpu'), 1)}"
+        "; 2 processes (gloo), 1 thread each"
+    )
     if args.quick:
         print("\n(--quick: a check that it runs, not a measurement)")
 

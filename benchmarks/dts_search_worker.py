@@ -36,17 +36,31 @@ class StepClock(pl.Callback):
 
 def fit(args: argparse.Namespace, latency_ms: float, arm: str, out: Path) -> dict[str, Any]:
     overrides = [
-        "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu", "+trainer.num_nodes=1",
-        "+trainer.enable_progress_bar=false", "+trainer.enable_checkpointing=false",
-        f"search_space={args.space}", "dataset=synthetic", "dataset.train_size=4096",
-        f"dataset.batch_size={args.batch}", f"dataset.arch_batch_size={args.batch}",
-        "hardware=flops", "epochs=1", "arch_update.warmup_epochs=0",
+        "trainer=ddp",
+        "trainer.devices=2",
+        "trainer.accelerator=cpu",
+        "+trainer.num_nodes=1",
+        "+trainer.enable_progress_bar=false",
+        "+trainer.enable_checkpointing=false",
+        f"search_space={args.space}",
+        "dataset=synthetic",
+        "dataset.train_size=4096",
+        f"dataset.batch_size={args.batch}",
+        f"dataset.arch_batch_size={args.batch}",
+        "hardware=flops",
+        "epochs=1",
+        "arch_update.warmup_epochs=0",
         # the MNIST recipe's form and learning rates, as the figures in benchmarks/README.md
-        "cost_loss.form=add_linear", "optimizer.lr=0.05", "arch_update.optimizer.lr=0.1",
-        f"++trainer.limit_train_batches={args.steps}", "++trainer.limit_val_batches=0",
-        "distributed=dts", f"dts.delay={0 if arm == 'ssgd' else 'auto'}",
-        f"wan.latency_ms={latency_ms}", f"paths.output_dir={out}",
-    ]  # fmt: skip
+        "cost_loss.form=add_linear",
+        "optimizer.lr=0.05",
+        "arch_update.optimizer.lr=0.1",
+        f"++trainer.limit_train_batches={args.steps}",
+        "++trainer.limit_val_batches=0",
+        "distributed=dts",
+        f"dts.delay={0 if arm == 'ssgd' else 'auto'}",
+        f"wan.latency_ms={latency_ms}",
+        f"paths.output_dir={out}",
+    ]
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="search", overrides=overrides)
     pl.seed_everything(0, workers=True)
@@ -57,10 +71,16 @@ def fit(args: argparse.Namespace, latency_ms: float, arm: str, out: Path) -> dic
     steps = [b - a for a, b in zip(clock.ends, clock.ends[1:], strict=False)]
     waits = [b - a for a, b in zip(clock.waits, clock.waits[1:], strict=False)]
     engine = trainer.strategy.engine
-    return {"latency_ms": latency_ms, "arm": arm, "step_s": steps[args.warmup :],
-            "wait_s": waits[args.warmup :], "delay": engine.delay,
-            "shared_delay": engine.shared.delay, "every": module.arch_every,
-            "paths": module.supernet.argmax_paths()}  # fmt: skip
+    return {
+        "latency_ms": latency_ms,
+        "arm": arm,
+        "step_s": steps[args.warmup :],
+        "wait_s": waits[args.warmup :],
+        "delay": engine.delay,
+        "shared_delay": engine.shared.delay,
+        "every": module.arch_every,
+        "paths": module.supernet.argmax_paths(),
+    }
 
 
 def main() -> None:

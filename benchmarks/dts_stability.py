@@ -29,8 +29,11 @@ def main() -> None:
     parser.add_argument("--delays", type=int, nargs="+", default=[0, 1, 2, 3, 5, 8, 16])
     args = parser.parse_args()
     m = args.momentum
-    optimisers = [("plain SGD", 0.0, False), (f"heavy ball {m:g}", m, False),
-                  (f"Nesterov {m:g}", m, True)]  # fmt: skip
+    optimisers = [
+        ("plain SGD", 0.0, False),
+        (f"heavy ball {m:g}", m, False),
+        (f"Nesterov {m:g}", m, True),
+    ]
     synchronous = {name: largest_stable_step(0, mom, nest) for name, mom, nest in optimisers}
     rows, stale_rows = [], []
     for delay in args.delays:
@@ -45,8 +48,10 @@ def main() -> None:
     header = ["delay t", *(name for name, _, _ in optimisers)]
     print("#### Largest stable lr x curvature of the replicas' drift (ratio to t = 0)\n")
     print(markdown_table(header, rows))
-    print("\n#### Without the correction: largest stable lr x curvature of the weights "
-          "(ratio to the corrected drift's limit)\n")  # fmt: skip
+    print(
+        "\n#### Without the correction: largest stable lr x curvature of the weights "
+        "(ratio to the corrected drift's limit)\n"
+    )
     print(markdown_table(header, stale_rows))
 
 

@@ -28,9 +28,15 @@ from hwnas.runs.train_run import run_train
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 TARGET_ACC, TARGET_S = 0.93, 360.0
-QUICK = ["dataset.train_subset=512", "dataset.batch_size=64", "dataset.arch_batch_size=64",
-         "dataset.arch_fraction=0.1", "epochs=2", "module.warmup_epochs=0.5",
-         "trainer.limit_test_batches=2"]  # fmt: skip
+QUICK = [
+    "dataset.train_subset=512",
+    "dataset.batch_size=64",
+    "dataset.arch_batch_size=64",
+    "dataset.arch_fraction=0.1",
+    "epochs=2",
+    "module.warmup_epochs=0.5",
+    "trainer.limit_test_batches=2",
+]
 
 
 class EpochClock(pl.Callback):
@@ -46,8 +52,12 @@ class EpochClock(pl.Callback):
         if trainer.sanity_checking:
             return
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val")}
-        record = {"epoch": trainer.current_epoch + 1, "seconds": time.perf_counter() - self.start,
-                  "val_acc": metrics.get("val/acc"), "val_ema_acc": metrics.get("val/ema/acc")}  # fmt: skip
+        record = {
+            "epoch": trainer.current_epoch + 1,
+            "seconds": time.perf_counter() - self.start,
+            "val_acc": metrics.get("val/acc"),
+            "val_ema_acc": metrics.get("val/ema/acc"),
+        }
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
 
@@ -70,34 +80,52 @@ def main() -> None:
             parser.error("--data is required (benchmarks/gpu_bundle.sh packs the JPEG copy)")
         clock_file = Path(tmp) / "epochs.jsonl"
         trainer = ["trainer=gpu"] if args.device == "cuda" else ["trainer.accelerator=cpu"]
-        overrides = ["experiment=train_cifar10_fast", "logger=csv",
-                     f"dataset.data_dir={Path(data).resolve()}", *trainer,
-                     *(QUICK if args.quick else []), *args.overrides]  # fmt: skip
+        overrides = [
+            "experiment=train_cifar10_fast",
+            "logger=csv",
+            f"dataset.data_dir={Path(data).resolve()}",
+            *trainer,
+            *(QUICK if args.quick else []),
+            *args.overrides,
+        ]
         with initialize_config_dir(config_dir=CONF, version_base="1.3"):
             cfg = compose(config_name="train", overrides=overrides)
         with open_dict(cfg):
             cfg.paths.output_dir = str(Path(tmp) / "run")
-            cfg.callbacks.epoch_clock = {"_target_": "gpu_cifar10.EpochClock",
-                                         "path": str(clock_file)}  # fmt: skip
+            cfg.callbacks.epoch_clock = {
+                "_target_": "gpu_cifar10.EpochClock",
+                "path": str(clock_file),
+            }
         start = time.perf_counter()
         figures = run_train(cfg)
         total = time.perf_counter() - start
         records = [json.loads(line) for line in clock_file.read_text().splitlines()]
-    rows = [[r["epoch"], f"{r['seconds']:.0f}", f"{(r['val_acc'] or 0):.2%}",
-             f"{(r['val_ema_acc'] or 0):.2%}"] for r in records]  # fmt: skip
+    rows = [
+        [
+            r["epoch"],
+            f"{r['seconds']:.0f}",
+            f"{(r['val_acc'] or 0):.2%}",
+            f"{(r['val_ema_acc'] or 0):.2%}",
+        ]
+        for r in records
+    ]
     print(f"\nCIFAR-10, {' '.join(overrides)}\n")
     print(
         markdown_table(["epoch", "s since fit start", "held-out acc", "held-out acc (EMA)"], rows)
     )
     ema = figures.get("test_ema_acc")
-    print(f"\nTime to {TARGET_ACC:.0%} on the held-out images: {time_to(records, 'val_acc', TARGET_ACC)}"
-          f" (EMA weights: {time_to(records, 'val_ema_acc', TARGET_ACC)}); whole run {total:.0f} s")  # fmt: skip
+    print(
+        f"\nTime to {TARGET_ACC:.0%} on the held-out images: {time_to(records, 'val_acc', TARGET_ACC)}"
+        f" (EMA weights: {time_to(records, 'val_ema_acc', TARGET_ACC)}); whole run {total:.0f} s"
+    )
     print(f"Final test top-1: {figures['test_acc']:.2%}" + (f", EMA {ema:.2%}" if ema else ""))
     best = max([figures["test_acc"], ema or 0])
     fit_s = figures["train_time_s"]
     verdict = "PASS" if best >= TARGET_ACC and fit_s <= TARGET_S else "FAIL"
-    print(f"Target: >= {TARGET_ACC:.0%} test top-1 within {TARGET_S:.0f} s of training: {verdict} "
-          f"({best:.2%} after {fit_s:.0f} s)")  # fmt: skip
+    print(
+        f"Target: >= {TARGET_ACC:.0%} test top-1 within {TARGET_S:.0f} s of training: {verdict} "
+        f"({best:.2%} after {fit_s:.0f} s)"
+    )
     print(machine_line(torch.device(args.device), torch.get_num_threads()))
 
 

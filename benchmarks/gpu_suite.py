@@ -79,21 +79,37 @@ def steps(device: str, quick: bool, out: Path) -> list[Step]:
     timing = ["--rounds", "5", "--steps", "20"]  # 3 x 10 left rounds 15-20% apart on an H200
     pytest = (sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider")
     if quick:  # collecting every test module takes a CPU longer than the check needs
-        pytest += ("tests/latency/test_cuda_profiler.py",)
+        pytest += ("tests/cost/test_cuda_profiler.py",)
     return [
-        Step("memory", 120, (bench("memory.py", *space, *dev, *(["--candidates", "6"] if quick else [])),)),
-        Step("throughput", 120, (bench("throughput.py", *space, *dev, *([] if quick else timing)),)),
+        Step(
+            "memory",
+            120,
+            (bench("memory.py", *space, *dev, *(["--candidates", "6"] if quick else [])),),
+        ),
+        Step(
+            "throughput", 120, (bench("throughput.py", *space, *dev, *([] if quick else timing)),)
+        ),
         Step("latency", 240, (bench("latency_tables.py", *latency),)),
-        Step("train_loop", 160, (
-            bench("train_loop.py", *dev, "--batch", "1024" if cuda else "64"),
-            bench("train_loop.py", *dev, "--input-size", "224", "--batch", "256" if cuda else "8"),
-        )),
-        Step("smoke", 120, (
-            (sys.executable, "train.py", "debug=train_fast", *ddp, f"{run_dir}/train"),
-            (sys.executable, "search.py", "debug=fast", *ddp, f"{run_dir}/search"),
-        )),
+        Step(
+            "train_loop",
+            160,
+            (
+                bench("train_loop.py", *dev, "--batch", "1024" if cuda else "64"),
+                bench(
+                    "train_loop.py", *dev, "--input-size", "224", "--batch", "256" if cuda else "8"
+                ),
+            ),
+        ),
+        Step(
+            "smoke",
+            120,
+            (
+                (sys.executable, "train.py", "debug=train_fast", *ddp, f"{run_dir}/train"),
+                (sys.executable, "search.py", "debug=fast", *ddp, f"{run_dir}/search"),
+            ),
+        ),
         Step("gpu_tests", 60, (pytest,)),
-    ]  # fmt: skip
+    ]
 
 
 def run_step(step: Step, out: Path, budget_s: int) -> tuple[str, float]:
@@ -139,8 +155,11 @@ def _last_line(text: str) -> str:
     """The line that says what went wrong: the last one naming an error (a traceback's last
     line, Hydra's `Could not find ...`), else the last line."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    named = [line for line in lines if re.search(r"Error|error:|Could not|failed", line)
-             and "HYDRA_FULL_ERROR" not in line]  # fmt: skip
+    named = [
+        line
+        for line in lines
+        if re.search(r"Error|error:|Could not|failed", line) and "HYDRA_FULL_ERROR" not in line
+    ]
     return (named or lines or ["no message"])[-1][:300]
 
 
@@ -151,9 +170,13 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="every step shrunk: a check")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--only", nargs="+", default=None, help="run only these steps")
-    which.add_argument("--part", type=int, choices=sorted(PARTS),
-                       help="one of the parts that each fit one 10-minute device command: "
-                       + "; ".join(f"{k}: {' '.join(v)}" for k, v in PARTS.items()))  # fmt: skip
+    which.add_argument(
+        "--part",
+        type=int,
+        choices=sorted(PARTS),
+        help="one of the parts that each fit one 10-minute device command: "
+        + "; ".join(f"{k}: {' '.join(v)}" for k, v in PARTS.items()),
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     suite = steps(args.device, args.quick, args.out.resolve())

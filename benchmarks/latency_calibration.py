@@ -33,15 +33,19 @@ from hydra.utils import instantiate
 
 from hwnas.architecture.derive import derive_architecture
 from hwnas.architecture.timm_model import build_timm_model
+from hwnas.cost.from_config import build_cost_model
+from hwnas.cost.model import ExpectedCost
+from hwnas.cost.sample_networks import sample_architectures
+from hwnas.cost.statistics import Agreement
 from hwnas.evaluation import latency_figures
-from hwnas.hardware.cost_model import ExpectedCost
-from hwnas.latency.networks import sample_architectures
-from hwnas.latency.select import build_cost_model
-from hwnas.latency.statistics import Agreement
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
-SHAPES = {"proxyless_imagenet": (3, 224, 1000), "proxyless_cifar": (3, 32, 10),
-          "proxyless_mnist": (1, 28, 10), "tiny": (3, 16, 4)}  # fmt: skip
+SHAPES = {
+    "proxyless_imagenet": (3, 224, 1000),
+    "proxyless_cifar": (3, 32, 10),
+    "proxyless_mnist": (1, 28, 10),
+    "tiny": (3, 16, 4),
+}
 
 
 def judged_architectures(space, n: int, calibration_networks: int) -> list[list[int]]:
@@ -53,18 +57,28 @@ def judged_architectures(space, n: int, calibration_networks: int) -> list[list[
 
 def run_once(args: argparse.Namespace, cache: Path) -> tuple[list[str], float, list[dict]]:
     channels, size, classes = SHAPES[args.space]
-    overrides = [f"hardware={args.hardware}", f"search_space={args.space}",
-                 f"input.channels={channels}", f"input.size={size}", f"input.classes={classes}",
-                 f"paths.cache_dir={cache}", "hardware.cost_model.rebuild=true",
-                 "hardware.cost_model.progress=false", *args.overrides]  # fmt: skip
+    overrides = [
+        f"hardware={args.hardware}",
+        f"search_space={args.space}",
+        f"input.channels={channels}",
+        f"input.size={size}",
+        f"input.classes={classes}",
+        f"paths.cache_dir={cache}",
+        "hardware.cost_model.rebuild=true",
+        "hardware.cost_model.progress=false",
+        *args.overrides,
+    ]
     if args.quick:
-        overrides += ["hardware.cost_model.profiler.min_run_time=0.05",
-                      "++hardware.cost_model.profiler.min_span=0",
-                      "hardware.cost_model.calibration_networks=4"]  # fmt: skip
+        overrides += [
+            "hardware.cost_model.profiler.min_run_time=0.05",
+            "++hardware.cost_model.profiler.min_span=0",
+            "hardware.cost_model.calibration_networks=4",
+        ]
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="latency", overrides=overrides)
-    space = instantiate(cfg.search_space, in_channels=channels, input_size=size,
-                        num_classes=classes)  # fmt: skip
+    space = instantiate(
+        cfg.search_space, in_channels=channels, input_size=size, num_classes=classes
+    )
     start = time.perf_counter()
     model = build_cost_model(cfg.hardware, space, cache)  # the search's model, calibrated
     build_s = time.perf_counter() - start
@@ -83,8 +97,10 @@ def run_once(args: argparse.Namespace, cache: Path) -> tuple[list[str], float, l
         figures = latency_figures(hardware, arch, build_timm_model(arch).eval(), cache)
         search_figure = reported_by_search.of_paths(choice)
         if abs(figures["predicted"] - search_figure) > 1e-6 * search_figure:
-            raise SystemExit(f"eval.py predicts {figures['predicted']} ms where the search reports "
-                             f"{search_figure} ms for {choice}: they must use one table")  # fmt: skip
+            raise SystemExit(
+                f"eval.py predicts {figures['predicted']} ms where the search reports "
+                f"{search_figure} ms for {choice}: they must use one table"
+            )
         raw_sums.append(figures["table_sum"])
         reported.append(search_figure)
         measured.append(figures["measured"])
@@ -93,19 +109,27 @@ def run_once(args: argparse.Namespace, cache: Path) -> tuple[list[str], float, l
         again.append(
             latency_figures(hardware, arch, build_timm_model(arch).eval(), cache)["measured"]
         )
-    nets = [{"arch": choice, "raw_sum_ms": r, "reported_ms": p, "measured_ms": m, "again_ms": a}
-            for choice, r, p, m, a in zip(judged, raw_sums, reported, measured, again,
-                                          strict=True)]  # fmt: skip
+    nets = [
+        {"arch": choice, "raw_sum_ms": r, "reported_ms": p, "measured_ms": m, "again_ms": a}
+        for choice, r, p, m, a in zip(judged, raw_sums, reported, measured, again, strict=True)
+    ]
     raw, cal = Agreement.of(raw_sums, measured), Agreement.of(reported, measured)
     floor = Agreement.of(again, measured)
     worst = max(abs(r - m) / m for r, m in zip(reported, measured, strict=True))
     c = table.calibration
-    row = [f"{build_s:.0f}", f"{c.intercept_ms:.2f} + {c.slope:.3f}x ({c.networks} nets)",
-           f"{min(measured):.1f}-{max(measured):.1f}", f"{raw.mean_abs_pct_error:.1f}%",
-           f"{100 * raw.within_10pct:.0f}%", f"{cal.mean_abs_pct_error:.1f}%",
-           f"{100 * cal.within_5pct:.0f}%", f"{100 * cal.within_10pct:.0f}%",
-           f"{100 * worst:.1f}%", f"{cal.kendall_tau:.3f}",
-           f"{floor.mean_abs_pct_error:.1f}% / {100 * floor.within_10pct:.0f}%"]  # fmt: skip
+    row = [
+        f"{build_s:.0f}",
+        f"{c.intercept_ms:.2f} + {c.slope:.3f}x ({c.networks} nets)",
+        f"{min(measured):.1f}-{max(measured):.1f}",
+        f"{raw.mean_abs_pct_error:.1f}%",
+        f"{100 * raw.within_10pct:.0f}%",
+        f"{cal.mean_abs_pct_error:.1f}%",
+        f"{100 * cal.within_5pct:.0f}%",
+        f"{100 * cal.within_10pct:.0f}%",
+        f"{100 * worst:.1f}%",
+        f"{cal.kendall_tau:.3f}",
+        f"{floor.mean_abs_pct_error:.1f}% / {100 * floor.within_10pct:.0f}%",
+    ]
     return row, cal.within_10pct, nets
 
 
@@ -131,16 +155,31 @@ def main() -> None:
         if args.json:
             args.json.write_text(json.dumps(per_net, indent=1))
         print(f"  repeat {repeat + 1}: {row}", flush=True)
-    header = ["repeat", "build s", "calibration (stored, ms)", "measured ms", "raw sum err",
-              "raw within 10%", "calibrated err", "within 5%", "within 10%", "worst",
-              "Kendall tau", "eval.py again: err / within 10%"]  # fmt: skip
-    print(f"\n#### {args.hardware} / {args.space}: reported (calibrated) latency of "
-          f"{args.networks} random nets against eval.py's measurement, no refit\n")  # fmt: skip
+    header = [
+        "repeat",
+        "build s",
+        "calibration (stored, ms)",
+        "measured ms",
+        "raw sum err",
+        "raw within 10%",
+        "calibrated err",
+        "within 5%",
+        "within 10%",
+        "worst",
+        "Kendall tau",
+        "eval.py again: err / within 10%",
+    ]
+    print(
+        f"\n#### {args.hardware} / {args.space}: reported (calibrated) latency of "
+        f"{args.networks} random nets against eval.py's measurement, no refit\n"
+    )
     if args.overrides:
         print(f"Overrides: {' '.join(args.overrides)}\n")
     print(markdown_table(header, rows))
-    print(f"\nmedian share within 10% over {args.repeats} repeats: "
-          f"{100 * statistics.median(shares):.0f}% (target: at least 95%)")  # fmt: skip
+    print(
+        f"\nmedian share within 10% over {args.repeats} repeats: "
+        f"{100 * statistics.median(shares):.0f}% (target: at least 95%)"
+    )
     device = torch.device("cuda" if args.hardware == "gpu" else "cpu")
     print(machine_line(device, 1))
 

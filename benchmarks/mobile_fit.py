@@ -6,7 +6,7 @@ Nothing is timed, so the machine it runs on does not matter: the figures are a l
 fit to published numbers, identical everywhere.
 
     python benchmarks/mobile_fit.py
-    python benchmarks/mobile_fit.py --write src/hwnas/latency/mobile/pixel1_tflite.yaml
+    python benchmarks/mobile_fit.py --write src/hwnas/cost/mobile/pixel1_tflite.yaml
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hwnas.latency.mobile.fit import fit_mobile_model
+from hwnas.cost.mobile.fit import fit_mobile_model
 
 
 def main() -> None:

@@ -29,17 +29,30 @@ VARIANTS = {"gradient": "ProxylessNAS-G (full_v2)", "reinforce": "ProxylessNAS-R
 def run_one(variant: str, seed: int, out: Path, quick: bool) -> dict:
     overrides = [f"arch_update={variant}", f"seed={seed}", "logger=csv", f"hydra.run.dir={out}"]
     if quick:
-        overrides += ["epochs=2", "arch_update.warmup_epochs=1", "trainer.limit_train_batches=10",
-                      "trainer.limit_val_batches=2"]  # fmt: skip
-    result = subprocess.run([sys.executable, str(ROOT / "search.py"), *overrides], cwd=ROOT,
-                            capture_output=True, text=True)  # fmt: skip
+        overrides += [
+            "epochs=2",
+            "arch_update.warmup_epochs=1",
+            "trainer.limit_train_batches=10",
+            "trainer.limit_val_batches=2",
+        ]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "search.py"), *overrides],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         raise SystemExit(f"{variant} seed {seed} failed:\n{result.stderr[-3000:]}")
     summary = json.loads((out / "summary.json").read_text())
-    return {"variant": variant, "seed": seed, "test_acc": summary["test_acc"],
-            "latency_ms": summary["derived_cost"], "unit": summary["cost_unit"],
-            "search_time_s": summary["search_time_s"],
-            "architecture": summary["architecture"]}  # fmt: skip
+    return {
+        "variant": variant,
+        "seed": seed,
+        "test_acc": summary["test_acc"],
+        "latency_ms": summary["derived_cost"],
+        "unit": summary["cost_unit"],
+        "search_time_s": summary["search_time_s"],
+        "architecture": summary["architecture"],
+    }
 
 
 def table(results: list[dict]) -> str:
@@ -51,15 +64,29 @@ def table(results: list[dict]) -> str:
             continue
         acc = [r["test_acc"] for r in mine]
         delta = (statistics.fmean(acc) - statistics.fmean(gradient)) * 100 if gradient else 0.0
-        rows.append([
-            what, " ".join(f"{a:.2%}" for a in acc), f"{statistics.fmean(acc):.2%}",
-            f"{delta:+.2f}", " ".join(f"{r['latency_ms']:.2f}" for r in mine),
-            " ".join(f"{r['search_time_s']:.0f}" for r in mine),
-            f"{statistics.median(r['search_time_s'] for r in mine):.0f}",
-        ])  # fmt: skip
-    return markdown_table(["variant", "test top-1 per seed", "mean", "mean - G (points)",
-                           "latency per seed (ms, phone)", "search s per seed",
-                           "median search s"], rows)  # fmt: skip
+        rows.append(
+            [
+                what,
+                " ".join(f"{a:.2%}" for a in acc),
+                f"{statistics.fmean(acc):.2%}",
+                f"{delta:+.2f}",
+                " ".join(f"{r['latency_ms']:.2f}" for r in mine),
+                " ".join(f"{r['search_time_s']:.0f}" for r in mine),
+                f"{statistics.median(r['search_time_s'] for r in mine):.0f}",
+            ]
+        )
+    return markdown_table(
+        [
+            "variant",
+            "test top-1 per seed",
+            "mean",
+            "mean - G (points)",
+            "latency per seed (ms, phone)",
+            "search s per seed",
+            "median search s",
+        ],
+        rows,
+    )
 
 
 def main() -> None:
@@ -81,8 +108,11 @@ def main() -> None:
                 if not args.quick:
                     path.write_text(json.dumps(results, indent=1))
                 r = results[-1]
-                print(f"{variant} seed {seed}: {r['test_acc']:.2%}, {r['latency_ms']:.2f} ms, "
-                      f"{r['search_time_s']:.0f} s", flush=True)  # fmt: skip
+                print(
+                    f"{variant} seed {seed}: {r['test_acc']:.2%}, {r['latency_ms']:.2f} ms, "
+                    f"{r['search_time_s']:.0f} s",
+                    flush=True,
+                )
     print(f"\n#### Default MNIST search, seeds {args.seeds}\n")
     print(table([r for r in results if r["seed"] in args.seeds]))
     print("\n" + machine_line(torch.device("cpu"), torch.get_num_threads()))

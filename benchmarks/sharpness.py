@@ -49,9 +49,15 @@ def measure(run: Path, batches: int, iterations: int) -> tuple[list[str], str]:
     lr, momentum = float(cfg.optimizer.lr), float(cfg.optimizer.get("momentum", 0.0))
     nesterov = bool(cfg.optimizer.get("nesterov", False))
     limits = [largest_stable_step(t, momentum, nesterov) for t in DELAYS]
-    row = [run.name, str(network.epoch), f"{len(drawn)} x {cfg.dataset.batch_size}",
-           f"{top:.2f}", f"{lr:g}", f"{lr * top:.3f}",
-           *(f"{limit:.3f}{' (over)' if lr * top > limit else ''}" for limit in limits)]  # fmt: skip
+    row = [
+        run.name,
+        str(network.epoch),
+        f"{len(drawn)} x {cfg.dataset.batch_size}",
+        f"{top:.2f}",
+        f"{lr:g}",
+        f"{lr * top:.3f}",
+        *(f"{limit:.3f}{' (over)' if lr * top > limit else ''}" for limit in limits),
+    ]
     return row, f"momentum {momentum:g}{' Nesterov' if nesterov else ''}"
 
 
@@ -68,8 +74,20 @@ def main() -> None:
         rows.append(row)
         optimisers.add(optimiser)
     print("#### Top Hessian eigenvalue at the last checkpoint against the step-size limits\n")
-    print(markdown_table(["run", "epoch", "batches", "top eigenvalue", "peak lr", "lr x top",
-                          *(f"limit t = {t}" for t in DELAYS)], rows))  # fmt: skip
+    print(
+        markdown_table(
+            [
+                "run",
+                "epoch",
+                "batches",
+                "top eigenvalue",
+                "peak lr",
+                "lr x top",
+                *(f"limit t = {t}" for t in DELAYS),
+            ],
+            rows,
+        )
+    )
     print(f"\nOptimiser: {', '.join(sorted(optimisers))}. " + machine_line(torch.device("cpu"), 1))
 
 

@@ -40,7 +40,8 @@ from torch import Tensor, nn
 
 from hwnas.architecture.derive import derive_architecture
 from hwnas.architecture.timm_model import build_timm_model
-from hwnas.hardware import ExpectedCost, FlopsCostModel, HardwareCostLoss
+from hwnas.cost import ExpectedCost, FlopsCostModel
+from hwnas.objective import HardwareCostLoss
 from hwnas.search.arch_step import architecture_step
 from hwnas.search.supernet import SuperNet
 from hwnas.search_space.depthwise import use_small_map_depthwise

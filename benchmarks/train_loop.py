@@ -76,22 +76,43 @@ def _classes(args: argparse.Namespace) -> int:
 def loop_rate(args: argparse.Namespace, device: torch.device, data_dir: Path) -> float:
     """Images/s of train.py's loop: Lightning, TrainModule and the data module."""
     arch = resolve_architecture(args.arch)
-    module = TrainModule(arch.to_dict(), optimizer=lambda p: torch.optim.SGD(p, lr=0.01,
-                         momentum=0.9, nesterov=True), channels_last=args.channels_last)  # fmt: skip
+    module = TrainModule(
+        arch.to_dict(),
+        optimizer=lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9, nesterov=True),
+        channels_last=args.channels_last,
+    )
     if args.input_size == 32:
-        data = Cifar10DataModule(str(data_dir), batch_size=args.batch, arch_fraction=0.02,
-                                 cache_dir=str(data_dir / "cache"))  # fmt: skip
+        data = Cifar10DataModule(
+            str(data_dir),
+            batch_size=args.batch,
+            arch_fraction=0.02,
+            cache_dir=str(data_dir / "cache"),
+        )
     else:
-        data = SyntheticDataModule(input_size=args.input_size, num_classes=_classes(args),
-                                   train_size=args.batch * (args.warmup + args.steps + 2),
-                                   test_size=args.batch, batch_size=args.batch, arch_fraction=0.02,
-                                   num_workers=4 if device.type == "cuda" else 0)  # fmt: skip
+        data = SyntheticDataModule(
+            input_size=args.input_size,
+            num_classes=_classes(args),
+            train_size=args.batch * (args.warmup + args.steps + 2),
+            test_size=args.batch,
+            batch_size=args.batch,
+            arch_fraction=0.02,
+            num_workers=4 if device.type == "cuda" else 0,
+        )
     clock = StepClock(args.warmup)
     precision = "bf16-mixed" if args.amp == "bf16" else "32-true"
-    trainer = pl.Trainer(accelerator=device.type, devices=1, precision=precision, max_epochs=1,
-                         limit_train_batches=args.warmup + args.steps, limit_val_batches=0,
-                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, callbacks=[clock])  # fmt: skip
+    trainer = pl.Trainer(
+        accelerator=device.type,
+        devices=1,
+        precision=precision,
+        max_epochs=1,
+        limit_train_batches=args.warmup + args.steps,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[clock],
+    )
     trainer.fit(module, datamodule=data)
     return clock.steps * args.batch / (clock.end - clock.start)
 
@@ -107,8 +128,10 @@ def _random_cifar(folder: Path, images: int) -> Path:
     batches.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for name, n in [(f"data_batch_{i}", images // 5) for i in range(1, 6)] + [("test_batch", 100)]:
-        data = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                "labels": rng.integers(0, 10, n).tolist()}  # fmt: skip
+        data = {
+            "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            "labels": rng.integers(0, 10, n).tolist(),
+        }
         with open(batches / name, "wb") as f:
             pickle.dump(data, f)
     return folder
@@ -122,8 +145,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--input-size", type=int, default=32, choices=[32, 224])
-    parser.add_argument("--arch", default=None,
-                        help="default: proxyless_mobile_cifar at 32, proxyless_mobile at 224")  # fmt: skip
+    parser.add_argument(
+        "--arch",
+        default=None,
+        help="default: proxyless_mobile_cifar at 32, proxyless_mobile at 224",
+    )
     parser.add_argument("--data", default=None, help="CIFAR-10 (any form dataset=cifar10 reads)")
     args = parser.parse_args()
     if args.quick:
@@ -155,11 +181,16 @@ def main() -> None:
     rows = [
         [f"train.py loop ({args.arch})", f"{med['loop']:,.0f}", f"{med['loop'] / med['bare']:.2f}"],
         [f"bare step ({args.arch})", f"{med['bare']:,.0f}", "1.00"],
-        [f"bare step (timm mobilenetv2_100{', stride-1 stem' if args.input_size == 32 else ''})",
-         f"{med['mnv2']:,.0f}", "-"],
-    ]  # fmt: skip
-    print(f"\nTraining throughput, {args.input_size}x{args.input_size}, batch {args.batch}, amp {args.amp}, channels_last "
-          f"{args.channels_last}; median of {args.rounds} rounds of {args.steps} steps\n")  # fmt: skip
+        [
+            f"bare step (timm mobilenetv2_100{', stride-1 stem' if args.input_size == 32 else ''})",
+            f"{med['mnv2']:,.0f}",
+            "-",
+        ],
+    ]
+    print(
+        f"\nTraining throughput, {args.input_size}x{args.input_size}, batch {args.batch}, amp {args.amp}, channels_last "
+        f"{args.channels_last}; median of {args.rounds} rounds of {args.steps} steps\n"
+    )
     print(markdown_table(["what", "images/s", "x bare step"], rows))
     print("\n" + machine_line(device, torch.get_num_threads()))
 

@@ -29,14 +29,46 @@ from common import machine_line, markdown_table
 WORKER = Path(__file__).with_name("wan_worker.py")
 
 
-def _node_command(line, node: int, out: Path, delay: float, round_: int,
-                  args: argparse.Namespace) -> list[str]:  # fmt: skip
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
-           "--node_rank", str(node), "--master_addr", line.address(0), "--master_port",
-           str(args.port), str(WORKER), str(out), "--latencies", "0", "--real-delay-ms",
-           str(delay), "--rounds", "1", "--round-offset", str(round_), "--batch", str(args.batch),
-           "--steps", str(args.steps), "--period", str(args.period), "--warmup", str(args.warmup),
-           "--arms", *args.arms, "--arch", args.arch]  # fmt: skip
+def _node_command(
+    line, node: int, out: Path, delay: float, round_: int, args: argparse.Namespace
+) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes",
+        "2",
+        "--nproc_per_node",
+        "1",
+        "--node_rank",
+        str(node),
+        "--master_addr",
+        line.address(0),
+        "--master_port",
+        str(args.port),
+        str(WORKER),
+        str(out),
+        "--latencies",
+        "0",
+        "--real-delay-ms",
+        str(delay),
+        "--rounds",
+        "1",
+        "--round-offset",
+        str(round_),
+        "--batch",
+        str(args.batch),
+        "--steps",
+        str(args.steps),
+        "--period",
+        str(args.period),
+        "--warmup",
+        str(args.warmup),
+        "--arms",
+        *args.arms,
+        "--arch",
+        args.arch,
+    ]
     return line.command(node, cmd)
 
 
@@ -49,9 +81,16 @@ def measure_real(args: argparse.Namespace, out: Path) -> tuple[list[dict], list[
     for round_ in range(args.rounds):
         for delay in args.latencies:
             with DelayLine(delay, args.bandwidth_mbps) as line:
-                procs = [subprocess.Popen(_node_command(line, node, out, delay, round_, args),
-                                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                          text=True) for node in (0, 1)]  # fmt: skip
+                procs = [
+                    subprocess.Popen(
+                        _node_command(line, node, out, delay, round_, args),
+                        env=env,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                    )
+                    for node in (0, 1)
+                ]
                 outputs = [p.communicate() for p in procs]
             for node, (p, (_, err)) in enumerate(zip(procs, outputs, strict=True)):
                 if p.returncode != 0:
@@ -63,15 +102,38 @@ def measure_real(args: argparse.Namespace, out: Path) -> tuple[list[dict], list[
 def measure_emulated(args: argparse.Namespace, out: Path, latencies_ms: list[float]) -> list[dict]:
     """The same arms on loopback, `wan.latency_ms` at each measured collective latency (and
     `wan.bandwidth_mbps` at the real link's limit)."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", str(args.port + 1), str(WORKER), str(out), "--latencies",
-           *map(str, latencies_ms), "--rounds", str(args.rounds), "--batch", str(args.batch),
-           "--steps", str(args.steps), "--period", str(args.period), "--warmup",
-           str(args.warmup), "--arms", *args.arms, "--arch", args.arch]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(args.port + 1),
+        str(WORKER),
+        str(out),
+        "--latencies",
+        *map(str, latencies_ms),
+        "--rounds",
+        str(args.rounds),
+        "--batch",
+        str(args.batch),
+        "--steps",
+        str(args.steps),
+        "--period",
+        str(args.period),
+        "--warmup",
+        str(args.warmup),
+        "--arms",
+        *args.arms,
+        "--arch",
+        args.arch,
+    ]
     if args.bandwidth_mbps:
         cmd += ["--bandwidth-mbps", str(args.bandwidth_mbps)]
-    result = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
-                            text=True)  # fmt: skip
+    result = subprocess.run(
+        cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True
+    )
     if result.returncode != 0:
         raise SystemExit(f"the emulated run failed:\n{result.stderr[-4000:]}")
     return _read(out)
@@ -88,8 +150,9 @@ def _mean(values: list[float]) -> float:
     return statistics.fmean(values)
 
 
-def rows(real: list[dict], emulated: list[dict], collectives: list[dict],
-         args: argparse.Namespace) -> list[list[str]]:  # fmt: skip
+def rows(
+    real: list[dict], emulated: list[dict], collectives: list[dict], args: argparse.Namespace
+) -> list[list[str]]:
     """One row per (delay, arm) from rank 0's fits, medians over rounds."""
     latency = _collective_ms(collectives)
     emulated_as = _collective_ms(collectives, "small_s" if args.bandwidth_mbps else "gradient_s")
@@ -107,17 +170,27 @@ def rows(real: list[dict], emulated: list[dict], collectives: list[dict],
             step = statistics.median(_mean(r["step_s"]) for r in fits)
             wait = statistics.median(_mean(r["wait_s"]) for r in fits)
             normalised = [zero[r["round"]] / _mean(r["step_s"]) for r in fits if r["round"] in zero]
-            emulated_step = (statistics.median(_mean(r["step_s"]) for r in emulated_fits)
-                             if emulated_fits else float("nan"))  # fmt: skip
-            table.append([
-                f"{delay:g}", arm, str(statistics.median_low(r["delay"] for r in fits)),
-                f"{latency[delay]:.1f}",
-                _kilobytes([r.get("bytes_per_message") for r in fits]),
-                f"{step * 1e3:.0f}", f"{wait * 1e3:.1f}",
-                f"{statistics.median(r['fit_s'] for r in fits):.1f}",
-                f"{statistics.median(normalised):.2f}", " ".join(f"{x:.2f}" for x in normalised),
-                f"{emulated_step * 1e3:.0f}", f"{emulated_step / step:.2f}",
-            ])  # fmt: skip
+            emulated_step = (
+                statistics.median(_mean(r["step_s"]) for r in emulated_fits)
+                if emulated_fits
+                else float("nan")
+            )
+            table.append(
+                [
+                    f"{delay:g}",
+                    arm,
+                    str(statistics.median_low(r["delay"] for r in fits)),
+                    f"{latency[delay]:.1f}",
+                    _kilobytes([r.get("bytes_per_message") for r in fits]),
+                    f"{step * 1e3:.0f}",
+                    f"{wait * 1e3:.1f}",
+                    f"{statistics.median(r['fit_s'] for r in fits):.1f}",
+                    f"{statistics.median(normalised):.2f}",
+                    " ".join(f"{x:.2f}" for x in normalised),
+                    f"{emulated_step * 1e3:.0f}",
+                    f"{emulated_step / step:.2f}",
+                ]
+            )
     return table
 
 
@@ -136,8 +209,13 @@ def _collective_ms(collectives: list[dict], key: str = "gradient_s") -> dict[flo
     return {d: round(statistics.median(v), 3) for d, v in per.items()}
 
 
-def plot(real: list[dict], emulated: list[dict], collectives: list[dict],
-         args: argparse.Namespace, path: Path) -> None:  # fmt: skip
+def plot(
+    real: list[dict],
+    emulated: list[dict],
+    collectives: list[dict],
+    args: argparse.Namespace,
+    path: Path,
+) -> None:
     """The talk's curve over the real link: each arm's T(0)/T(d) against the one-way delay,
     real (solid) and emulated at the latency the real link showed (dashed)."""
     import matplotlib
@@ -149,8 +227,11 @@ def plot(real: list[dict], emulated: list[dict], collectives: list[dict],
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, arm in enumerate(args.arms):
         for kind, records, style in (("real", real, "o-"), ("emulated", emulated, "s--")):
-            step = {(r["latency_ms"], r["round"]): _mean(r["step_s"]) for r in records
-                    if r["arm"] == arm and r["rank"] == 0}  # fmt: skip
+            step = {
+                (r["latency_ms"], r["round"]): _mean(r["step_s"])
+                for r in records
+                if r["arm"] == arm and r["rank"] == 0
+            }
             label = {d: d if kind == "real" else round(emulated_as[d], 3) for d in args.latencies}
             zero = float(label[args.latencies[0]])
             x = [max(d, 1.0) for d in args.latencies]  # 0 ms drawn at 1 ms
@@ -162,15 +243,22 @@ def plot(real: list[dict], emulated: list[dict], collectives: list[dict],
                 )
                 for d in args.latencies
             ]  # the median over rounds, as in the table
-            ax.plot(x, y, style, color=f"C{i}", alpha=1.0 if kind == "real" else 0.5,
-                    label=f"{arm} ({kind})")  # fmt: skip
+            ax.plot(
+                x,
+                y,
+                style,
+                color=f"C{i}",
+                alpha=1.0 if kind == "real" else 0.5,
+                label=f"{arm} ({kind})",
+            )
     ax.set_xscale("log")
     ax.set_xlabel("one-way delay (ms; leftmost point: 0)")
     ax.set_ylabel("normalised throughput T(0) / T(d)")
     ax.set_ylim(0, 1.15)
     limit = f"{args.bandwidth_mbps:g} Mb/s" if args.bandwidth_mbps else "no bandwidth limit"
-    ax.set_title(f"2 namespaces x 1 process, gloo over a real delayed TCP link, {limit}",
-                 fontsize=9)  # fmt: skip
+    ax.set_title(
+        f"2 namespaces x 1 process, gloo over a real delayed TCP link, {limit}", fontsize=9
+    )
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -189,22 +277,41 @@ def main(args: argparse.Namespace) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             emulated = measure_emulated(args, Path(tmp), [latency[d] for d in args.latencies])
     bandwidth = f"{args.bandwidth_mbps:g} Mb/s" if args.bandwidth_mbps else "no bandwidth limit"
-    print(f"#### DTS over a real delayed link: 2 namespaces x 1 process x 1 thread, gloo over TCP, "
-          f"{bandwidth}, {args.arch} at batch {args.batch}, period {args.period} for sparse/both, "
-          f"{args.rounds} rounds\n")  # fmt: skip
-    print(markdown_table(
-        ["one-way delay ms", "arm", "delay t", "all-reduce ms (gradient, real)",
-         "kB per message (mean, the sync point too)", "step ms",
-         "exposed wait ms/step", "whole fit s", "T(0)/T(d)", "per round",
-         "emulated step ms (L = 4-byte all-reduce, B = the limit)" if args.bandwidth_mbps
-         else "emulated step ms (L = that all-reduce)", "emulated / real step"],
-        rows(real, emulated, collectives, args),
-    ))  # fmt: skip
+    print(
+        f"#### DTS over a real delayed link: 2 namespaces x 1 process x 1 thread, gloo over TCP, "
+        f"{bandwidth}, {args.arch} at batch {args.batch}, period {args.period} for sparse/both, "
+        f"{args.rounds} rounds\n"
+    )
+    print(
+        markdown_table(
+            [
+                "one-way delay ms",
+                "arm",
+                "delay t",
+                "all-reduce ms (gradient, real)",
+                "kB per message (mean, the sync point too)",
+                "step ms",
+                "exposed wait ms/step",
+                "whole fit s",
+                "T(0)/T(d)",
+                "per round",
+                "emulated step ms (L = 4-byte all-reduce, B = the limit)"
+                if args.bandwidth_mbps
+                else "emulated step ms (L = that all-reduce)",
+                "emulated / real step",
+            ],
+            rows(real, emulated, collectives, args),
+        )
+    )
     small = defaultdict(list)
     for c in collectives:
         small[c["delay_ms"]].append(c["small_s"] * 1e3)
-    print("\n4-byte all-reduce over the link (ms): " + ", ".join(
-        f"{d:g} ms one way: {statistics.median(v):.1f}" for d, v in sorted(small.items())))  # fmt: skip
+    print(
+        "\n4-byte all-reduce over the link (ms): "
+        + ", ".join(
+            f"{d:g} ms one way: {statistics.median(v):.1f}" for d, v in sorted(small.items())
+        )
+    )
     print(f"gradient: {collectives[0]['gradient_bytes'] / 1e3:,.1f} kB per exchange")
     print()
     print(machine_line(torch.device("cpu"), 1) + "; 2 processes (gloo), 1 thread each")
@@ -214,8 +321,12 @@ def main(args: argparse.Namespace) -> None:
         figures = Path(__file__).with_name("figures")
         if not args.records:
             saved = figures / f"wan_real_link{limit}.json"
-            saved.write_text(json.dumps({"real": real, "emulated": emulated,
-                                         "collectives": collectives}, separators=(",", ":")))  # fmt: skip
+            saved.write_text(
+                json.dumps(
+                    {"real": real, "emulated": emulated, "collectives": collectives},
+                    separators=(",", ":"),
+                )
+            )
             print(f"records: {saved}")
         plot(real, emulated, collectives, args, figures / f"wan_real_link{limit}.png")
         print(f"figure: {figures / f'wan_real_link{limit}.png'}")

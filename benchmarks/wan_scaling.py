@@ -38,11 +38,31 @@ REAL_LINK_ARMS = [*ARMS, "delay_bf16"]  # and the compressed exchange, for --lin
 
 
 def measure(args: argparse.Namespace, out: Path) -> list[dict]:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", str(args.port), str(WORKER), str(out), "--latencies",
-           *map(str, args.latencies), "--rounds", str(args.rounds), "--batch", str(args.batch),
-           "--steps", str(args.steps), "--period", str(args.period), "--warmup", str(args.warmup),
-           "--arch", args.arch]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(args.port),
+        str(WORKER),
+        str(out),
+        "--latencies",
+        *map(str, args.latencies),
+        "--rounds",
+        str(args.rounds),
+        "--batch",
+        str(args.batch),
+        "--steps",
+        str(args.steps),
+        "--period",
+        str(args.period),
+        "--warmup",
+        str(args.warmup),
+        "--arch",
+        args.arch,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if result.returncode != 0:
@@ -97,22 +117,37 @@ def summarise(records: list[dict], args: argparse.Namespace) -> list[dict]:
             model = (c + wait0) / simulate(np.full((2, 400), c + wait0), link, delay, period).step_s
             samples = np.asarray(compute[(arm, latency)])
             sim = simulate(bootstrap_compute(samples, 2, 2000), link, delay, period).step_s
-            rows.append({
-                "latency_ms": latency, "arm": arm, "delay": delay, "period": period,
-                "step_ms": statistics.median(mean_step(r) for r in fits) * 1e3,
-                "compute_ms": statistics.median(mean_step(r) - mean_wait(r) for r in fits) * 1e3,
-                "wait_ms": wait * 1e3, "normalised": statistics.median(normalised),
-                "equal_compute": (c + wait0) / (c + wait), "model": model,
-                "simulated_step_ms": sim * 1e3, "per_round": normalised,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "latency_ms": latency,
+                    "arm": arm,
+                    "delay": delay,
+                    "period": period,
+                    "step_ms": statistics.median(mean_step(r) for r in fits) * 1e3,
+                    "compute_ms": statistics.median(mean_step(r) - mean_wait(r) for r in fits)
+                    * 1e3,
+                    "wait_ms": wait * 1e3,
+                    "normalised": statistics.median(normalised),
+                    "equal_compute": (c + wait0) / (c + wait),
+                    "model": model,
+                    "simulated_step_ms": sim * 1e3,
+                    "per_round": normalised,
+                }
+            )
     return rows
 
 
 def scaling_rows(records: list[dict], args: argparse.Namespace) -> list[list]:
     """Normalised throughput of each arm for N workers, simulated with compute times drawn
     from the measured synchronous steps; delay as `dts.delay=auto` would pick it."""
-    samples = np.asarray([s - w for r in records if r["arm"] == "ssgd"
-                          for s, w in zip(r["step_s"], r["wait_s"], strict=True)])  # fmt: skip
+    samples = np.asarray(
+        [
+            s - w
+            for r in records
+            if r["arm"] == "ssgd"
+            for s, w in zip(r["step_s"], r["wait_s"], strict=True)
+        ]
+    )
     table = []
     for latency in args.latencies:
         for arm in ARMS:
@@ -145,14 +180,16 @@ def targets(rows: list[dict]) -> str:
     low = min(dts, key=lambda r: r["equal_compute"])
     low_raw = min(dts, key=lambda r: r["normalised"])
     sim = max(rows, key=lambda r: abs(r["simulated_step_ms"] / r["step_ms"] - 1))
-    return (f"- SSGD and sparse within 10% of the model for L >= 10 ms: worst {worst['arm']} at "
-            f"{worst['latency_ms']:g} ms, {worst['equal_compute']:.2f} against {worst['model']:.2f} "
-            f"({worst['equal_compute'] / worst['model'] - 1:+.0%})\n"
-            f"- DTS (delay, both) >= 0.9 at every L: lowest {low['equal_compute']:.2f} at equal compute "
-            f"({low['arm']}, {low['latency_ms']:g} ms); lowest raw {low_raw['normalised']:.2f} "
-            f"({low_raw['arm']}, {low_raw['latency_ms']:g} ms)\n"
-            f"- simulator at N = 2 within 10% of the measured step: worst {sim['arm']} at "
-            f"{sim['latency_ms']:g} ms, {sim['simulated_step_ms'] / sim['step_ms'] - 1:+.0%}")  # fmt: skip
+    return (
+        f"- SSGD and sparse within 10% of the model for L >= 10 ms: worst {worst['arm']} at "
+        f"{worst['latency_ms']:g} ms, {worst['equal_compute']:.2f} against {worst['model']:.2f} "
+        f"({worst['equal_compute'] / worst['model'] - 1:+.0%})\n"
+        f"- DTS (delay, both) >= 0.9 at every L: lowest {low['equal_compute']:.2f} at equal compute "
+        f"({low['arm']}, {low['latency_ms']:g} ms); lowest raw {low_raw['normalised']:.2f} "
+        f"({low_raw['arm']}, {low_raw['latency_ms']:g} ms)\n"
+        f"- simulator at N = 2 within 10% of the measured step: worst {sim['arm']} at "
+        f"{sim['latency_ms']:g} ms, {sim['simulated_step_ms'] / sim['step_ms'] - 1:+.0%}"
+    )
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -197,11 +234,20 @@ def main() -> None:
     parser.add_argument("--records", type=Path, help="reuse a previous run's records (JSON)")
     parser.add_argument("--port", type=int, default=29631)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--link", choices=["emulated", "real"], default="emulated",
-                        help="real: a delayed network of namespaces (delay_line.py, needs root); "
-                        "--latencies are then one-way delays")  # fmt: skip
-    parser.add_argument("--arms", nargs="+", default=ARMS, choices=REAL_LINK_ARMS,
-                        help="delay_bf16 (gradients in bf16) with --link real only")  # fmt: skip
+    parser.add_argument(
+        "--link",
+        choices=["emulated", "real"],
+        default="emulated",
+        help="real: a delayed network of namespaces (delay_line.py, needs root); "
+        "--latencies are then one-way delays",
+    )
+    parser.add_argument(
+        "--arms",
+        nargs="+",
+        default=ARMS,
+        choices=REAL_LINK_ARMS,
+        help="delay_bf16 (gradients in bf16) with --link real only",
+    )
     parser.add_argument("--bandwidth-mbps", type=float, help="the real link's limit per node")
     parser.add_argument("--arch", default="proxyless_mobile_cifar", help="the net trained")
     args = parser.parse_args()
@@ -221,21 +267,51 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             records = measure(args, Path(tmp))
     rows = summarise(records, args)
-    print(f"#### Normalised throughput against latency: 2 processes x 1 thread, batch {args.batch}, "
-          f"period {args.period} for sparse/both, {args.rounds} rounds\n")  # fmt: skip
-    print(markdown_table(
-        ["L ms", "arm", "delay t", "step ms", "compute ms", "exposed wait ms/step",
-         "T(0)/T(L) measured", "at equal compute", "model (B3)", "simulated step ms (N=2)",
-         "simulated / measured step", "measured per round"],
-        [[f"{r['latency_ms']:g}", r["arm"], r["delay"], f"{r['step_ms']:.0f}", f"{r['compute_ms']:.0f}",
-          f"{r['wait_ms']:.1f}", f"{r['normalised']:.2f}", f"{r['equal_compute']:.2f}",
-          f"{r['model']:.2f}", f"{r['simulated_step_ms']:.0f}", f"{r['simulated_step_ms'] / r['step_ms']:.2f}",
-          " ".join(f"{x:.2f}" for x in r["per_round"])] for r in rows],
-    ))  # fmt: skip
+    print(
+        f"#### Normalised throughput against latency: 2 processes x 1 thread, batch {args.batch}, "
+        f"period {args.period} for sparse/both, {args.rounds} rounds\n"
+    )
+    print(
+        markdown_table(
+            [
+                "L ms",
+                "arm",
+                "delay t",
+                "step ms",
+                "compute ms",
+                "exposed wait ms/step",
+                "T(0)/T(L) measured",
+                "at equal compute",
+                "model (B3)",
+                "simulated step ms (N=2)",
+                "simulated / measured step",
+                "measured per round",
+            ],
+            [
+                [
+                    f"{r['latency_ms']:g}",
+                    r["arm"],
+                    r["delay"],
+                    f"{r['step_ms']:.0f}",
+                    f"{r['compute_ms']:.0f}",
+                    f"{r['wait_ms']:.1f}",
+                    f"{r['normalised']:.2f}",
+                    f"{r['equal_compute']:.2f}",
+                    f"{r['model']:.2f}",
+                    f"{r['simulated_step_ms']:.0f}",
+                    f"{r['simulated_step_ms'] / r['step_ms']:.2f}",
+                    " ".join(f"{x:.2f}" for x in r["per_round"]),
+                ]
+                for r in rows
+            ],
+        )
+    )
     print()
     print(targets(rows))
-    print("\n#### Simulated normalised throughput for N workers (compute drawn from the measured "
-          "synchronous steps; t as dts.delay=auto picks it)\n")  # fmt: skip
+    print(
+        "\n#### Simulated normalised throughput for N workers (compute drawn from the measured "
+        "synchronous steps; t as dts.delay=auto picks it)\n"
+    )
     print(
         markdown_table(
             ["L ms", "arm", *[f"N={n}" for n in args.workers]], scaling_rows(records, args)
@@ -246,8 +322,14 @@ def main() -> None:
     if args.plot and not args.quick:
         args.plot.parent.mkdir(parents=True, exist_ok=True)
         plot(rows, args.plot)
-        compact = [{**r, "step_s": [round(x, 5) for x in r["step_s"]],
-                    "wait_s": [round(x, 5) for x in r["wait_s"]]} for r in records]  # fmt: skip
+        compact = [
+            {
+                **r,
+                "step_s": [round(x, 5) for x in r["step_s"]],
+                "wait_s": [round(x, 5) for x in r["wait_s"]],
+            }
+            for r in records
+        ]
         args.plot.with_suffix(".json").write_text(json.dumps(compact, separators=(",", ":")))
         print(f"plot: {args.plot}; records: {args.plot.with_suffix('.json')}")
 

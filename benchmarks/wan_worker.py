@@ -43,16 +43,31 @@ def arm_overrides(arm: str, latency_ms: float, args: argparse.Namespace) -> tupl
     size = args.batch * 2 * batches + 64
     nodes = int(os.environ.get("WORLD_SIZE", 2)) // int(os.environ.get("LOCAL_WORLD_SIZE", 2))
     overrides = [
-        "trainer=ddp", f"trainer.devices={2 // nodes}", "trainer.accelerator=cpu",
+        "trainer=ddp",
+        f"trainer.devices={2 // nodes}",
+        "trainer.accelerator=cpu",
         f"+trainer.num_nodes={nodes}",
-        "distributed=dts", f"dts.auto_warmup_exchanges={args.warmup}", f"wan.latency_ms={latency_ms}",
-        "dataset=synthetic", "dataset.input_size=32", "dataset.num_classes=10",
-        f"dataset.train_size={size}", f"dataset.batch_size={args.batch}", "epochs=1",
-        f"trainer.limit_train_batches={batches}", "trainer.limit_val_batches=0",
-        "+trainer.enable_checkpointing=false", "+trainer.enable_progress_bar=false", "~logger",
-        "~callbacks", f"paths.output_dir={args.out_dir}/fit", f"arch={args.arch}", "num_classes=10",
-        "module.ema=null", "module.mixup=null",
-    ]  # fmt: skip
+        "distributed=dts",
+        f"dts.auto_warmup_exchanges={args.warmup}",
+        f"wan.latency_ms={latency_ms}",
+        "dataset=synthetic",
+        "dataset.input_size=32",
+        "dataset.num_classes=10",
+        f"dataset.train_size={size}",
+        f"dataset.batch_size={args.batch}",
+        "epochs=1",
+        f"trainer.limit_train_batches={batches}",
+        "trainer.limit_val_batches=0",
+        "+trainer.enable_checkpointing=false",
+        "+trainer.enable_progress_bar=false",
+        "~logger",
+        "~callbacks",
+        f"paths.output_dir={args.out_dir}/fit",
+        f"arch={args.arch}",
+        "num_classes=10",
+        "module.ema=null",
+        "module.mixup=null",
+    ]
     if args.bandwidth_mbps:
         overrides.append(f"wan.bandwidth_mbps={args.bandwidth_mbps}")
     return overrides + [o.format(period=args.period) for o in ARMS[arm]], batches
@@ -99,17 +114,24 @@ def fit(arm: str, latency_ms: float, args: argparse.Namespace) -> dict:
     kept = history[-args.steps :]
     label = args.real_delay_ms if args.real_delay_ms is not None else latency_ms
     stats = engine.link.stats
-    return {"arm": arm, "latency_ms": label, "delay": engine.delay, "fit_s": fit_s,
-            "bytes_per_message": stats.payload_bytes / max(1, stats.messages),
-            "step_s": [s for s, _ in kept], "wait_s": [w for _, w in kept]}  # fmt: skip
+    return {
+        "arm": arm,
+        "latency_ms": label,
+        "delay": engine.delay,
+        "fit_s": fit_s,
+        "bytes_per_message": stats.payload_bytes / max(1, stats.messages),
+        "step_s": [s for s, _ in kept],
+        "wait_s": [w for _, w in kept],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out_dir")
     parser.add_argument("--latencies", type=float, nargs="+", required=True, help="ms")
-    parser.add_argument("--arms", nargs="+", default=["ssgd", "delay", "sparse", "both"],
-                        choices=list(ARMS))  # fmt: skip
+    parser.add_argument(
+        "--arms", nargs="+", default=["ssgd", "delay", "sparse", "both"], choices=list(ARMS)
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=5)
     parser.add_argument("--steps", type=int, default=16)
@@ -130,8 +152,11 @@ def main() -> None:
     for round_ in range(args.rounds):
         for latency in args.latencies:
             for arm in args.arms:
-                record = {"round": round_ + args.round_offset, "rank": rank,
-                          **fit(arm, latency, args)}  # fmt: skip
+                record = {
+                    "round": round_ + args.round_offset,
+                    "rank": rank,
+                    **fit(arm, latency, args),
+                }
                 with out.open("a") as f:
                     f.write(json.dumps(record) + "\n")
 

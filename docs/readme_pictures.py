@@ -38,8 +38,11 @@ def main() -> None:
     parser.add_argument("run", type=Path, help="a search run folder")
     parser.add_argument("runs", type=Path, help="a folder of search runs (a multirun folder)")
     parser.add_argument("--width", type=int, default=900)
-    parser.add_argument("--measure", action="store_true",
-                        help="time the nets' ops on this CPU (cpu, onnxruntime columns)")  # fmt: skip
+    parser.add_argument(
+        "--measure",
+        action="store_true",
+        help="time the nets' ops on this CPU (cpu, onnxruntime columns)",
+    )
     args = parser.parse_args()
     IMAGES.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -48,9 +51,12 @@ def main() -> None:
         probs = json.loads((args.run / "arch_probs.json").read_text())
         drawn = {
             "arch": draw_architecture(arch, arch_subtitle(summary)),
-            "arch_probs": draw_prob_history(probs["history"], probs["candidates"],
-                                            f"{arch.name}: probability of every candidate over the search"),
-        }  # fmt: skip
+            "arch_probs": draw_prob_history(
+                probs["history"],
+                probs["candidates"],
+                f"{arch.name}: probability of every candidate over the search",
+            ),
+        }
         for name, fig in drawn.items():
             downsized(save_figure(fig, Path(tmp) / name)[0], IMAGES / f"{name}.png", args.width)
         written = write_sweep_report(

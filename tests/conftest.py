@@ -68,8 +68,8 @@ class _StopAfterFirstEpoch(pl.Callback):
 
 
 def _fit_search(cfg, stop_early: bool = False):
-    from hwnas.runs.lightning_parts import build_trainer, fit
     from hwnas.runs.search_run import build_search
+    from hwnas.runs.trainer import build_trainer, fit
 
     pl.seed_everything(0, workers=True)
     module, datamodule = build_search(cfg)
@@ -101,17 +101,39 @@ def debug_sweep(tmp_path_factory: pytest.TempPathFactory) -> dict:
     import time
 
     sweep = tmp_path_factory.mktemp("sweep") / "multirun"
-    env = {**os.environ, "HWNAS_CACHE": str(tmp_path_factory.getbasetemp() / "hwnas-cache"),
-           "WANDB_SILENT": "true"}  # fmt: skip
+    env = {
+        **os.environ,
+        "HWNAS_CACHE": str(tmp_path_factory.getbasetemp() / "hwnas-cache"),
+        "WANDB_SILENT": "true",
+    }
     start = time.perf_counter()
     search = subprocess.run(
-        [sys.executable, "search.py", "-m", "debug=fast", f"cost_loss.target={SWEEP_TARGETS}",
-         "logger=csv,wandb", f"hydra.sweep.dir={sweep}"],
-        cwd=ROOT, env=env, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "search.py",
+            "-m",
+            "debug=fast",
+            f"cost_loss.target={SWEEP_TARGETS}",
+            "logger=csv,wandb",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert search.returncode == 0, search.stderr[-3000:]
-    report = subprocess.run([sys.executable, "-m", "hwnas.report", str(sweep)], cwd=ROOT, env=env,
-                            capture_output=True, text=True)  # fmt: skip
+    report = subprocess.run(
+        [sys.executable, "-m", "hwnas.report", str(sweep)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert report.returncode == 0, report.stderr[-3000:]
-    return {"folder": sweep, "seconds": time.perf_counter() - start, "env": env,
-            "runs": sorted(p.parent for p in sweep.glob("*/summary.json"))}  # fmt: skip
+    return {
+        "folder": sweep,
+        "seconds": time.perf_counter() - start,
+        "env": env,
+        "runs": sorted(p.parent for p in sweep.glob("*/summary.json")),
+    }

@@ -138,14 +138,20 @@ def test_a_missing_section_is_refused_with_the_file_and_the_fix(tmp_path: Path, 
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda d: d["stem"].pop("stride"), r"stem has no `stride` \(it needs channels, kernel and stride\)"),
-        (lambda d: d["head"].pop("dropout"), r"head has no `dropout` \(it needs channels and dropout\)"),
+        (
+            lambda d: d["stem"].pop("stride"),
+            r"stem has no `stride` \(it needs channels, kernel and stride\)",
+        ),
+        (
+            lambda d: d["head"].pop("dropout"),
+            r"head has no `dropout` \(it needs channels and dropout\)",
+        ),
         (lambda d: d["head"].pop("channels"), "head has no `channels`"),
         (lambda d: d["layers"][2].pop("kernel"), r"layer 2 \(stage 2\) has no `kernel`"),
         (lambda d: d["first_block"].pop("shortcut"), "first_block has no `shortcut`"),
     ],
     ids=["stem.stride", "head.dropout", "head.channels", "layer.kernel", "first_block.shortcut"],
-)  # fmt: skip
+)
 def test_a_missing_field_names_its_section_and_the_fix(tmp_path: Path, edit, message) -> None:
     """A deleted stem stride was built at stride 2, a deleted head dropout at 0."""
     path = _tiny_edited(tmp_path, edit)
@@ -172,8 +178,11 @@ def test_a_shortcut_timm_would_not_build_is_refused(tmp_path: Path) -> None:
     """timm puts a skip connection wherever stride is 1 and the channels stay, whatever the
     file says; the latency tables price the file's."""
     path = _tiny_edited(tmp_path, lambda d: d["layers"][1].update(shortcut=False))
-    with pytest.raises(ValueError, match=r"layer 1 \(stage 1\): shortcut: False, but .* set "
-                                         "shortcut: true"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"layer 1 \(stage 1\): shortcut: False, but .* set "
+        "shortcut: true",
+    ):
         Architecture.load(path)
 
 

@@ -20,8 +20,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # (module, name, keywords hwnas passes) for every private name hwnas imports; the users are
 # hwnas.architecture.timm_model (builder) and hwnas.search_space.blocks (blocks).
-BLOCK_KEYWORDS = ["in_chs", "out_chs", "dw_kernel_size", "stride", "noskip", "act_layer",
-                  "norm_layer"]  # fmt: skip
+BLOCK_KEYWORDS = [
+    "in_chs",
+    "out_chs",
+    "dw_kernel_size",
+    "stride",
+    "noskip",
+    "act_layer",
+    "norm_layer",
+]
 BLOCKS = "timm.models._efficientnet_blocks"
 PRIVATE = [
     ("timm.models._efficientnet_builder", "decode_arch_def", ["arch_def"]),
@@ -30,17 +37,28 @@ PRIVATE = [
 ]
 # What hwnas.architecture.timm_model.build_timm_model passes to timm's EfficientNet.
 EFFICIENTNET_KEYWORDS = [
-    "block_args", "num_classes", "num_features", "in_chans", "stem_size", "fix_stem",
-    "act_layer", "norm_layer", "round_chs_fn", "drop_rate", "drop_path_rate",
-]  # fmt: skip
+    "block_args",
+    "num_classes",
+    "num_features",
+    "in_chans",
+    "stem_size",
+    "fix_stem",
+    "act_layer",
+    "norm_layer",
+    "round_chs_fn",
+    "drop_rate",
+    "drop_path_rate",
+]
 
 
 def _private(module: str, name: str) -> object:
     try:
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as err:
-        pytest.fail(f"timm {timm.__version__} no longer has {module}.{name} ({err}); hwnas "
-                    "imports it: adapt hwnas or bound timm below this release in pyproject.toml")  # fmt: skip
+        pytest.fail(
+            f"timm {timm.__version__} no longer has {module}.{name} ({err}); hwnas "
+            "imports it: adapt hwnas or bound timm below this release in pyproject.toml"
+        )
 
 
 def _missing_keywords(func: object, keywords: list[str]) -> list[str]:
@@ -71,10 +89,14 @@ def test_decode_arch_def_reads_the_strings_arch_files_write() -> None:
     decode = _private("timm.models._efficientnet_builder", "decode_arch_def")
     stages = decode([["ds_r1_k3_s1_c8"], ["ir_r1_k5_s2_e3_c16", "ir_r1_k7_s1_e6_c16"]])
     got = [
-        [tuple(b.get(k) for k in ("block_type", "dw_kernel_size", "stride", "exp_ratio", "out_chs"))
-         for b in stage]
+        [
+            tuple(
+                b.get(k) for k in ("block_type", "dw_kernel_size", "stride", "exp_ratio", "out_chs")
+            )
+            for b in stage
+        ]
         for stage in stages
-    ]  # fmt: skip
+    ]
     assert got == [[("ds", 3, 1, None, 8)], [("ir", 5, 2, 3.0, 16), ("ir", 7, 1, 6.0, 16)]], (
         f"timm {timm.__version__}: decode_arch_def reads hwnas's block strings differently"
     )
@@ -109,8 +131,13 @@ def test_efficientnet_builds_the_same_blocks_as_the_supernet() -> None:
 
     decode = _private("timm.models._efficientnet_builder", "decode_arch_def")
     blocks = _private(BLOCKS, "InvertedResidual")
-    model = EfficientNet(decode([["ir_r1_k5_s1_e3_c16"]]), stem_size=16, fix_stem=True,
-                         act_layer=nn.ReLU6, round_chs_fn=lambda c: c)  # fmt: skip
+    model = EfficientNet(
+        decode([["ir_r1_k5_s1_e3_c16"]]),
+        stem_size=16,
+        fix_stem=True,
+        act_layer=nn.ReLU6,
+        round_chs_fn=lambda c: c,
+    )
     built = model.blocks[0][0]
     alone = blocks(16, 16, dw_kernel_size=5, stride=1, exp_ratio=3.0, act_layer=nn.ReLU6)
     assert type(built) is type(alone)

@@ -14,8 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 from delay_line import PREFIX, DelayLine, probe, unavailable  # noqa: E402
 
-pytestmark = pytest.mark.skipif(unavailable() is not None,
-                                reason=f"delay line: {unavailable()}")  # fmt: skip
+pytestmark = pytest.mark.skipif(unavailable() is not None, reason=f"delay line: {unavailable()}")
 
 
 def _namespaces() -> str:
@@ -54,8 +53,9 @@ def test_a_sigterm_to_its_owner_removes_the_namespaces_too(tmp_path) -> None:
         "    print(' '.join(line.namespaces), flush=True)\n"
         "    os.kill(os.getpid(), signal.SIGTERM)\n"
     )
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                            timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 128 + 15, result.stderr[-2000:]
     made = result.stdout.split()
     assert made and not any(ns in _namespaces() for ns in made)

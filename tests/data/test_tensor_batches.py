@@ -7,8 +7,9 @@ from hwnas.data.tensor_batches import ShardedOrder, TensorAugment, TensorBatches
 
 
 def _images(n: int = 16, size: int = 8) -> torch.Tensor:
-    return torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8,
-                         generator=torch.Generator().manual_seed(0))  # fmt: skip
+    return torch.randint(
+        0, 256, (n, 3, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
 
 
 def test_crop_takes_a_window_of_the_zero_padded_image() -> None:
@@ -17,8 +18,12 @@ def test_crop_takes_a_window_of_the_zero_padded_image() -> None:
     padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
     offsets = set()
     for b in range(len(images)):
-        found = [(dy, dx) for dy in range(5) for dx in range(5)
-                 if torch.equal(out[b], padded[b, :, dy : dy + 8, dx : dx + 8])]  # fmt: skip
+        found = [
+            (dy, dx)
+            for dy in range(5)
+            for dx in range(5)
+            if torch.equal(out[b], padded[b, :, dy : dy + 8, dx : dx + 8])
+        ]
         assert found, f"image {b} is not a crop of its padded input"
         offsets.add(found[0])
     assert len(offsets) > 3  # offsets are drawn per image, not once per batch
@@ -54,6 +59,7 @@ def test_batches_are_normalised_as_torchvision_does() -> None:
     expected = torch.stack([normalize(img.float() / 255) for img in images[:4]])
     torch.testing.assert_close(x, expected, atol=1e-5, rtol=0)
     assert y.tolist() == [0, 1, 2, 3]
-    training = TensorBatches(images, labels, 4, mean, std, TensorAugment(), shuffle=True,
-                             drop_last=True)  # fmt: skip
+    training = TensorBatches(
+        images, labels, 4, mean, std, TensorAugment(), shuffle=True, drop_last=True
+    )
     assert len(training) == 2 and all(len(y) == 4 for _, y in training)

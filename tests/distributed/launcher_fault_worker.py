@@ -15,8 +15,8 @@ import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
 
-from hwnas.runs.lightning_parts import build_trainer, fit
 from hwnas.runs.train_run import build_training
+from hwnas.runs.trainer import build_trainer, fit
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -25,8 +25,9 @@ class Fault(pl.Callback):
     def __init__(self, mode: str, out: Path) -> None:
         self.action, self.rank, self.out = mode[:-1], int(mode[-1]), out
 
-    def on_train_batch_start(self, trainer: pl.Trainer, module: pl.LightningModule, batch,
-                             batch_idx: int) -> None:  # fmt: skip
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, module: pl.LightningModule, batch, batch_idx: int
+    ) -> None:
         if trainer.global_rank != self.rank or (trainer.current_epoch, batch_idx) != (1, 1):
             return
         (self.out / "fault_time").write_text(str(time.time()))
@@ -41,11 +42,19 @@ def main(out_dir: str, mode: str, timeout_s: str) -> None:
     torch.set_num_threads(1)
     out = Path(out_dir)
     overrides = [
-        "debug=train_fast", "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu",
-        "+trainer.enable_progress_bar=false", "module.mixup=null", "module.ema=null",
-        "logger=csv", "distributed=dts", "dts.delay=2", f"dts.timeout_s={timeout_s}",
+        "debug=train_fast",
+        "trainer=ddp",
+        "trainer.devices=2",
+        "trainer.accelerator=cpu",
+        "+trainer.enable_progress_bar=false",
+        "module.mixup=null",
+        "module.ema=null",
+        "logger=csv",
+        "distributed=dts",
+        "dts.delay=2",
+        f"dts.timeout_s={timeout_s}",
         f"paths.output_dir={out_dir}",
-    ]  # fmt: skip
+    ]
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
     pl.seed_everything(0, workers=True)

@@ -18,17 +18,26 @@ import torch
 from hydra import compose, initialize_config_dir
 from torch.utils.data import DataLoader, DistributedSampler
 
-from hwnas.runs.lightning_parts import build_trainer
 from hwnas.runs.train_run import build_training
+from hwnas.runs.trainer import build_trainer
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
 ACCELERATOR = os.environ.get("HWNAS_TEST_ACCELERATOR", "cpu")  # gpu: the NCCL test
 COMMON = [
-    "debug=train_fast", "trainer=ddp", "trainer.devices=2", f"trainer.accelerator={ACCELERATOR}",
-    "+trainer.num_nodes=1", "+trainer.enable_progress_bar=false", "module.mixup=null",
-    "module.warmup_epochs=0", "dataset.train_size=512", "trainer.limit_train_batches=5",
-    "trainer.limit_val_batches=1", "logger=csv", "optimizer.lr=0.2",
-]  # fmt: skip
+    "debug=train_fast",
+    "trainer=ddp",
+    "trainer.devices=2",
+    f"trainer.accelerator={ACCELERATOR}",
+    "+trainer.num_nodes=1",
+    "+trainer.enable_progress_bar=false",
+    "module.mixup=null",
+    "module.warmup_epochs=0",
+    "dataset.train_size=512",
+    "trainer.limit_train_batches=5",
+    "trainer.limit_val_batches=1",
+    "logger=csv",
+    "optimizer.lr=0.2",
+]
 DTS = ["distributed=dts", "dts.timeout_s=60"]
 ARMS = {
     "ddp": ["epochs=1"],
@@ -90,8 +99,9 @@ def read_rank_zeros_batches(datamodule: pl.LightningDataModule) -> None:
 
     def train_dataloader() -> DataLoader:
         sampler = DistributedSampler(datamodule.train_set, 2, 0, shuffle=True, seed=datamodule.seed)
-        return DataLoader(datamodule.train_set, batch_size=datamodule.batch_size, sampler=sampler,
-                          drop_last=True)  # fmt: skip
+        return DataLoader(
+            datamodule.train_set, batch_size=datamodule.batch_size, sampler=sampler, drop_last=True
+        )
 
     datamodule.train_dataloader = train_dataloader
 
@@ -112,18 +122,28 @@ def fit(out: Path, arm: str) -> None:
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
     params = {k: v.detach().cpu().clone() for k, v in module.model.named_parameters()}
-    optimizer = {f"{i}.{k}": v.detach().cpu().clone()
-                 for i, s in trainer.optimizers[0].state_dict()["state"].items()
-                 for k, v in s.items() if torch.is_tensor(v)}  # fmt: skip
+    optimizer = {
+        f"{i}.{k}": v.detach().cpu().clone()
+        for i, s in trainer.optimizers[0].state_dict()["state"].items()
+        for k, v in s.items()
+        if torch.is_tensor(v)
+    }
     rank = int(os.environ["RANK"])
     engine = getattr(trainer.strategy, "engine", None)  # DTS only
     warmup = engine.warmup if engine is not None else None
     warmup_pending = warmup is not None and warmup.warming
-    torch.save({"state": state, "params": params, "optimizer": optimizer,
-                "epoch": trainer.current_epoch, "warmup_pending": warmup_pending,
-                "spreads": engine.spreads if engine is not None else None,
-                "broadcasts_between_batches": counter.between},
-               out / f"{arm}.rank{rank}.pt")  # fmt: skip
+    torch.save(
+        {
+            "state": state,
+            "params": params,
+            "optimizer": optimizer,
+            "epoch": trainer.current_epoch,
+            "warmup_pending": warmup_pending,
+            "spreads": engine.spreads if engine is not None else None,
+            "broadcasts_between_batches": counter.between,
+        },
+        out / f"{arm}.rank{rank}.pt",
+    )
 
 
 def main(out_dir: str, arms: list[str]) -> None:

@@ -27,13 +27,25 @@ def free_port() -> int:
 def run_arms(worker: Path, out: Path, arms: list[str]) -> dict[str, list[dict]]:
     """`worker out arm...` under torchrun on two processes of one thread; every arm's saved
     `<arm>.rank<r>.pt` of both ranks."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", str(free_port()), str(worker), str(out), *arms]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(free_port()),
+        str(worker),
+        str(out),
+        *arms,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
-    return {arm: [torch.load(out / f"{arm}.rank{r}.pt", weights_only=False) for r in (0, 1)]
-            for arm in arms}  # fmt: skip
+    return {
+        arm: [torch.load(out / f"{arm}.rank{r}.pt", weights_only=False) for r in (0, 1)]
+        for arm in arms
+    }
 
 
 def run_ranks(
@@ -41,17 +53,30 @@ def run_ranks(
 ) -> list[Any]:
     """`fn(rank, *args)` on `world` processes in one gloo group; returns every rank's result."""
     with tempfile.TemporaryDirectory() as out:
-        mp.start_processes(_entry, args=(fn, world, free_port(), out, timeout_s, args),
-                           nprocs=world, join=True, start_method="spawn")  # fmt: skip
+        mp.start_processes(
+            _entry,
+            args=(fn, world, free_port(), out, timeout_s, args),
+            nprocs=world,
+            join=True,
+            start_method="spawn",
+        )
         return [torch.load(os.path.join(out, f"{r}.pt"), weights_only=False) for r in range(world)]
 
 
-def _entry(rank: int, fn: Callable[..., Any], world: int, port: int, out: str, timeout_s: float,
-           args: tuple) -> None:  # fmt: skip
+def _entry(
+    rank: int,
+    fn: Callable[..., Any],
+    world: int,
+    port: int,
+    out: str,
+    timeout_s: float,
+    args: tuple,
+) -> None:
     torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world,
-                            timeout=timedelta(seconds=timeout_s))  # fmt: skip
+    dist.init_process_group(
+        "gloo", rank=rank, world_size=world, timeout=timedelta(seconds=timeout_s)
+    )
     try:
         result = fn(rank, *args)
         dist.barrier()

@@ -49,13 +49,15 @@ def gather(tensor: torch.Tensor) -> list[torch.Tensor]:
 
 
 # --- B1: delayed gradients ----------------------------------------------------------------
-def delayed(rank: int, delay: int, steps: int, correction: bool = True,
-            compress: str | None = None) -> dict[str, Any]:  # fmt: skip
+def delayed(
+    rank: int, delay: int, steps: int, correction: bool = True, compress: str | None = None
+) -> dict[str, Any]:
     model = toy_model()
     params = list(model.parameters())
     opt = torch.optim.SGD(params, lr=LR)
-    exchange = DelayedGradients(params, EmulatedLink(), delay=delay, correction=correction,
-                                compress=compress)  # fmt: skip
+    exchange = DelayedGradients(
+        params, EmulatedLink(), delay=delay, correction=correction, compress=compress
+    )
     for step in range(steps):
         backward(model, rank, step)
         exchange.exchange()
@@ -66,8 +68,13 @@ def delayed(rank: int, delay: int, steps: int, correction: bool = True,
     shared = weights + LR * own  # B1: the same on every rank
     # Applying every pending correction replaces the own gradients by their averages.
     corrected = shared - LR * torch.stack(gather(own)).mean(0)
-    result = {"weights": weights, "replicas": gather(weights), "shared": gather(shared),
-              "corrected": corrected, "in_flight": len(local)}  # fmt: skip
+    result = {
+        "weights": weights,
+        "replicas": gather(weights),
+        "shared": gather(shared),
+        "corrected": corrected,
+        "in_flight": len(local),
+    }
     exchange.drain()
     average_replicas(exchange.link, model, [opt])
     result["drained"] = gather(flatten(params))
@@ -139,8 +146,12 @@ def shared(rank: int, delay: int, steps: int) -> dict[str, Any]:
         opt.step()
         replicas.append(gather(flatten(params)))
     exchange.settle()
-    return {"replicas": replicas, "stepped": stepped, "weights": flatten(params),
-            "pending": len(exchange.state_dict()["pending"])}  # fmt: skip
+    return {
+        "replicas": replicas,
+        "stepped": stepped,
+        "weights": flatten(params),
+        "pending": len(exchange.state_dict()["pending"]),
+    }
 
 
 def shared_reference(rank: int, delay: int, steps: int) -> torch.Tensor:
@@ -162,13 +173,15 @@ def shared_reference(rank: int, delay: int, steps: int) -> torch.Tensor:
 
 
 # --- B2: periodic parameter deltas --------------------------------------------------------
-def periodic(rank: int, period: int, delay: int, steps: int, outer: bool = False,
-             compress: str | None = None) -> dict[str, Any]:  # fmt: skip
+def periodic(
+    rank: int, period: int, delay: int, steps: int, outer: bool = False, compress: str | None = None
+) -> dict[str, Any]:
     model = toy_model()
     params = list(model.parameters())
     opt = torch.optim.SGD(params, lr=LR, momentum=0.9)
-    exchange = PeriodicDeltas(params, EmulatedLink(), period, delay,
-                              nesterov_outer() if outer else None, compress)  # fmt: skip
+    exchange = PeriodicDeltas(
+        params, EmulatedLink(), period, delay, nesterov_outer() if outer else None, compress
+    )
     for step in range(steps):
         backward(model, rank, step)
         opt.step()
@@ -216,8 +229,9 @@ def diloco_reference(
     return flatten(params)
 
 
-def delayed_diloco_reference(rank: int, period: int, delay: int, steps: int, lr: float = 0.7,
-                             mu: float = 0.9) -> torch.Tensor:  # fmt: skip
+def delayed_diloco_reference(
+    rank: int, period: int, delay: int, steps: int, lr: float = 0.7, mu: float = 0.9
+) -> torch.Tensor:
     """DiLoCo with the average arriving t < p steps late, written as the outer model plus each
     worker's local progress since it sent: every p steps a worker sends its weights' distance
     to the outer model; t steps later the outer model takes a Nesterov step on their average
@@ -278,9 +292,14 @@ def compressed_exchanges(rank: int, compress: str, steps: int) -> dict[str, Any]
         half.append(message.wait().float())
         sent_sum += message.sent
         meant_sum += x
-    return {"exact": torch.stack(exact), "half": torch.stack(half), "sent_sum": sent_sum,
-            "meant_sum": meant_sum, "residual": feedback.residual,
-            "bytes": (exact_link.stats.payload_bytes, half_link.stats.payload_bytes)}  # fmt: skip
+    return {
+        "exact": torch.stack(exact),
+        "half": torch.stack(half),
+        "sent_sum": sent_sum,
+        "meant_sum": meant_sum,
+        "residual": feedback.residual,
+        "bytes": (exact_link.stats.payload_bytes, half_link.stats.payload_bytes),
+    }
 
 
 # --- the link -----------------------------------------------------------------------------
@@ -301,8 +320,9 @@ def delivery_times(rank: int, latency_ms: float, messages: int) -> dict[str, Any
     }
 
 
-def fifo_bandwidth(rank: int, latency_ms: float, bandwidth_mbps: float, messages: int,
-                   numel: int) -> dict[str, Any]:  # fmt: skip
+def fifo_bandwidth(
+    rank: int, latency_ms: float, bandwidth_mbps: float, messages: int, numel: int
+) -> dict[str, Any]:
     """Back-to-back messages: each must wait for the one before it to cross."""
     link = EmulatedLink(latency_ms, bandwidth_mbps)
     start = time.perf_counter()

@@ -15,8 +15,10 @@ from hwnas.distributed import EmulatedLink
 def test_delivery_no_earlier_than_the_latency_and_within_a_millisecond(scenario) -> None:
     for result in scenario("delivery_20ms"):
         late = (result["after_latest_issue_s"] - 0.020).tolist()
-        print(f"delivery after issue + 20 ms: median {statistics.median(late) * 1e3:.3f} ms, "
-              f"max {max(late) * 1e3:.3f} ms; link's own {statistics.median(result['link_late_s']) * 1e3:.3f} ms")  # fmt: skip
+        print(
+            f"delivery after issue + 20 ms: median {statistics.median(late) * 1e3:.3f} ms, "
+            f"max {max(late) * 1e3:.3f} ms; link's own {statistics.median(result['link_late_s']) * 1e3:.3f} ms"
+        )
         assert min(late) >= 0.0
         assert statistics.median(late) <= 1e-3
         assert sorted(late)[int(0.8 * len(late))] <= 1e-3  # a shared core may delay a few
@@ -39,8 +41,10 @@ def test_a_synchronous_step_pays_the_injected_latency(scenario) -> None:
         compute = statistics.median(scenario("compute_only")[rank][1:])
         at_zero = statistics.median(scenario("ssgd_0ms")[rank][1:])
         at_50 = statistics.median(scenario("ssgd_50ms")[rank][1:])
-        print(f"rank {rank}: compute {compute * 1e3:.2f} ms, SSGD at 0 ms {at_zero * 1e3:.2f} ms, "
-              f"at 50 ms {at_50 * 1e3:.2f} ms")  # fmt: skip
+        print(
+            f"rank {rank}: compute {compute * 1e3:.2f} ms, SSGD at 0 ms {at_zero * 1e3:.2f} ms, "
+            f"at 50 ms {at_50 * 1e3:.2f} ms"
+        )
         assert at_50 - compute >= 0.050
         assert at_50 - at_zero >= 0.045
 

@@ -89,8 +89,14 @@ def test_sparse_gradients_touch_only_what_was_sampled_now_or_t_steps_before(scen
     gets a gradient at step k only if it was sampled at step k or at step k - 1 (the
     correction), so the optimiser leaves the other candidates alone."""
     r0, r1 = scenario("sampled_paths_t1")
-    expected = [(True, False), (True, True), (False, True), (True, False), (True, True),
-                (False, True)]  # fmt: skip
+    expected = [
+        (True, False),
+        (True, True),
+        (False, True),
+        (True, False),
+        (True, True),
+        (False, True),
+    ]
     assert r0["present"] == r1["present"] == expected
     # step 1: a was not sampled, so its gradient is the correction alone: gbar(0) - g_j(0)
     # (rank 0 sent 1, rank 1 sent 2: the average is 1.5)

@@ -22,11 +22,24 @@ def _launch(out: Path, mode: str) -> tuple[subprocess.CompletedProcess, float]:
     port = str(free_port())
     procs = []
     for rank in (0, 1):
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1",
-               "MASTER_PORT": port, "WORLD_SIZE": "2", "NODE_RANK": "0", "LOCAL_RANK": str(rank)}  # fmt: skip
-        procs.append(subprocess.Popen([sys.executable, str(WORKER), str(out), mode, str(TIMEOUT_S)],
-                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True))  # fmt: skip
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": "1",
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": port,
+            "WORLD_SIZE": "2",
+            "NODE_RANK": "0",
+            "LOCAL_RANK": str(rank),
+        }
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, str(WORKER), str(out), mode, str(TIMEOUT_S)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     start = time.perf_counter()
     try:
         stdout, stderr = procs[0].communicate(timeout=180)
@@ -108,9 +121,14 @@ def test_under_lightnings_launcher_every_rank_ends_soon_and_the_checkpoints_surv
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_PORT": str(free_port())}
     for key in ("LOCAL_RANK", "RANK", "WORLD_SIZE", "NODE_RANK", "MASTER_ADDR"):
         env.pop(key, None)
-    proc = subprocess.Popen([sys.executable, str(LAUNCHER_WORKER), str(tmp_path), mode,
-                             str(TIMEOUT_S)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, str(LAUNCHER_WORKER), str(tmp_path), mode, str(TIMEOUT_S)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         _, stderr = proc.communicate(timeout=240)  # until every rank closed the pipes
         deadline = time.monotonic() + 10

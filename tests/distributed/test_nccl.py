@@ -49,9 +49,16 @@ def test_one_gpu_trains_over_nccl_and_pays_the_emulated_latency(tmp_path: Path, 
     strategy = DTSStrategy(latency_ms=5, process_group_backend="nccl", **settings)
     module = SlowLinear()
     before = [p.detach().clone() for p in module.parameters()]
-    trainer = pl.Trainer(accelerator="gpu", devices=1, strategy=strategy, logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False, max_steps=12,
-                         default_root_dir=tmp_path)  # fmt: skip
+    trainer = pl.Trainer(
+        accelerator="gpu",
+        devices=1,
+        strategy=strategy,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        max_steps=12,
+        default_root_dir=tmp_path,
+    )
     trainer.fit(module, _loader())
     assert torch.distributed.get_backend() == "nccl"
     assert strategy.engine.link.stats.messages >= 3
@@ -67,8 +74,19 @@ def test_one_gpu_trains_over_nccl_and_pays_the_emulated_latency(tmp_path: Path, 
 def test_two_gpus_match_ddp_and_resume_exactly(tmp_path: Path) -> None:
     worker = Path(__file__).with_name("lightning_worker.py")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HWNAS_TEST_ACCELERATOR": "gpu"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", str(free_port()), str(worker), str(tmp_path), "ddp", "dts_t0"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(free_port()),
+        str(worker),
+        str(tmp_path),
+        "ddp",
+        "dts_t0",
+    ]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     ddp = torch.load(tmp_path / "ddp.rank0.pt", weights_only=False)["params"]

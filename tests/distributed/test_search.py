@@ -45,8 +45,10 @@ def test_under_a_delay_every_rank_samples_the_same_paths(arms, arm: str) -> None
     assert len(rank0["paths"]) == 10 and rank0["paths"] == rank1["paths"]
     assert len({tuple(p) for p in rank0["paths"]}) > 1  # it did sample different paths
     assert all(spread > 1e-4 for _, spread in rank0["spreads"])  # 0 under synchronous SGD
-    moved = [float((a - b).abs().max()) for a, b in
-             zip(rank0["alphas"], arms["dts_t0"][0]["alphas"], strict=True)]  # fmt: skip
+    moved = [
+        float((a - b).abs().max())
+        for a, b in zip(rank0["alphas"], arms["dts_t0"][0]["alphas"], strict=True)
+    ]
     assert max(moved) > 1e-2  # the alphas moved on from the one-epoch run
 
 

@@ -38,8 +38,10 @@ def _no_process_group_left() -> Iterator[None]:
 def _cfg(name: str, out: Path, *overrides: str):
     debug = "debug=fast" if name == "search" else "debug=train_fast"
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose(config_name=name, overrides=[debug, "logger=csv", "distributed=dts",
-                                                   "trainer.devices=1", *overrides])  # fmt: skip
+        cfg = compose(
+            config_name=name,
+            overrides=[debug, "logger=csv", "distributed=dts", "trainer.devices=1", *overrides],
+        )
     with open_dict(cfg):
         cfg.paths.output_dir = str(out)
     return cfg
@@ -63,14 +65,23 @@ class SlowLinear(pl.LightningModule):
 
 def _loader(n: int = 64) -> DataLoader:
     g = torch.Generator().manual_seed(0)
-    return DataLoader(TensorDataset(torch.randn(n, 4, generator=g) * 100, torch.randint(0, 2, (n,), generator=g)),
-                      batch_size=4)  # fmt: skip
+    return DataLoader(
+        TensorDataset(torch.randn(n, 4, generator=g) * 100, torch.randint(0, 2, (n,), generator=g)),
+        batch_size=4,
+    )
 
 
 def _trainer(tmp_path: Path, strategy: DTSStrategy, **kwargs) -> pl.Trainer:
-    return pl.Trainer(accelerator="cpu", devices=1, strategy=strategy, logger=False,
-                      enable_checkpointing=False, enable_progress_bar=False,
-                      default_root_dir=tmp_path, **kwargs)  # fmt: skip
+    return pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        strategy=strategy,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        default_root_dir=tmp_path,
+        **kwargs,
+    )
 
 
 def test_reinforce_search_is_refused_with_the_alternatives(tmp_path: Path) -> None:
@@ -89,8 +100,10 @@ def test_a_module_with_two_optimisers_and_no_plan_for_the_second_is_refused(
             self.automatic_optimization = False
 
         def configure_optimizers(self):
-            return [torch.optim.SGD([self.net.weight], lr=1.0),
-                    torch.optim.SGD([self.net.bias], lr=1.0)]  # fmt: skip
+            return [
+                torch.optim.SGD([self.net.weight], lr=1.0),
+                torch.optim.SGD([self.net.bias], lr=1.0),
+            ]
 
     trainer = _trainer(tmp_path, DTSStrategy(delay=1), max_steps=2)
     with pytest.raises(ValueError, match="has 2 and no dts_shared_steps"):
@@ -128,11 +141,11 @@ class WithSyncBatchNorm(SlowLinear):
 
 
 @pytest.mark.parametrize("how", ["module", "trainer"])
-def test_sync_batchnorm_is_refused_for_a_blocking_collective_per_layer(tmp_path: Path,
-                                                                       how: str) -> None:  # fmt: skip
+def test_sync_batchnorm_is_refused_for_a_blocking_collective_per_layer(
+    tmp_path: Path, how: str
+) -> None:
     module = WithSyncBatchNorm() if how == "module" else SlowLinear()
-    trainer = _trainer(tmp_path, DTSStrategy(delay=1), max_steps=2,
-                       sync_batchnorm=how == "trainer")  # fmt: skip
+    trainer = _trainer(tmp_path, DTSStrategy(delay=1), max_steps=2, sync_batchnorm=how == "trainer")
     with pytest.raises(ValueError, match="cannot train with SyncBatchNorm.*sync_batchnorm=false"):
         trainer.fit(module, _loader())
 
@@ -269,8 +282,9 @@ def test_auto_delay_hides_the_measured_latency(tmp_path: Path) -> None:
 def test_sync_warmup_steps_run_synchronously_then_the_chosen_delay(tmp_path: Path) -> None:
     """`dts.delay=auto` measures during the synchronous warm-up; its delay starts only after
     `sync_warmup_steps`, so those steps all pay the link's latency, and the later ones do not."""
-    strategy = DTSStrategy(delay="auto", latency_ms=35, auto_warmup_exchanges=3,
-                           sync_warmup_steps=7)  # fmt: skip
+    strategy = DTSStrategy(
+        delay="auto", latency_ms=35, auto_warmup_exchanges=3, sync_warmup_steps=7
+    )
     delays = []
 
     class RecordDelay(pl.Callback):

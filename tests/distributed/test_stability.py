@@ -72,8 +72,9 @@ class _PairLink:
                 return (link.sent[0][self.index] + link.sent[1][self.index]) / 2
 
         class _Endpoint:
-            def all_reduce_mean(self, payload: torch.Tensor, what: str = "",
-                                feedback: None = None) -> _Message:  # fmt: skip
+            def all_reduce_mean(
+                self, payload: torch.Tensor, what: str = "", feedback: None = None
+            ) -> _Message:
                 link.sent[rank].append(payload.clone())
                 return _Message(len(link.sent[rank]) - 1)
 

@@ -80,9 +80,13 @@ def test_each_sync_point_reports_how_far_the_replicas_had_drifted(arms) -> None:
     Under the delayed update the ranks agree on
     the replicas' average, so both lie equally far from it (the sparse update's outer Nesterov
     step moves the agreed model off the average); a resumed run reports its own sync points."""
-    cases = {"dts_t0": ([5], 0.0, 0.0), "same_data_t3": ([5, 10], 0.0, 0.0),
-             "unbroken": ([5, 10], 1e-3, 0.5), "sparse": ([5, 10], 1e-4, 0.5),
-             "resumed": ([10], 1e-3, 0.5)}  # fmt: skip
+    cases = {
+        "dts_t0": ([5], 0.0, 0.0),
+        "same_data_t3": ([5, 10], 0.0, 0.0),
+        "unbroken": ([5, 10], 1e-3, 0.5),
+        "sparse": ([5, 10], 1e-4, 0.5),
+        "resumed": ([10], 1e-3, 0.5),
+    }
     for arm, (steps, low, high) in cases.items():
         rank0, rank1 = (rank["spreads"] for rank in arms[arm])
         assert [step for step, _ in rank0] == [step for step, _ in rank1] == steps, (arm, rank0)
@@ -110,8 +114,11 @@ def test_every_run_ends_as_one_model(arms, arm: str) -> None:
 def test_resumed_run_equals_the_unbroken_run(arms) -> None:
     assert arms["broken"][0]["epoch"] == 1  # stopped after the first of two epochs
     unbroken, resumed = arms["unbroken"][0]["state"], arms["resumed"][0]["state"]
-    moved = max(float((v - arms["dts_t0"][0]["state"][k]).abs().max()) for k, v in unbroken.items()
-                if v.is_floating_point())  # fmt: skip
+    moved = max(
+        float((v - arms["dts_t0"][0]["state"][k]).abs().max())
+        for k, v in unbroken.items()
+        if v.is_floating_point()
+    )
     assert moved > 1e-3
     for name, value in unbroken.items():
         assert torch.equal(resumed[name], value), name

@@ -134,8 +134,12 @@ def test_a_run_that_logged_no_step_says_why(tmp_path: Path) -> None:
 
 
 def test_a_run_that_logged_no_scalars_says_why(tmp_path: Path) -> None:
-    run = _run(tmp_path / "search", "search", SEARCH_FIGURES,
-               logger={"_target_": "pytorch_lightning.loggers.WandbLogger", "offline": False})  # fmt: skip
+    run = _run(
+        tmp_path / "search",
+        "search",
+        SEARCH_FIGURES,
+        logger={"_target_": "pytorch_lightning.loggers.WandbLogger", "offline": False},
+    )
     assert logged_scalars(run) == (
         None,
         f"{run} holds no logged scalars: no csv/*/metrics.csv with a row and no "

@@ -166,11 +166,21 @@ def short_dts_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real DTS run of 8 steps (2 epochs of 4) logging every 10 steps: no step logged."""
     out = tmp_path_factory.mktemp("short_dts_run")
     done = subprocess.run(
-        [sys.executable, "train.py", "debug=train_fast", "distributed=dts", "trainer.devices=1",
-         "epochs=2", "trainer.limit_train_batches=4", "trainer.log_every_n_steps=10",
-         f"hydra.run.dir={out}"],
-        cwd=ROOT, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "train.py",
+            "debug=train_fast",
+            "distributed=dts",
+            "trainer.devices=1",
+            "epochs=2",
+            "trainer.limit_train_batches=4",
+            "trainer.log_every_n_steps=10",
+            f"hydra.run.dir={out}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return out
 

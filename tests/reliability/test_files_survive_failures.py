@@ -16,11 +16,11 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
-from hwnas.files import write_atomic, write_json
 from hwnas.runs.checkpoint_io import AtomicCheckpointIO, CheckpointWriteError
-from hwnas.runs.lightning_parts import build_trainer, fit
 from hwnas.runs.summary import write_summary
 from hwnas.runs.train_run import build_training, run_train
+from hwnas.runs.trainer import build_trainer, fit
+from hwnas.util.files import write_atomic, write_json
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -143,8 +143,9 @@ def small_disk(tmp_path: Path):
     not allowed."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
-                          capture_output=True)  # fmt: skip
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a small filesystem here: {done.stderr.decode().strip()}")
     try:

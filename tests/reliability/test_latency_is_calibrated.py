@@ -14,16 +14,16 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from hwnas.hardware.constraint import CostConstraint
-from hwnas.hardware.cost_model import ExpectedCost
-from hwnas.hardware.op_shapes import space_ops
-from hwnas.latency import LatencyTable, MeasuredLatencyModel
-from hwnas.latency.cache import cached_table_path, load_or_build
-from hwnas.latency.calibration import Calibration, fit_calibration
-from hwnas.latency.commands import run_command
-from hwnas.latency.errors import MalformedTableError
-from hwnas.latency.profilers import TorchCpuProfiler
-from hwnas.latency.table import LatencyEntry
+from hwnas.cost import LatencyTable, MeasuredLatencyModel
+from hwnas.cost.cache import cached_table_path, load_or_build
+from hwnas.cost.calibration import Calibration, fit_calibration
+from hwnas.cost.commands import run_command
+from hwnas.cost.errors import MalformedTableError
+from hwnas.cost.model import ExpectedCost
+from hwnas.cost.op_shapes import space_ops
+from hwnas.cost.profilers import TorchCpuProfiler
+from hwnas.cost.table import LatencyEntry
+from hwnas.objective.constraint import CostConstraint
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -37,8 +37,9 @@ def _table(space, intercept: float | None = None, slope: float = 1.0) -> Latency
     table = LatencyTable({op: LatencyEntry(1.0) for op in space_ops(space)}, {})
     if intercept is None:
         return table
-    cal, _ = fit_calibration([1.0, 2.0, 3.0], [intercept + slope * x for x in (1.0, 2.0, 3.0)],
-                             "in a test", 1.0)  # fmt: skip
+    cal, _ = fit_calibration(
+        [1.0, 2.0, 3.0], [intercept + slope * x for x in (1.0, 2.0, 3.0)], "in a test", 1.0
+    )
     return table.calibrated(cal)
 
 
@@ -109,12 +110,22 @@ def test_a_fit_that_cannot_hold_is_not_kept() -> None:
 
 def _latency_cfg(tmp_path: Path, *overrides: str):
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        return compose(config_name="latency", overrides=[
-            "command=validate", "search_space=tiny", "input.size=16", "input.classes=4",
-            f"paths.output_dir={tmp_path}", f"paths.cache_dir={tmp_path / 'cache'}",
-            "hardware.cost_model.profiler.min_run_time=0.02", "hardware.cost_model.profiler.min_span=0",
-            "hardware.cost_model.progress=false",
-            "validate.num_archs=8", *overrides])  # fmt: skip
+        return compose(
+            config_name="latency",
+            overrides=[
+                "command=validate",
+                "search_space=tiny",
+                "input.size=16",
+                "input.classes=4",
+                f"paths.output_dir={tmp_path}",
+                f"paths.cache_dir={tmp_path / 'cache'}",
+                "hardware.cost_model.profiler.min_run_time=0.02",
+                "hardware.cost_model.profiler.min_span=0",
+                "hardware.cost_model.progress=false",
+                "validate.num_archs=8",
+                *overrides,
+            ],
+        )
 
 
 def test_validate_stores_its_fit_or_judges_the_stored_one(tmp_path: Path, tiny_space) -> None:
@@ -122,10 +133,11 @@ def test_validate_stores_its_fit_or_judges_the_stored_one(tmp_path: Path, tiny_s
     judged as it was."""
     cfg = _latency_cfg(tmp_path)
     run_command(cfg)  # default: ops measured again beside the networks
-    path = cached_table_path(tmp_path / "cache", instantiate(cfg.hardware.cost_model.profiler),
-                             tiny_space)  # fmt: skip
+    path = cached_table_path(
+        tmp_path / "cache", instantiate(cfg.hardware.cost_model.profiler), tiny_space
+    )
     stored = LatencyTable.load(path)
-    assert stored.calibration.fitted_by == "by `python -m hwnas.latency validate`"
+    assert stored.calibration.fitted_by == "by `python -m hwnas.cost validate`"
     assert stored.calibration.networks == 4 and stored.calibration.held_out["networks"] == 4
     report = json.loads((tmp_path / "validation.json").read_text())
     assert report["calibration_stored"] and report["stored"] is None
@@ -229,8 +241,9 @@ def test_a_table_build_samples_every_module_at_many_moments(hardware) -> None:
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="latency", overrides=[f"hardware={hardware}"])
     settings = {k: v for k, v in cfg.hardware.cost_model.profiler.items() if k != "_target_"}
-    profiler = TorchCpuProfiler(**{k: settings[k] for k in
-                                   ("warmup", "min_run_time", "rounds", "quantile", "min_span")})  # fmt: skip
+    profiler = TorchCpuProfiler(
+        **{k: settings[k] for k in ("warmup", "min_run_time", "rounds", "quantile", "min_span")}
+    )
     nominal = [0.8] * 80 + [26.0] * 12  # ms: ops, then whole networks
     missed = []
     for seed in range(3):

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from hwnas.hardware.op_shapes import space_ops
-from hwnas.latency import LatencyTable
-from hwnas.latency.cache import cached_table_path, fetch_table, load_or_build
-from hwnas.latency.errors import MalformedTableError
-from hwnas.latency.keys import op_key
-from hwnas.latency.profilers import TorchCpuProfiler
+from hwnas.cost import LatencyTable
+from hwnas.cost.cache import cached_table_path, fetch_table, load_or_build
+from hwnas.cost.errors import MalformedTableError
+from hwnas.cost.keys import op_key
+from hwnas.cost.op_shapes import space_ops
+from hwnas.cost.profilers import TorchCpuProfiler
 
 
 def _original_table(ops, ms: float) -> str:
@@ -69,6 +69,11 @@ def test_measuring_a_table_leaves_the_seeded_generators_alone(tmp_path: Path, ti
     torch.manual_seed(0), np.random.seed(0), random.seed(0)
     expected = draws()
     torch.manual_seed(0), np.random.seed(0), random.seed(0)
-    load_or_build(TorchCpuProfiler(threads=1, warmup=2, min_run_time=0.02), tiny_space, tmp_path,
-                  progress=False, calibration_networks=4)  # networks draw weights when built  # fmt: skip
+    load_or_build(
+        TorchCpuProfiler(threads=1, warmup=2, min_run_time=0.02),
+        tiny_space,
+        tmp_path,
+        progress=False,
+        calibration_networks=4,
+    )  # networks draw weights when built
     assert draws() == expected

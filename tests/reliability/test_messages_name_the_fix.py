@@ -12,11 +12,11 @@ from hydra.utils import instantiate
 from omegaconf import open_dict
 
 from hwnas.architecture.timm_model import resolve_architecture
-from hwnas.files import UnreadableCheckpointError
-from hwnas.hardware.op_shapes import space_ops
-from hwnas.latency.keys import op_key
+from hwnas.cost.keys import op_key
+from hwnas.cost.op_shapes import space_ops
 from hwnas.runs.search_run import run_search
 from hwnas.runs.train_run import run_train
+from hwnas.util.files import UnreadableCheckpointError
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -66,18 +66,34 @@ def test_a_resumed_search_of_another_space_is_named(tmp_path: Path) -> None:
     with pytest.raises(
         ValueError, match="another space.*first difference.*resume with the search_space"
     ):
-        run_search(_cfg("search", tmp_path / "b", "epochs=3", "arch_update.warmup_epochs=0",
-                        "search_space.kernel_sizes=[3]", f"ckpt_path={last}"))  # fmt: skip
+        run_search(
+            _cfg(
+                "search",
+                tmp_path / "b",
+                "epochs=3",
+                "arch_update.warmup_epochs=0",
+                "search_space.kernel_sizes=[3]",
+                f"ckpt_path={last}",
+            )
+        )
 
 
 def test_an_all_zero_table_is_named_rather_than_a_target_never_set(tmp_path: Path) -> None:
     cfg = _cfg("search", tmp_path / "run", "epochs=2")
     datamodule = instantiate(cfg.dataset)
-    space = instantiate(cfg.search_space, in_channels=datamodule.in_channels,
-                        input_size=datamodule.input_size, num_classes=datamodule.num_classes)  # fmt: skip
+    space = instantiate(
+        cfg.search_space,
+        in_channels=datamodule.in_channels,
+        input_size=datamodule.input_size,
+        num_classes=datamodule.num_classes,
+    )
     table = tmp_path / "zeros.yaml"
-    table.write_text("".join(f"{op_key(op)}: {{count: 1, mean: 0.0, var: 0.0}}\n"
-                             for op in sorted(space_ops(space), key=op_key)))  # fmt: skip
+    table.write_text(
+        "".join(
+            f"{op_key(op)}: {{count: 1, mean: 0.0, var: 0.0}}\n"
+            for op in sorted(space_ops(space), key=op_key)
+        )
+    )
     with pytest.raises(
         ValueError, match="prices every op at zero.*hardware.cost_model.rebuild=true"
     ):
@@ -86,5 +102,13 @@ def test_an_all_zero_table_is_named_rather_than_a_target_never_set(tmp_path: Pat
 
 def test_mul_log_in_milliseconds_suggests_microseconds(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"T is 0\.\d+ ms .*hardware.cost_model.unit=us"):
-        run_search(_cfg("search", tmp_path, "epochs=2", "hardware=mobile", "cost_loss.form=mul_log",
-                        "cost_loss.target=null"))  # fmt: skip
+        run_search(
+            _cfg(
+                "search",
+                tmp_path,
+                "epochs=2",
+                "hardware=mobile",
+                "cost_loss.form=mul_log",
+                "cost_loss.target=null",
+            )
+        )

@@ -15,9 +15,9 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
-from hwnas.runs.lightning_parts import build_trainer, fit, unread_additions
 from hwnas.runs.search_run import run_search
 from hwnas.runs.train_run import build_training, run_train
+from hwnas.runs.trainer import build_trainer, fit, unread_additions
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -51,11 +51,14 @@ def test_sigterm_fails_the_run_and_names_the_checkpoint(tmp_path: Path) -> None:
     assert checkpoint.is_file()
 
 
-@pytest.mark.parametrize(("overrides", "match"), [
-    (["epochs=2", "arch_update.warmup_epochs=2"], "no architecture step would run"),
-    (["epochs=1", "arch_update.warmup_epochs=3"], "no architecture step would run"),
-    (["epochs=0"], "epochs must be a whole number >= 1"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        (["epochs=2", "arch_update.warmup_epochs=2"], "no architecture step would run"),
+        (["epochs=1", "arch_update.warmup_epochs=3"], "no architecture step would run"),
+        (["epochs=0"], "epochs must be a whole number >= 1"),
+    ],
+)
 def test_a_search_that_would_not_search_is_refused(tmp_path: Path, overrides, match) -> None:
     with pytest.raises(ValueError, match=match):
         run_search(_cfg("search", tmp_path, *overrides))
@@ -78,9 +81,18 @@ def test_a_run_folder_with_another_runs_checkpoints_is_refused(tmp_path: Path) -
 
 
 def _search_cfg(out: Path, *overrides: str):
-    return _cfg("search", out, "epochs=2", "arch_update.warmup_epochs=0", "dataset=synthetic",
-                "dataset.input_size=16", "dataset.train_size=256", "dataset.batch_size=16",
-                "search_space.dropout=0.3", *overrides)  # fmt: skip
+    return _cfg(
+        "search",
+        out,
+        "epochs=2",
+        "arch_update.warmup_epochs=0",
+        "dataset=synthetic",
+        "dataset.input_size=16",
+        "dataset.train_size=256",
+        "dataset.batch_size=16",
+        "search_space.dropout=0.3",
+        *overrides,
+    )
 
 
 def test_a_resumed_search_equals_the_unbroken_one(tmp_path: Path, fit_search) -> None:
@@ -105,9 +117,19 @@ def test_a_resumed_search_equals_the_unbroken_one(tmp_path: Path, fit_search) ->
 def test_a_plus_typo_on_the_command_line_is_refused(tmp_path: Path) -> None:
     """Case 12: `+epoch=3`, as Hydra suggests for the typo `epoch=3`, ran and was ignored."""
     root = Path(__file__).resolve().parents[2]
-    done = subprocess.run([sys.executable, str(root / "train.py"), "debug=train_fast", "logger=csv",
-                           "+epoch=3", f"hydra.run.dir={tmp_path}"],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(root / "train.py"),
+            "debug=train_fast",
+            "logger=csv",
+            "+epoch=3",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode != 0
     assert "+epoch (did you mean epochs=...?): adds a setting that nothing reads" in done.stderr
     assert unread_additions(["+trainer.num_nodes=2", "++seed=1", "epochs=3", "+epoch=3"]) == [

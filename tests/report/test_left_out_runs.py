@@ -75,8 +75,13 @@ def test_the_resume_command_it_names_finishes_the_run(
     _, _, err = _report([sweep_copy], capsys)
     command = shlex.split(re.search(r"resume it with `([^`]+)`", err).group(1))
     assert command[:2] == ["python", "search.py"]
-    done = subprocess.run([sys.executable, *command[1:]], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "WANDB_SILENT": "true"})  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, *command[1:]],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "WANDB_SILENT": "true"},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     code, out, err = _report([sweep_copy], capsys)
     assert code == 0 and out.startswith("4 search runs: wrote ") and "left out" not in err
@@ -111,11 +116,13 @@ def test_a_summary_with_values_of_the_wrong_type_is_named_with_the_field(
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
-        ('{\n  "derived_cost": 0.2,\n  "test_acc" 0.5\n}',
-         "summary.json: not valid JSON at line 3, column 14 (Expecting ':' delimiter)"),
+        (
+            '{\n  "derived_cost": 0.2,\n  "test_acc" 0.5\n}',
+            "summary.json: not valid JSON at line 3, column 14 (Expecting ':' delimiter)",
+        ),
         ("", "summary.json: the file is empty"),
     ],
-)  # fmt: skip
+)
 def test_a_summary_that_is_not_json_is_named_with_the_line(
     sweep_copy: Path, capsys: pytest.CaptureFixture[str], text: str, reason: str
 ) -> None:
@@ -176,14 +183,28 @@ def test_train_and_eval_runs_that_join_no_search_are_named(
 
     searched = str(sweep_copy / "0" / "arch.yaml")
     folders = [
-        run_folder("published", {"task_name": "train", "arch": "proxyless_mobile"},
-                   train_summary_json=json.dumps({"test_acc": 0.9})),
-        run_folder("broken", {"task_name": "train", "arch": searched},
-                   train_summary_json=json.dumps({"test_acc": "high"})),
+        run_folder(
+            "published",
+            {"task_name": "train", "arch": "proxyless_mobile"},
+            train_summary_json=json.dumps({"test_acc": 0.9}),
+        ),
+        run_folder(
+            "broken",
+            {"task_name": "train", "arch": searched},
+            train_summary_json=json.dumps({"test_acc": "high"}),
+        ),
         run_folder("unfinished", {"task_name": "train", "arch": searched}),
-        run_folder("evaluated", {"task_name": "eval"}, eval_json=json.dumps(
-            {"checkpoint": str(tmp_path / "broken" / "checkpoints" / "x.ckpt"), "latency": [1.2]})),
-    ]  # fmt: skip
+        run_folder(
+            "evaluated",
+            {"task_name": "eval"},
+            eval_json=json.dumps(
+                {
+                    "checkpoint": str(tmp_path / "broken" / "checkpoints" / "x.ckpt"),
+                    "latency": [1.2],
+                }
+            ),
+        ),
+    ]
     code, out, err = _report([sweep_copy, *folders], capsys)
     assert code == 0 and out.startswith("4 search runs (4 folders left out)")
     lines = [line.removeprefix("left out ") for line in err.splitlines()]

@@ -160,10 +160,16 @@ def test_matrix_says_when_a_column_mixes_calibrated_and_raw_prices() -> None:
     from hwnas.report.pricing import Price
 
     cached, timed = "cached table (calibrated)", "its ops timed now (raw sum)"
-    matrix = HardwareMatrix(["a", "b", "c"], ["1x28x28", "1x28x28", "3x224x224"], ["cpu", "gpu"],
-                            [[Price(1.0, "ms", cached), Price(None, "ms", "no gpu here")],
-                             [Price(2.0, "ms", timed), Price(None, "ms", "no gpu here")],
-                             [Price(9.0, "ms", timed), Price(None, "ms", "no gpu here")]])  # fmt: skip
+    matrix = HardwareMatrix(
+        ["a", "b", "c"],
+        ["1x28x28", "1x28x28", "3x224x224"],
+        ["cpu", "gpu"],
+        [
+            [Price(1.0, "ms", cached), Price(None, "ms", "no gpu here")],
+            [Price(2.0, "ms", timed), Price(None, "ms", "no gpu here")],
+            [Price(9.0, "ms", timed), Price(None, "ms", "no gpu here")],
+        ],
+    )
     text = matrix.markdown()
     assert "| a | 1x28x28 | **1** |" in text and "| b | 1x28x28 | 2 |" in text
     assert "| c | 3x224x224 | **9** |" in text  # best of its own input

@@ -11,16 +11,21 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
 from hwnas.architecture import build_timm_model, resolve_architecture
+from hwnas.cost.op_shapes import architecture_ops
+from hwnas.cost.profilers import TorchCpuProfiler
 from hwnas.evaluation import latency_figures
-from hwnas.hardware.op_shapes import architecture_ops
-from hwnas.latency.profilers import TorchCpuProfiler
 from hwnas.runs.eval_run import run_eval
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
 ARCH = Path(__file__).resolve().parents[2] / "src" / "hwnas" / "architecture" / "published"
-FAST_CPU = ["hardware=cpu", "hardware.cost_model.profiler.min_run_time=0.02",
-            "hardware.cost_model.profiler.min_span=0.3", "hardware.cost_model.profiler.rounds=2",
-            "hardware.cost_model.profiler.warmup=2", "hardware.cost_model.progress=false"]  # fmt: skip
+FAST_CPU = [
+    "hardware=cpu",
+    "hardware.cost_model.profiler.min_run_time=0.02",
+    "hardware.cost_model.profiler.min_span=0.3",
+    "hardware.cost_model.profiler.rounds=2",
+    "hardware.cost_model.profiler.warmup=2",
+    "hardware.cost_model.progress=false",
+]
 
 
 def eval_cfg(out: Path, *overrides: str) -> DictConfig:
@@ -58,8 +63,13 @@ def test_a_run_folder_as_arch_names_its_arch_yaml(tmp_path: Path) -> None:
 
 def test_too_few_calibration_networks_are_refused_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="calibration_networks=1: a calibration .* at least 3"):
-        run_eval(eval_cfg(tmp_path, f"ckpt_path={tmp_path / 'x.ckpt'}",
-                          "hardware.cost_model.calibration_networks=1"))  # fmt: skip
+        run_eval(
+            eval_cfg(
+                tmp_path,
+                f"ckpt_path={tmp_path / 'x.ckpt'}",
+                "hardware.cost_model.calibration_networks=1",
+            )
+        )
 
 
 def test_a_measurement_takes_about_its_span() -> None:
@@ -80,7 +90,9 @@ def test_timing_says_what_it_times_for_how_long_and_the_figure(
     device = TorchCpuProfiler(threads=1, rounds=2).fingerprint().describe()
     started = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Timing tiny")]
     ops = len(architecture_ops(arch))
-    assert started == [f"Timing tiny end to end beside its {ops} ops (no cached table prices "
-                       f"them) on {device}: about 0.3 s of timed runs in 2 rounds"]  # fmt: skip
+    assert started == [
+        f"Timing tiny end to end beside its {ops} ops (no cached table prices "
+        f"them) on {device}: about 0.3 s of timed runs in 2 rounds"
+    ]
     done = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Timed tiny: ")]
     assert len(done) == 1 and f"{figures['measured']:.3f} ms end to end (" in done[0]

@@ -15,11 +15,20 @@ from hwnas.runs.eval_run import run_eval
 from hwnas.runs.train_run import run_train
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
-FAST_CPU = ["hardware=cpu", "hardware.cost_model.profiler.min_run_time=0.05",
-            "hardware.cost_model.profiler.min_span=0",
-            "hardware.cost_model.profiler.rounds=2", "hardware.cost_model.profiler.warmup=2"]  # fmt: skip
-TINY_DATA = ["dataset=synthetic", "dataset.input_size=16", "dataset.num_classes=4",
-             "dataset.train_size=256", "dataset.test_size=64"]  # fmt: skip
+FAST_CPU = [
+    "hardware=cpu",
+    "hardware.cost_model.profiler.min_run_time=0.05",
+    "hardware.cost_model.profiler.min_span=0",
+    "hardware.cost_model.profiler.rounds=2",
+    "hardware.cost_model.profiler.warmup=2",
+]
+TINY_DATA = [
+    "dataset=synthetic",
+    "dataset.input_size=16",
+    "dataset.num_classes=4",
+    "dataset.train_size=256",
+    "dataset.test_size=64",
+]
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +67,15 @@ def test_eval_reports_every_figure_and_checks_onnx(trained: Path, tmp_path: Path
 
 
 def test_phone_latency_is_predicted_not_measured(trained: Path, tmp_path: Path) -> None:
-    figures = run_eval(eval_cfg(tmp_path, f"ckpt_path={trained}", "hardware=mobile",
-                                "onnx.export=false", "weights=model"))  # fmt: skip
+    figures = run_eval(
+        eval_cfg(
+            tmp_path,
+            f"ckpt_path={trained}",
+            "hardware=mobile",
+            "onnx.export=false",
+            "weights=model",
+        )
+    )
     assert figures["weights"] == "model"
     assert figures["latency"]["measured"] is None and figures["latency"]["predicted"] > 0
     assert "no device" in figures["latency"]["why_not_measured"]
@@ -93,15 +109,22 @@ def test_eval_predicts_with_the_calibrated_table_a_search_here_used(
 ) -> None:
     """Issue 10, case 14: eval.py compared the measurement with a raw sum of the net's ops,
     not with the calibrated latency the search reported."""
-    from hwnas.latency.cache import load_or_build
-    from hwnas.latency.profilers import TorchCpuProfiler
+    from hwnas.cost.cache import load_or_build
+    from hwnas.cost.profilers import TorchCpuProfiler
 
     space = load_space("tiny", in_channels=3, input_size=16, num_classes=4)
     profiler = TorchCpuProfiler(warmup=2, min_run_time=0.05, rounds=2)  # FAST_CPU's settings
-    table = load_or_build(profiler, space, tmp_path / "cache", progress=False,
-                          calibration_networks=4)  # fmt: skip
-    figures = run_eval(eval_cfg(tmp_path, f"ckpt_path={trained}", "onnx.export=false",
-                                f"paths.cache_dir={tmp_path / 'cache'}"))  # fmt: skip
+    table = load_or_build(
+        profiler, space, tmp_path / "cache", progress=False, calibration_networks=4
+    )
+    figures = run_eval(
+        eval_cfg(
+            tmp_path,
+            f"ckpt_path={trained}",
+            "onnx.export=false",
+            f"paths.cache_dir={tmp_path / 'cache'}",
+        )
+    )
     latency = figures["latency"]
     assert latency["predicted_by"].startswith(f"the cached table {table.path} (calibrated: ")
     assert latency["predicted"] == pytest.approx(table.calibration.apply(latency["table_sum"]))
@@ -112,8 +135,9 @@ def test_eval_says_what_it_tests_and_times(
 ) -> None:
     """The accuracy pass and the timing ran without a sign of life."""
     with caplog.at_level("INFO"):
-        figures = run_eval(eval_cfg(tmp_path, f"ckpt_path={trained}", "onnx.export=false",
-                                    "progress=false"))  # fmt: skip
+        figures = run_eval(
+            eval_cfg(tmp_path, f"ckpt_path={trained}", "onnx.export=false", "progress=false")
+        )
     messages = [r.getMessage() for r in caplog.records]
     assert any(m.startswith("Testing tiny on the test split (64 images, on ") for m in messages)
     assert f"Tested tiny: top-1 {figures['test_top1']:.4f}, top-5 1.0000" in messages

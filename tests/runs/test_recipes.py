@@ -22,8 +22,14 @@ HARDWARE = sorted(p.stem for p in (CONF / "hardware").glob("*.yaml"))
 SEARCH_EXPERIMENTS = sorted(
     p.stem for p in (CONF / "experiment").glob("*.yaml") if not p.stem.startswith("train_")
 )
-TINY = ["dataset=synthetic", "dataset.input_size=16", "dataset.train_size=256",
-        "dataset.test_size=64", "dataset.batch_size=16", "logger=csv"]  # fmt: skip
+TINY = [
+    "dataset=synthetic",
+    "dataset.input_size=16",
+    "dataset.train_size=256",
+    "dataset.test_size=64",
+    "dataset.batch_size=16",
+    "logger=csv",
+]
 
 
 def composed(name: str, *overrides: str, out: Path | None = None) -> DictConfig:
@@ -46,8 +52,14 @@ OWN_RECIPES = {
 
 def _recipe_of(cfg: DictConfig) -> tuple:
     space = cfg.search_space.name if cfg.get("search_space") else None
-    return (cfg.recipe.name, space, cfg.epochs, cfg.dataset.batch_size, cfg.optimizer.lr,
-            cfg.arch_update.optimizer.lr)  # fmt: skip
+    return (
+        cfg.recipe.name,
+        space,
+        cfg.epochs,
+        cfg.dataset.batch_size,
+        cfg.optimizer.lr,
+        cfg.arch_update.optimizer.lr,
+    )
 
 
 @pytest.mark.parametrize("hardware", HARDWARE)
@@ -82,8 +94,12 @@ def test_a_target_for_the_phone_never_reaches_other_hardware(
     cfg = composed("search", f"experiment={experiment}", f"hardware={hardware}")
     phone = experiment == "imagenet_mobile" and hardware == "mobile"
     assert cfg.cost_loss.target == (80.0 if phone else None)
-    in_us = composed("search", f"experiment={experiment}", f"hardware={hardware}",
-                     f"hardware.cost_model.unit={'kMACs' if hardware == 'flops' else 'us'}")  # fmt: skip
+    in_us = composed(
+        "search",
+        f"experiment={experiment}",
+        f"hardware={hardware}",
+        f"hardware.cost_model.unit={'kMACs' if hardware == 'flops' else 'us'}",
+    )
     assert in_us.cost_loss.target == (80_000.0 if phone else None)  # never 80 of another unit
 
 
@@ -91,15 +107,21 @@ def test_a_target_for_the_phone_never_reaches_other_hardware(
     ("overrides", "recipe", "space"),
     [
         (["experiment=cifar10"], "cifar10", "proxyless_cifar"),
-        (["dataset=imagefolder", "dataset.input_size=32", "experiment=cifar10"], "cifar10",
-         "proxyless_cifar"),
+        (
+            ["dataset=imagefolder", "dataset.input_size=32", "experiment=cifar10"],
+            "cifar10",
+            "proxyless_cifar",
+        ),
         (["dataset=imagefolder", "recipe=imagenet"], "imagenet", "proxyless_imagenet"),
         (["experiment=imagenet_mobile"], "imagenet", "proxyless_imagenet"),
         (["dataset=synthetic", "recipe=cifar10"], "cifar10", "proxyless_cifar"),
-        (["dataset=imagefolder", "search_space=proxyless_imagenet", "epochs=30"], None,
-         "proxyless_imagenet"),
+        (
+            ["dataset=imagefolder", "search_space=proxyless_imagenet", "epochs=30"],
+            None,
+            "proxyless_imagenet",
+        ),
     ],
-)  # fmt: skip
+)
 def test_recipes_that_fit_the_data_are_taken(
     overrides: list[str], recipe: str | None, space: str
 ) -> None:
@@ -111,34 +133,52 @@ def test_recipes_that_fit_the_data_are_taken(
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["dataset=imagefolder"],
-         r"^dataset=imagefolder has no recipe of its own: choose recipe=imagenet for its 224-px "
-         r"images, .*recipe=cifar10 for 32-px images \(dataset.input_size=32\).*; or give your "
-         r"own: search_space=\.\.\. and epochs=\.\.\., with dataset.batch_size, optimizer.lr and "
-         r"arch_update.optimizer.lr where 64, 0.025 and 0.001 do not suit it$"),
-        (["dataset=synthetic"],
-         r"^dataset=synthetic has no recipe of its own: choose recipe=cifar10 for its 32-px images"),
-        (["dataset=imagefolder", "search_space=proxyless_imagenet"],
-         r"no recipe of its own: .*; or give your own: epochs=\.\.\., with"),
-        (["experiment=mnist_quick", "dataset=cifar10"],
-         r"^the recipe mnist is made for 28-px images and dataset=cifar10's are 32 px: choose "
-         r"recipe=cifar10 for 32-px images; recipe.input_size=null runs it as it is$"),
-        (["experiment=cifar10", "dataset=imagefolder"],
-         r"^the recipe cifar10 is made for 32-px images and dataset=imagefolder's are 224 px: set "
-         r"dataset.input_size=32, or choose recipe=imagenet for 224-px images;"),
-        (["dataset=mnist", "recipe=imagenet"],
-         r"^the recipe imagenet is made for 224-px images and dataset=mnist's are 28 px: choose "
-         r"recipe=mnist"),
-        (["experiment=imagenet_mobile", "dataset=cifar10"],
-         r"^the recipe imagenet is made for 224-px images and dataset=cifar10's are 32 px"),
-        (["recipe=cifar10", "dataset=imagefolder", "dataset.input_size=64"],
-         r"are 64 px: set dataset.input_size=32, or leave out recipe= and experiment= and give "
-         r"search_space=\.\.\. and epochs=\.\.\.;"),
-        (["experiment=imagenet_mobile", "hardware.table=pixel7.yaml"],
-         r"^the recipe imagenet's target, 80 ms, is for hardware=mobile's own model, and "
-         r"hardware.table=pixel7.yaml prices another device: set hardware.target=\.\.\. for it"),
+        (
+            ["dataset=imagefolder"],
+            r"^dataset=imagefolder has no recipe of its own: choose recipe=imagenet for its 224-px "
+            r"images, .*recipe=cifar10 for 32-px images \(dataset.input_size=32\).*; or give your "
+            r"own: search_space=\.\.\. and epochs=\.\.\., with dataset.batch_size, optimizer.lr and "
+            r"arch_update.optimizer.lr where 64, 0.025 and 0.001 do not suit it$",
+        ),
+        (
+            ["dataset=synthetic"],
+            r"^dataset=synthetic has no recipe of its own: choose recipe=cifar10 for its 32-px images",
+        ),
+        (
+            ["dataset=imagefolder", "search_space=proxyless_imagenet"],
+            r"no recipe of its own: .*; or give your own: epochs=\.\.\., with",
+        ),
+        (
+            ["experiment=mnist_quick", "dataset=cifar10"],
+            r"^the recipe mnist is made for 28-px images and dataset=cifar10's are 32 px: choose "
+            r"recipe=cifar10 for 32-px images; recipe.input_size=null runs it as it is$",
+        ),
+        (
+            ["experiment=cifar10", "dataset=imagefolder"],
+            r"^the recipe cifar10 is made for 32-px images and dataset=imagefolder's are 224 px: set "
+            r"dataset.input_size=32, or choose recipe=imagenet for 224-px images;",
+        ),
+        (
+            ["dataset=mnist", "recipe=imagenet"],
+            r"^the recipe imagenet is made for 224-px images and dataset=mnist's are 28 px: choose "
+            r"recipe=mnist",
+        ),
+        (
+            ["experiment=imagenet_mobile", "dataset=cifar10"],
+            r"^the recipe imagenet is made for 224-px images and dataset=cifar10's are 32 px",
+        ),
+        (
+            ["recipe=cifar10", "dataset=imagefolder", "dataset.input_size=64"],
+            r"are 64 px: set dataset.input_size=32, or leave out recipe= and experiment= and give "
+            r"search_space=\.\.\. and epochs=\.\.\.;",
+        ),
+        (
+            ["experiment=imagenet_mobile", "hardware.table=pixel7.yaml"],
+            r"^the recipe imagenet's target, 80 ms, is for hardware=mobile's own model, and "
+            r"hardware.table=pixel7.yaml prices another device: set hardware.target=\.\.\. for it",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_search_whose_recipe_does_not_fit_stops_before_any_work(
     overrides: list[str], message: str, tmp_path: Path
 ) -> None:
@@ -149,27 +189,37 @@ def test_a_search_whose_recipe_does_not_fit_stops_before_any_work(
     assert not out.exists()  # no run folder, no data read, no cost model built
 
 
-@pytest.mark.parametrize("replaced", [
-    "cost_loss.target=50", "latency.constraint=60", "cost_loss.form=none",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "replaced",
+    [
+        "cost_loss.target=50",
+        "latency.constraint=60",
+        "cost_loss.form=none",
+    ],
+)
 def test_another_phones_table_is_accepted_when_the_recipes_target_is_not_used(
     replaced: str,
 ) -> None:
     """The refusal above asked for hardware.target even where nothing reads it."""
-    check_recipe(composed("search", "experiment=imagenet_mobile", "hardware.table=pixel7.yaml",
-                          replaced))  # fmt: skip
+    check_recipe(
+        composed("search", "experiment=imagenet_mobile", "hardware.table=pixel7.yaml", replaced)
+    )
 
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["experiment=train_imagenet", "dataset=cifar10"],
-         r"^the recipe train_imagenet is made for 224-px images and dataset=cifar10's are 32 px: "
-         r"choose experiment=train_cifar10_fast for 32-px images; recipe.input_size=null runs"),
-        (["experiment=train_cifar10_fast", "dataset=mnist"],
-         r"and dataset=mnist's are 28 px: leave out experiment= \(train.yaml's recipe fits any"),
+        (
+            ["experiment=train_imagenet", "dataset=cifar10"],
+            r"^the recipe train_imagenet is made for 224-px images and dataset=cifar10's are 32 px: "
+            r"choose experiment=train_cifar10_fast for 32-px images; recipe.input_size=null runs",
+        ),
+        (
+            ["experiment=train_cifar10_fast", "dataset=mnist"],
+            r"and dataset=mnist's are 28 px: leave out experiment= \(train.yaml's recipe fits any",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_training_run_whose_recipe_does_not_fit_stops_before_any_work(
     overrides: list[str], message: str, tmp_path: Path
 ) -> None:
@@ -181,8 +231,9 @@ def test_a_training_run_whose_recipe_does_not_fit_stops_before_any_work(
 
 def test_the_recipe_tables_are_those_of_conf() -> None:
     """The data sets and the recipes that messages name are the ones conf/ holds."""
-    datasets = {yaml.safe_load(p.read_text())["_target_"]: p.stem
-                for p in (CONF / "dataset").glob("*.yaml")}  # fmt: skip
+    datasets = {
+        yaml.safe_load(p.read_text())["_target_"]: p.stem for p in (CONF / "dataset").glob("*.yaml")
+    }
     assert {target: name for target, (name, _) in DATA_SETS.items()} == datasets
     recipes = {}
     for path in (CONF / "recipe").glob("*.yaml"):
@@ -191,8 +242,10 @@ def test_the_recipe_tables_are_those_of_conf() -> None:
             assert recipe["name"] == path.stem
             recipes[recipe["input_size"]] = f"recipe={path.stem}"
     assert RECIPES["search"] == recipes
-    train = {yaml.safe_load(p.read_text())["recipe"]["input_size"]: f"experiment={p.stem}"
-             for p in (CONF / "experiment").glob("train_*.yaml")}  # fmt: skip
+    train = {
+        yaml.safe_load(p.read_text())["recipe"]["input_size"]: f"experiment={p.stem}"
+        for p in (CONF / "experiment").glob("train_*.yaml")
+    }
     assert RECIPES["train"] == train
 
 
@@ -205,23 +258,55 @@ def test_fixed_image_sizes_are_the_data_modules_own(tmp_path: Path) -> None:
 
 
 def _tiny_search(tmp_path: Path, *overrides: str) -> DictConfig:
-    return composed("search", "debug=fast", *TINY, "epochs=1", "arch_update.warmup_epochs=0",
-                    "trainer.limit_train_batches=2", *overrides, out=tmp_path)  # fmt: skip
+    return composed(
+        "search",
+        "debug=fast",
+        *TINY,
+        "epochs=1",
+        "arch_update.warmup_epochs=0",
+        "trainer.limit_train_batches=2",
+        *overrides,
+        out=tmp_path,
+    )
 
 
 def test_a_search_prints_its_recipe_with_the_target_and_records_it(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="hwnas.runs.recipe"):
-        figures = run_search(_tiny_search(tmp_path, "experiment=imagenet_mobile", "hardware=flops",
-                                          "dataset.num_workers=0"))  # fmt: skip
+        figures = run_search(
+            _tiny_search(
+                tmp_path, "experiment=imagenet_mobile", "hardware=flops", "dataset.num_workers=0"
+            )
+        )
     recipe = json.loads((tmp_path / "summary.json").read_text())["recipe"]
     assert recipe == figures["recipe"]
-    assert {k: recipe[k] for k in ("name", "dataset", "search_space", "input_size", "epochs",
-                                   "batch_size", "lr", "arch_lr", "hardware", "unit")} == {
-        "name": "debug", "dataset": "synthetic", "search_space": "tiny", "input_size": 16,
-        "epochs": 1, "batch_size": 16, "lr": 0.05, "arch_lr": 0.1, "hardware": "flops",
-        "unit": "MMACs"}  # fmt: skip
+    assert {
+        k: recipe[k]
+        for k in (
+            "name",
+            "dataset",
+            "search_space",
+            "input_size",
+            "epochs",
+            "batch_size",
+            "lr",
+            "arch_lr",
+            "hardware",
+            "unit",
+        )
+    } == {
+        "name": "debug",
+        "dataset": "synthetic",
+        "search_space": "tiny",
+        "input_size": 16,
+        "epochs": 1,
+        "batch_size": 16,
+        "lr": 0.05,
+        "arch_lr": 0.1,
+        "hardware": "flops",
+        "unit": "MMACs",
+    }
     assert recipe["target"] == pytest.approx(figures["target"])
     assert recipe["target_from"] == "geometric_mean"
     printed = [r.getMessage() for r in caplog.records if r.name == "hwnas.runs.recipe"]
@@ -257,9 +342,21 @@ def test_a_training_run_prints_its_recipe_and_records_it(
     with caplog.at_level(logging.INFO, logger="hwnas.runs.recipe"):
         figures = run_train(cfg)
     recipe = json.loads((tmp_path / "train_summary.json").read_text())["recipe"]
-    assert recipe == figures["recipe"] == {
-        "name": "debug", "dataset": "synthetic", "architecture": "tiny", "input_size": 16,
-        "epochs": 1, "batch_size": 32, "lr": OmegaConf.select(cfg, "optimizer.lr")}  # fmt: skip
+    assert (
+        recipe
+        == figures["recipe"]
+        == {
+            "name": "debug",
+            "dataset": "synthetic",
+            "architecture": "tiny",
+            "input_size": 16,
+            "epochs": 1,
+            "batch_size": 32,
+            "lr": OmegaConf.select(cfg, "optimizer.lr"),
+        }
+    )
     printed = [r.getMessage() for r in caplog.records if r.name == "hwnas.runs.recipe"]
-    assert printed == ["Recipe debug on dataset=synthetic: architecture tiny at 16x16 px, 1 epoch, "
-                       "batch 32, learning rate 0.05"]  # fmt: skip
+    assert printed == [
+        "Recipe debug on dataset=synthetic: architecture tiny at 16x16 px, 1 epoch, "
+        "batch 32, learning rate 0.05"
+    ]

@@ -16,13 +16,15 @@ from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
 from hwnas.runs import search_run, train_run
-from hwnas.runs.lightning_parts import build_trainer
 from hwnas.runs.run_folder import FolderInUseError, hold_run_folder, release_run_folder
+from hwnas.runs.trainer import build_trainer
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
 # another process's attempt to take a run folder's lock, without importing hwnas (fast)
-TRY_LOCK = ("import fcntl, os, sys; fd = os.open(os.path.join(sys.argv[1], '.run.lock'), "
-            "os.O_RDWR | os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)")  # fmt: skip
+TRY_LOCK = (
+    "import fcntl, os, sys; fd = os.open(os.path.join(sys.argv[1], '.run.lock'), "
+    "os.O_RDWR | os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)"
+)
 
 
 def _cfg(name: str, out: Path, *overrides: str):
@@ -35,8 +37,9 @@ def _cfg(name: str, out: Path, *overrides: str):
 
 
 def _try_lock(folder: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", TRY_LOCK, str(folder)], capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", TRY_LOCK, str(folder)], capture_output=True, text=True, timeout=120
+    )
 
 
 class _Probe(pl.Callback):
@@ -77,9 +80,17 @@ def test_a_folder_held_by_another_process_is_refused_with_its_holder(tmp_path: P
     finally:
         release_run_folder(tmp_path)
     hold = TRY_LOCK + "; os.ftruncate(fd, 0); os.write(fd, b'pid 123 on elsewhere')"
-    holder = subprocess.Popen([sys.executable, "-c", hold + "; print('held', flush=True); "
-                               "sys.stdin.read()", str(tmp_path)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            hold + "; print('held', flush=True); sys.stdin.read()",
+            str(tmp_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(FolderInUseError) as refused:
@@ -104,8 +115,9 @@ class _CtrlCAtSecondBatch(pl.Callback):
             raise KeyboardInterrupt
 
 
-@pytest.mark.parametrize(("entry", "results"), [("search", "summary.json"),
-                                                ("train", "train_summary.json")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("entry", "results"), [("search", "summary.json"), ("train", "train_summary.json")]
+)
 def test_sigterm_while_testing_fails_and_the_resume_reports_the_unbroken_run(
     tmp_path: Path, monkeypatch, entry: str, results: str
 ) -> None:
@@ -199,11 +211,17 @@ def test_a_run_refused_at_its_start_lets_its_folder_and_log_go(tmp_path: Path) -
         assert log_file not in logging.getLogger(name).handlers, name
 
 
-@pytest.mark.parametrize(("env", "first"), [
-    ({"RANK": "1"}, False), ({"SLURM_PROCID": "1", "SLURM_NTASKS": "2"}, False),
-    ({"SLURM_PROCID": "0"}, True), ({"LOCAL_RANK": "1"}, False), ({"NODE_RANK": "1"}, False),
-    ({}, True),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("env", "first"),
+    [
+        ({"RANK": "1"}, False),
+        ({"SLURM_PROCID": "1", "SLURM_NTASKS": "2"}, False),
+        ({"SLURM_PROCID": "0"}, True),
+        ({"LOCAL_RANK": "1"}, False),
+        ({"NODE_RANK": "1"}, False),
+        ({}, True),
+    ],
+)
 def test_only_the_first_process_of_a_distributed_run_locks_the_folder(
     monkeypatch, env: dict, first: bool
 ) -> None:
@@ -242,7 +260,7 @@ def test_a_stop_while_writing_the_results_says_whether_the_figures_are_kept(
     tmp_path: Path,
 ) -> None:
     """After summary.json was written, the hint offered a resume that is then refused."""
-    from hwnas.runs.lightning_parts import stops_loudly
+    from hwnas.runs.trainer import stops_loudly
 
     trainer = pl.Trainer(default_root_dir=tmp_path, logger=False, enable_progress_bar=False)
     results = tmp_path / "summary.json"

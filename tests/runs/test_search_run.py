@@ -13,8 +13,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 from hwnas.architecture import Architecture
-from hwnas.hardware.op_shapes import architecture_ops
-from hwnas.latency import LatencyTable
+from hwnas.cost import LatencyTable
+from hwnas.cost.op_shapes import architecture_ops
 from hwnas.runs.search_run import build_search, run_search
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
@@ -183,7 +183,7 @@ def test_search_with_a_hard_constraint_ends_at_or_below_it(tmp_path: Path) -> No
             f"latency.constraint={limit}",
             "epochs=2",
             "arch_update.warmup_epochs=0",
-        )  # fmt: skip
+        )
     )
     assert figures["cost_form"] == "constraint" and figures["target"] == pytest.approx(limit)
     assert figures["derived_cost"] <= limit
@@ -196,12 +196,18 @@ def test_search_with_a_hard_constraint_ends_at_or_below_it(tmp_path: Path) -> No
 
 def test_a_search_on_a_measured_table_reports_calibrated_latency(tmp_path: Path) -> None:
     """Issue 10, case 14: the summary reported the raw table sum, ~19% under real latency."""
-    cfg = tiny_cfg(tmp_path, "epochs=1", "arch_update.warmup_epochs=0",
-                   "trainer.limit_train_batches=2", "hardware=cpu",
-                   "hardware.cost_model.profiler.min_run_time=0.02",
-                   "hardware.cost_model.profiler.min_span=0",
-                   "hardware.cost_model.calibration_networks=4", "hardware.cost_model.progress=false",
-                   f"paths.cache_dir={tmp_path / 'cache'}")  # fmt: skip
+    cfg = tiny_cfg(
+        tmp_path,
+        "epochs=1",
+        "arch_update.warmup_epochs=0",
+        "trainer.limit_train_batches=2",
+        "hardware=cpu",
+        "hardware.cost_model.profiler.min_run_time=0.02",
+        "hardware.cost_model.profiler.min_span=0",
+        "hardware.cost_model.calibration_networks=4",
+        "hardware.cost_model.progress=false",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+    )
     figures = run_search(cfg)
     (path,) = (tmp_path / "cache" / "latency").glob("*.json")
     table = LatencyTable.load(path)

@@ -14,8 +14,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hwnas.architecture import Architecture
 from hwnas.architecture.timm_model import resolve_architecture
-from hwnas.runs.lightning_parts import build_trainer
 from hwnas.runs.train_run import build_training, run_train
+from hwnas.runs.trainer import build_trainer
 from hwnas.training.module import TrainModule
 from hwnas.training.optim import build_optimizer
 
@@ -115,8 +115,7 @@ def test_resuming_continues_exactly(tmp_path: Path) -> None:
 def test_class_count_mismatch_names_the_fix(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="num_classes=10"):
         run_train(train_cfg(tmp_path, "dataset.num_classes=10"))
-    figures = run_train(train_cfg(tmp_path, "dataset.num_classes=10", "num_classes=10",
-                                  "epochs=1"))  # fmt: skip
+    figures = run_train(train_cfg(tmp_path, "dataset.num_classes=10", "num_classes=10", "epochs=1"))
     assert figures["epochs"] == 1
 
 
@@ -144,8 +143,9 @@ def test_train_experiments_compose_and_build(tmp_path: Path, name: str) -> None:
         cfg = compose(config_name="train", overrides=[f"experiment={name}"])
     assert cfg.dataset.batch_size >= 256 and cfg.epochs >= 40
     arch = resolve_architecture(cfg.arch)
-    module = TrainModule(arch.to_dict(), optimizer=instantiate(cfg.optimizer),
-                         **OmegaConf.to_container(cfg.module))  # fmt: skip
+    module = TrainModule(
+        arch.to_dict(), optimizer=instantiate(cfg.optimizer), **OmegaConf.to_container(cfg.module)
+    )
     assert module.model.num_classes == arch.num_classes
 
 

@@ -21,8 +21,13 @@ DEBUGS = {"search": "debug=fast", "train": "debug=train_fast"}
 # what a trainer choice decides: where and how the run computes
 CHOSEN = ("accelerator", "devices", "strategy", "precision")
 # Lightning's own arguments that conf/trainer/default.yaml declares with Lightning's defaults
-DECLARED = ("limit_train_batches", "limit_val_batches", "limit_test_batches",
-            "val_check_interval", "accumulate_grad_batches")  # fmt: skip
+DECLARED = (
+    "limit_train_batches",
+    "limit_val_batches",
+    "limit_test_batches",
+    "val_check_interval",
+    "accumulate_grad_batches",
+)
 
 
 def composed(name: str, *overrides: str, out: Path | None = None) -> DictConfig:
@@ -69,18 +74,36 @@ def test_declared_trainer_settings_are_lightnings_defaults() -> None:
 
 @pytest.mark.parametrize("name", sorted(DEBUGS))
 def test_trainer_settings_are_set_without_a_plus(name: str, tmp_path: Path) -> None:
-    cfg = composed(name, "trainer.limit_train_batches=2", "trainer.limit_val_batches=0.5",
-                   "trainer.val_check_interval=1.0", "trainer.accelerator=cpu", out=tmp_path)  # fmt: skip
+    cfg = composed(
+        name,
+        "trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=0.5",
+        "trainer.val_check_interval=1.0",
+        "trainer.accelerator=cpu",
+        out=tmp_path,
+    )
     trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
     assert (trainer.limit_train_batches, trainer.limit_val_batches) == (2, 0.5)
 
 
 def test_limit_train_batches_shortens_a_training_run(tmp_path: Path) -> None:
-    cfg = composed("train", "dataset=synthetic", "dataset.input_size=16", "dataset.num_classes=4",
-                   "dataset.train_size=256", "dataset.test_size=64", "dataset.batch_size=16",
-                   "arch=tiny", "epochs=1", "logger=csv", "trainer.accelerator=cpu",
-                   "trainer.limit_train_batches=3", "trainer.limit_val_batches=1",
-                   "trainer.limit_test_batches=1", out=tmp_path)  # fmt: skip
+    cfg = composed(
+        "train",
+        "dataset=synthetic",
+        "dataset.input_size=16",
+        "dataset.num_classes=4",
+        "dataset.train_size=256",
+        "dataset.test_size=64",
+        "dataset.batch_size=16",
+        "arch=tiny",
+        "epochs=1",
+        "logger=csv",
+        "trainer.accelerator=cpu",
+        "trainer.limit_train_batches=3",
+        "trainer.limit_val_batches=1",
+        "trainer.limit_test_batches=1",
+        out=tmp_path,
+    )
     run_train(cfg)
     state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
     assert state["global_step"] == 3  # not the more than a dozen batches of a whole epoch

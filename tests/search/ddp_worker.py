@@ -20,21 +20,41 @@ def main(out_dir: str, devices: int, batch_size: int, arch_update: str = "gradie
     """Per-process batches: the single process gets `devices` times as much."""
     torch.set_num_threads(1)
     overrides = [
-        "debug=fast", "hardware=flops", "hardware.cost_model.unit=kMACs", "cost_loss.form=mul_log",
-        "dataset=synthetic", "dataset.input_size=16", "dataset.train_size=512",
-        f"dataset.batch_size={batch_size}", f"dataset.arch_batch_size={32 // devices}", "epochs=2",
-        "arch_update.warmup_epochs=0", "arch_update.every=1", "arch_update.optimizer._target_=torch.optim.SGD", "arch_update.optimizer.lr=20",
-        "~arch_update.optimizer.betas", "~arch_update.optimizer.eps",
-        "trainer.limit_train_batches=4", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1",
-        f"trainer.devices={devices}", "trainer.accelerator=cpu", "+trainer.enable_checkpointing=false",
-        "+trainer.num_nodes=1", "+trainer.enable_progress_bar=false", f"paths.output_dir={out_dir}",
-    ]  # fmt: skip
+        "debug=fast",
+        "hardware=flops",
+        "hardware.cost_model.unit=kMACs",
+        "cost_loss.form=mul_log",
+        "dataset=synthetic",
+        "dataset.input_size=16",
+        "dataset.train_size=512",
+        f"dataset.batch_size={batch_size}",
+        f"dataset.arch_batch_size={32 // devices}",
+        "epochs=2",
+        "arch_update.warmup_epochs=0",
+        "arch_update.every=1",
+        "arch_update.optimizer._target_=torch.optim.SGD",
+        "arch_update.optimizer.lr=20",
+        "~arch_update.optimizer.betas",
+        "~arch_update.optimizer.eps",
+        "trainer.limit_train_batches=4",
+        "trainer.limit_val_batches=1",
+        "trainer.limit_test_batches=1",
+        f"trainer.devices={devices}",
+        "trainer.accelerator=cpu",
+        "+trainer.enable_checkpointing=false",
+        "+trainer.num_nodes=1",
+        "+trainer.enable_progress_bar=false",
+        f"paths.output_dir={out_dir}",
+    ]
     if devices > 1:
         overrides.insert(0, "trainer=ddp")
     if arch_update == "reinforce":  # 4 updates an epoch of 4 samples each
         overrides.remove("arch_update.every=1")
-        overrides += ["arch_update=reinforce", "arch_update.samples=4",
-                      "arch_update.updates_per_epoch=4"]  # fmt: skip
+        overrides += [
+            "arch_update=reinforce",
+            "arch_update.samples=4",
+            "arch_update.updates_per_epoch=4",
+        ]
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="search", overrides=overrides)
     seed_everything(0, workers=True)

@@ -39,8 +39,15 @@ def test_each_epoch_calibrates_on_other_batches_under_ddp(tmp_path, monkeypatch)
 
     conf = str(Path(__file__).resolve().parents[2] / "conf")
     with initialize_config_dir(config_dir=conf, version_base="1.3"):
-        cfg = compose(config_name="search", overrides=["debug=fast", "dataset=synthetic",
-                      "dataset.input_size=16", f"paths.output_dir={tmp_path}"])  # fmt: skip
+        cfg = compose(
+            config_name="search",
+            overrides=[
+                "debug=fast",
+                "dataset=synthetic",
+                "dataset.input_size=16",
+                f"paths.output_dir={tmp_path}",
+            ],
+        )
     module, _ = build_search(cfg)
     data = TensorDataset(torch.randn(64, 3, 16, 16), torch.arange(64))
 
@@ -48,8 +55,11 @@ def test_each_epoch_calibrates_on_other_batches_under_ddp(tmp_path, monkeypatch)
         return DataLoader(data, batch_size=8, sampler=DistributedSampler(data, 2, 0, seed=0))
 
     seen = []
-    monkeypatch.setattr(search_module, "recalibrate_batchnorm",
-                        lambda net, batches, n, device: seen.append(next(iter(batches))[1]))  # fmt: skip
+    monkeypatch.setattr(
+        search_module,
+        "recalibrate_batchnorm",
+        lambda net, batches, n, device: seen.append(next(iter(batches))[1]),
+    )
     for epoch in (0, 1):
         module._trainer = SimpleNamespace(  # what _evaluate_argmax reads of Lightning's Trainer
             datamodule=SimpleNamespace(train_dataloader=loader), current_epoch=epoch

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hwnas.hardware.cost_model import ExpectedCost
-from hwnas.hardware.flops import FlopsCostModel
+from hwnas.cost.flops import FlopsCostModel
+from hwnas.cost.model import ExpectedCost
 from hwnas.search import SuperNet
 from hwnas.search.arch_step import architecture_step
 
@@ -25,8 +25,16 @@ def test_cpu_probs_follow_architecture_steps(tiny_space, options: dict) -> None:
     cost = ExpectedCost(FlopsCostModel("MACs"), tiny_space)
     x, y = torch.randn(4, 3, 16, 16), torch.randint(0, 4, (4,))
     for seed in range(3):
-        architecture_step(net, x, y, "full", torch.Generator().manual_seed(seed), cost,
-                          lambda ce, c: ce + 1e-3 * c, optimizer)  # fmt: skip
+        architecture_step(
+            net,
+            x,
+            y,
+            "full",
+            torch.Generator().manual_seed(seed),
+            cost,
+            lambda ce, c: ce + 1e-3 * c,
+            optimizer,
+        )
         for cached, true in zip(net.cpu_probs(), _true_probs(net), strict=True):
             torch.testing.assert_close(cached, true)
     assert not torch.allclose(net.cpu_probs()[0], torch.full((4,), 0.25))

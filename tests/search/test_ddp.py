@@ -26,9 +26,20 @@ def _run(out: Path, devices: int, batch: int, arch_update: str = "gradient") -> 
     if devices == 1:
         cmd = [sys.executable, str(WORKER), str(out), "1", str(batch), arch_update]
     else:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(devices),
-               "--master_port", str(_free_port()), str(WORKER), str(out), str(devices), str(batch),
-               arch_update]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            str(devices),
+            "--master_port",
+            str(_free_port()),
+            str(WORKER),
+            str(out),
+            str(devices),
+            str(batch),
+            arch_update,
+        ]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
 

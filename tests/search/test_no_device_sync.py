@@ -19,8 +19,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from hwnas.hardware.cost_model import ExpectedCost
-from hwnas.hardware.flops import FlopsCostModel
+from hwnas.cost.flops import FlopsCostModel
+from hwnas.cost.model import ExpectedCost
 from hwnas.search import SuperNet
 from hwnas.search.arch_step import architecture_step
 
@@ -41,8 +41,9 @@ class HostCopies(TorchDispatchMode):
         host = any(t.device.type == "cpu" and t.dim() > 0 for t in tensors)  # 0-d: a scalar
         on_device = any(t.device.type == self.device for t in tensors)
         out = func(*args, **(kwargs or {}))
-        made = any(isinstance(t, torch.Tensor) and t.device.type == self.device
-                   for t in tree_leaves(out))  # fmt: skip
+        made = any(
+            isinstance(t, torch.Tensor) and t.device.type == self.device for t in tree_leaves(out)
+        )
         if (host and (on_device or made)) or (on_device and str(func).startswith(INDEXED)):
             self.found.add(str(func))
         return out
@@ -65,8 +66,7 @@ def _search_steps(net: SuperNet, space, device: str, mode: str, check=None) -> N
             weights.zero_grad(set_to_none=True)
             loss.backward()
             weights.step()
-            architecture_step(net, x, y, mode, generator, cost, lambda ce, c: ce + 1e-3 * c,
-                              alphas)  # fmt: skip
+            architecture_step(net, x, y, mode, generator, cost, lambda ce, c: ce + 1e-3 * c, alphas)
 
 
 @pytest.mark.parametrize("mode", ["two", "full", "full_v2"])

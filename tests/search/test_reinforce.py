@@ -45,8 +45,13 @@ def test_the_estimator_is_unbiased_for_the_exact_gradient() -> None:
     for g, x in zip(exact, a, strict=True):
         torch.testing.assert_close(g, x.grad)
     n = 200_000
-    paths = list(zip(torch.multinomial(probs[0], n, True, generator=gen).tolist(),
-                     torch.multinomial(probs[1], n, True, generator=gen).tolist(), strict=True))  # fmt: skip
+    paths = list(
+        zip(
+            torch.multinomial(probs[0], n, True, generator=gen).tolist(),
+            torch.multinomial(probs[1], n, True, generator=gen).tolist(),
+            strict=True,
+        )
+    )
     baseline = 0.4
     estimate = policy_gradient(probs, paths, [reward(p) - baseline for p in paths])
     for e, g in zip(estimate, exact, strict=True):
@@ -73,11 +78,24 @@ def test_updates_are_spread_evenly_over_an_epoch() -> None:
 
 def _cfg(tmp_path: Path, *overrides: str) -> DictConfig:
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose(config_name="search", overrides=[
-            "debug=fast", "arch_update=reinforce", "arch_update.warmup_epochs=0",
-            "arch_update.updates_per_epoch=3", "arch_update.samples=4", "arch_update.optimizer.lr=0.05",
-            "dataset=synthetic", "dataset.input_size=16", "dataset.train_size=256",
-            "dataset.test_size=64", "dataset.batch_size=16", "logger=csv", *overrides])  # fmt: skip
+        cfg = compose(
+            config_name="search",
+            overrides=[
+                "debug=fast",
+                "arch_update=reinforce",
+                "arch_update.warmup_epochs=0",
+                "arch_update.updates_per_epoch=3",
+                "arch_update.samples=4",
+                "arch_update.optimizer.lr=0.05",
+                "dataset=synthetic",
+                "dataset.input_size=16",
+                "dataset.train_size=256",
+                "dataset.test_size=64",
+                "dataset.batch_size=16",
+                "logger=csv",
+                *overrides,
+            ],
+        )
     with open_dict(cfg):
         cfg.paths.output_dir = str(tmp_path)
     return cfg
@@ -137,13 +155,16 @@ def test_scoring_shares_prefixes_and_gives_each_paths_own_logits(tiny_space) -> 
         net.forward_paths(x, [paths[0], [99] * len(paths[0])])
 
 
-@pytest.mark.parametrize(("override", "match"), [
-    ("arch_update.samples=2.5", "arch_update.samples must be a whole number >= 2, got 2.5"),
-    ("arch_update.reward_exponent=nan", "arch_update.reward_exponent must be a finite number"),
-    ("arch_update.updates_per_epoch=0.5", "updates_per_epoch must be a whole number >= 1"),
-    ("arch_update.hard_exponent=inf", "arch_update.hard_exponent must be a finite number"),
-    ("arch_update.baseline_decay=nan", "arch_update.baseline_decay must be a finite number"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        ("arch_update.samples=2.5", "arch_update.samples must be a whole number >= 2, got 2.5"),
+        ("arch_update.reward_exponent=nan", "arch_update.reward_exponent must be a finite number"),
+        ("arch_update.updates_per_epoch=0.5", "updates_per_epoch must be a whole number >= 1"),
+        ("arch_update.hard_exponent=inf", "arch_update.hard_exponent must be a finite number"),
+        ("arch_update.baseline_decay=nan", "arch_update.baseline_decay must be a finite number"),
+    ],
+)
 def test_bad_reinforce_values_are_refused_before_the_search(
     tmp_path: Path, override: str, match: str
 ) -> None:

@@ -83,8 +83,9 @@ def test_a_supernet_uses_it_and_its_weight_step_is_unchanged(tiny_space, monkeyp
 
     calls = []
     product_form = depthwise.depthwise_weight_grad
-    monkeypatch.setattr(depthwise, "depthwise_weight_grad",
-                        lambda *a: calls.append(a[2:]) or product_form(*a))  # fmt: skip
+    monkeypatch.setattr(
+        depthwise, "depthwise_weight_grad", lambda *a: calls.append(a[2:]) or product_form(*a)
+    )
     torch.manual_seed(0)
     fast = SuperNet(tiny_space)
     turned = [m for m in fast.modules() if isinstance(m, DepthwiseConv2d)]

@@ -22,13 +22,25 @@ def main(out_dir: str, devices: int, batch_size: int) -> None:
     """Per-process batches: the single process gets `devices` times as much."""
     torch.set_num_threads(1)
     overrides = [
-        "debug=train_fast", "module.ema=null", "module.mixup=null", "module.dropout=0",
-        "module.warmup_epochs=0", f"dataset.batch_size={batch_size}", "dataset.train_size=512",
-        "epochs=1", "trainer.limit_train_batches=6", "trainer.limit_val_batches=1",
-        f"trainer.devices={devices}", "trainer.accelerator=cpu", "+trainer.enable_checkpointing=false",
-        "+trainer.num_nodes=1", "+trainer.enable_progress_bar=false", f"paths.output_dir={out_dir}",
-        "optimizer.lr=0.2", *sys.argv[4:],
-    ]  # fmt: skip
+        "debug=train_fast",
+        "module.ema=null",
+        "module.mixup=null",
+        "module.dropout=0",
+        "module.warmup_epochs=0",
+        f"dataset.batch_size={batch_size}",
+        "dataset.train_size=512",
+        "epochs=1",
+        "trainer.limit_train_batches=6",
+        "trainer.limit_val_batches=1",
+        f"trainer.devices={devices}",
+        "trainer.accelerator=cpu",
+        "+trainer.enable_checkpointing=false",
+        "+trainer.num_nodes=1",
+        "+trainer.enable_progress_bar=false",
+        f"paths.output_dir={out_dir}",
+        "optimizer.lr=0.2",
+        *sys.argv[4:],
+    ]
     if devices > 1:
         overrides.insert(0, "trainer=ddp")
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):

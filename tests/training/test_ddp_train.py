@@ -29,8 +29,19 @@ def _run(out: Path, devices: int, batch: int) -> dict[str, torch.Tensor]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, str(WORKER), str(out), "1", str(batch)]
     if devices > 1:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(devices),
-               "--master_port", str(_free_port()), str(WORKER), str(out), str(devices), str(batch)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            str(devices),
+            "--master_port",
+            str(_free_port()),
+            str(WORKER),
+            str(out),
+            str(devices),
+            str(batch),
+        ]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return torch.load(out / "weights.pt")

@@ -9,13 +9,15 @@ from typing import Any
 
 import yaml
 
-from hwnas.files import write_text
 from hwnas.search_space.candidates import Candidate
+from hwnas.util.files import write_text
 
 # How to mend a file with a missing section or field.
-FILE_FIX = ("Copy it back from the arch.yaml that search.py wrote (outputs/search/<run>/arch.yaml; "
-            "a train.py run keeps a copy in its folder), or run search.py again to export the "
-            "file whole.")  # fmt: skip
+FILE_FIX = (
+    "Copy it back from the arch.yaml that search.py wrote (outputs/search/<run>/arch.yaml; "
+    "a train.py run keeps a copy in its folder), or run search.py again to export the "
+    "file whole."
+)
 SHOWN_FILES = 3
 
 
@@ -24,9 +26,11 @@ def _folder_message(folder: Path) -> str:
     found = [folder / "arch.yaml"] if (folder / "arch.yaml").is_file() else []
     found = found or sorted(folder.glob("*/arch.yaml"))  # a multirun sweep: one per job
     if not found:
-        return (f"{folder} is a folder, not an architecture file, and holds no arch.yaml: pass "
-                "the arch.yaml of a run (outputs/search/<run>/arch.yaml) or the name of a "
-                "published net")  # fmt: skip
+        return (
+            f"{folder} is a folder, not an architecture file, and holds no arch.yaml: pass "
+            "the arch.yaml of a run (outputs/search/<run>/arch.yaml) or the name of a "
+            "published net"
+        )
     shown = ", ".join(str(p) for p in found[:SHOWN_FILES])
     more = f" and {len(found) - SHOWN_FILES} more" if len(found) > SHOWN_FILES else ""
     which = "that file" if len(found) == 1 else "one of them"
@@ -154,8 +158,15 @@ class Architecture:
 
     def describe(self) -> list[tuple[str, ...]]:
         """Rows (stage, layer, op, channels, stride) for printed summaries."""
-        rows = [("0", "-", self.first_block.op, f"{self.first_block.in_channels}->{self.first_block.channels}",
-                 str(self.first_block.stride))]  # fmt: skip
+        rows = [
+            (
+                "0",
+                "-",
+                self.first_block.op,
+                f"{self.first_block.in_channels}->{self.first_block.channels}",
+                str(self.first_block.stride),
+            )
+        ]
         for i, b in enumerate(self.layers):
             op = "zero (removed)" if b.removed else b.op
             rows.append((str(b.stage), str(i), op, f"{b.in_channels}->{b.channels}", str(b.stride)))

@@ -20,8 +20,11 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
         else:
             total += module.in_features * module.out_features
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, nn.Conv2d | nn.Linear)]  # fmt: skip
+    handles = [
+        m.register_forward_hook(hook)
+        for m in model.modules()
+        if isinstance(m, nn.Conv2d | nn.Linear)
+    ]
     was_training = model.training
     try:
         param = next(model.parameters())

@@ -29,8 +29,17 @@ SECTIONS = {
 }
 OPTIONAL = ("source", "timm_arch_def")  # notes on where it came from; derived from the layers
 SECTION_FIELDS = {"stem": ("channels", "kernel", "stride"), "head": ("channels", "dropout")}
-BLOCK_FIELDS = ("stage", "op", "in_channels", "channels", "stride", "kernel", "expand",
-                "shortcut", "removed")  # fmt: skip
+BLOCK_FIELDS = (
+    "stage",
+    "op",
+    "in_channels",
+    "channels",
+    "stride",
+    "kernel",
+    "expand",
+    "shortcut",
+    "removed",
+)
 
 
 def _names(keys: tuple[str, ...] | list[str]) -> str:
@@ -46,8 +55,10 @@ def _check_keys(data: Any, keys: tuple[str, ...], label: str, fix: str) -> None:
             raise ValueError(f"{label} has no `{key}` (it needs {_names(keys)}).{fix}")
     unknown = [str(k) for k in data if k not in keys]
     if unknown:
-        raise ValueError(f"{label}: unknown field `{unknown[0]}` (known: {_names(keys)}); "
-                         "remove it or correct its spelling")  # fmt: skip
+        raise ValueError(
+            f"{label}: unknown field `{unknown[0]}` (known: {_names(keys)}); "
+            "remove it or correct its spelling"
+        )
 
 
 def check_sections(data: Mapping[str, Any], where: str, fix: str) -> None:
@@ -59,12 +70,16 @@ def check_sections(data: Mapping[str, Any], where: str, fix: str) -> None:
         raise ValueError(f"{where}: an architecture must be a mapping of {_names(list(SECTIONS))}")
     for key, holds in SECTIONS.items():
         if key not in data:
-            raise ValueError(f"{where}: `{key}` is missing ({holds}); an architecture file "
-                             f"gives {_names(list(SECTIONS))}.{fix}")  # fmt: skip
+            raise ValueError(
+                f"{where}: `{key}` is missing ({holds}); an architecture file "
+                f"gives {_names(list(SECTIONS))}.{fix}"
+            )
     unknown = [str(k) for k in data if k not in SECTIONS and k not in OPTIONAL]
     if unknown:
-        raise ValueError(f"{where}: unknown section `{unknown[0]}` (known: "
-                         f"{_names([*SECTIONS, *OPTIONAL])}); remove it or correct its spelling")  # fmt: skip
+        raise ValueError(
+            f"{where}: unknown section `{unknown[0]}` (known: "
+            f"{_names([*SECTIONS, *OPTIONAL])}); remove it or correct its spelling"
+        )
     for key, fields in SECTION_FIELDS.items():
         _check_keys(data[key], fields, f"{where}: {key}", fix)
     _check_keys(data["first_block"], BLOCK_FIELDS, f"{where}: first_block", fix)
@@ -148,15 +163,19 @@ def validate_architecture(arch: Architecture, where: str) -> None:
         _check_block(block, label, channels)
         channels = block.channels
         if block.stage < stage:  # timm builds stages in increasing order, not the file's
-            raise ValueError(f"{label}: stages must run in increasing order, but it follows "
-                             f"stage {stage}; reorder the layers or renumber the stages")  # fmt: skip
+            raise ValueError(
+                f"{label}: stages must run in increasing order, but it follows "
+                f"stage {stage}; reorder the layers or renumber the stages"
+            )
         if block.stage != stage:
             stage, started = block.stage, False
         if block.removed:
             continue
         if started and block.stride != 1:  # timm gives only a stage's first block its stride
-            raise ValueError(f"{label}: stride {block.stride} on a block that does not start its "
-                             "stage would be built with stride 1; start a new stage there (give "
-                             "it and the layers after it the next stage number) or use stride 1")  # fmt: skip
+            raise ValueError(
+                f"{label}: stride {block.stride} on a block that does not start its "
+                "stage would be built with stride 1; start a new stage there (give "
+                "it and the layers after it the next stage number) or use stride 1"
+            )
         _check_shortcut(block, label)
         started = True

@@ -11,7 +11,7 @@ from torch import Tensor
 from hwnas.data.cifar10_arrays import FORMS, ImageArrays, find_source, load_cifar10
 from hwnas.data.split_datamodule import SplitDataModule, endless
 from hwnas.data.tensor_batches import TensorAugment, TensorBatches
-from hwnas.latency.cache import default_cache_dir
+from hwnas.util.folders import default_cache_dir
 
 __all__ = ["Cifar10DataModule"]
 
@@ -120,10 +120,19 @@ class Cifar10DataModule(SplitDataModule):
         trainer = getattr(self, "trainer", None)
         rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
         images, labels = self.splits[split]
-        return TensorBatches(images, labels, batch_size, CIFAR10_MEAN, CIFAR10_STD,
-                             self.augment if train else None, shuffle=train and self.shuffle_train,
-                             drop_last=train, seed=self.seed, rank=rank,
-                             world_size=world)  # fmt: skip
+        return TensorBatches(
+            images,
+            labels,
+            batch_size,
+            CIFAR10_MEAN,
+            CIFAR10_STD,
+            self.augment if train else None,
+            shuffle=train and self.shuffle_train,
+            drop_last=train,
+            seed=self.seed,
+            rank=rank,
+            world_size=world,
+        )
 
     def train_dataloader(self) -> TensorBatches:
         return self._batches("train", self.batch_size, train=True)
@@ -139,9 +148,18 @@ class Cifar10DataModule(SplitDataModule):
         its `start`-th batch."""
         self.setup()
         images, labels = self.splits["arch"]
-        stream = TensorBatches(images, labels, self.arch_batch_size, CIFAR10_MEAN, CIFAR10_STD,
-                               shuffle=True, drop_last=len(labels) // world_size >= self.arch_batch_size,
-                               seed=self.seed + 1, rank=rank, world_size=world_size)  # fmt: skip
+        stream = TensorBatches(
+            images,
+            labels,
+            self.arch_batch_size,
+            CIFAR10_MEAN,
+            CIFAR10_STD,
+            shuffle=True,
+            drop_last=len(labels) // world_size >= self.arch_batch_size,
+            seed=self.seed + 1,
+            rank=rank,
+            world_size=world_size,
+        )
         yield from endless(stream, stream.sampler, start)
 
 

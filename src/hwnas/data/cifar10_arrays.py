@@ -19,12 +19,11 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from hwnas.files import write_atomic
+from hwnas.util.files import write_atomic
 
 log = logging.getLogger(__name__)
 
-CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-           "truck")  # fmt: skip
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 BATCHES_DIR = "cifar-10-batches-py"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 FORMS = (
@@ -48,8 +47,10 @@ class ImageArrays:
         for split in ("train", "test"):
             images, labels = getattr(self, f"{split}_images"), getattr(self, f"{split}_labels")
             if images.dtype != torch.uint8 or images.dim() != 4 or len(images) != len(labels):
-                raise ValueError(f"{where}: malformed {split} split ({tuple(images.shape)} "
-                                 f"{images.dtype} images, {len(labels)} labels)")  # fmt: skip
+                raise ValueError(
+                    f"{where}: malformed {split} split ({tuple(images.shape)} "
+                    f"{images.dtype} images, {len(labels)} labels)"
+                )
             if len(images) == 0:
                 raise ValueError(f"{where}: the {split} split holds no image")
         return self
@@ -109,11 +110,15 @@ def _from_batches(folder: Path) -> ImageArrays:
             labels.extend(entry["labels"])
         return torch.from_numpy(np.concatenate(images)), torch.tensor(labels)
 
-    missing = [n for n in ["test_batch", *(f"data_batch_{i}" for i in range(1, 6))]
-               if not (folder / n).is_file()]  # fmt: skip
+    missing = [
+        n
+        for n in ["test_batch", *(f"data_batch_{i}" for i in range(1, 6))]
+        if not (folder / n).is_file()
+    ]
     if missing:
-        raise FileNotFoundError(f"{folder} lacks {missing}; download CIFAR-10 again "
-                                "(dataset.download=true)")  # fmt: skip
+        raise FileNotFoundError(
+            f"{folder} lacks {missing}; download CIFAR-10 again (dataset.download=true)"
+        )
     train = read([f"data_batch_{i}" for i in range(1, 6)])
     test = read(["test_batch"])
     return ImageArrays(*train, *test, CLASSES)
@@ -130,8 +135,10 @@ def _decode(data: bytes, where: str) -> np.ndarray:
 def _stack(items: list[tuple[np.ndarray, int]], where: str) -> tuple[Tensor, Tensor]:
     shapes = {img.shape for img, _ in items}
     if len(shapes) > 1:
-        raise ValueError(f"{where}: images of different sizes {sorted(shapes)[:3]}; "
-                         "this loader holds same-size images (use dataset=imagefolder)")  # fmt: skip
+        raise ValueError(
+            f"{where}: images of different sizes {sorted(shapes)[:3]}; "
+            "this loader holds same-size images (use dataset=imagefolder)"
+        )
     images = torch.from_numpy(np.stack([img for img, _ in items])).permute(0, 3, 1, 2)
     return images.contiguous(), torch.tensor([label for _, label in items])
 
@@ -149,12 +156,12 @@ def _split_files(names: list[str], split: str) -> dict[str, list[str]]:
 def _arrays(read: Callable[[str], bytes], names: list[str], where: str) -> ImageArrays:
     train, test = _split_files(names, "train"), _split_files(names, "test")
     if not train or not test:
-        raise FileNotFoundError(f"{where}: no train/<class>/ and test/<class>/ images; "
-                                f"expected {FORMS}")  # fmt: skip
+        raise FileNotFoundError(
+            f"{where}: no train/<class>/ and test/<class>/ images; expected {FORMS}"
+        )
     classes = tuple(sorted(train))
     if tuple(sorted(test)) != classes:
-        raise ValueError(f"{where}: train has classes {list(classes)} but test has "
-                         f"{sorted(test)}")  # fmt: skip
+        raise ValueError(f"{where}: train has classes {list(classes)} but test has {sorted(test)}")
     splits = []
     for files in (train, test):
         items = [(_decode(read(n), n), c) for c, name in enumerate(classes) for n in files[name]]
@@ -199,16 +206,33 @@ def _pack(names: list[str], read: Callable[[str], bytes], target: Path) -> Path:
 
 def _from_packed(path: Path) -> ImageArrays:
     with np.load(path) as packed:
-        missing = [k for k in ("classes", "train_files", "train_offsets", "train_labels",
-                               "test_files", "test_offsets", "test_labels") if k not in packed]  # fmt: skip
+        missing = [
+            k
+            for k in (
+                "classes",
+                "train_files",
+                "train_offsets",
+                "train_labels",
+                "test_files",
+                "test_offsets",
+                "test_labels",
+            )
+            if k not in packed
+        ]
         if missing:
-            raise ValueError(f"{path}: not a packed image set (lacks {missing}); make one with "
-                             "hwnas.data.cifar10_arrays.pack_image_files")  # fmt: skip
+            raise ValueError(
+                f"{path}: not a packed image set (lacks {missing}); make one with "
+                "hwnas.data.cifar10_arrays.pack_image_files"
+            )
         splits = []
         for split in ("train", "test"):
             files, offsets = packed[f"{split}_files"].tobytes(), packed[f"{split}_offsets"]
             labels = packed[f"{split}_labels"].tolist()
-            items = [(_decode(files[a:b], f"{path}:{split}[{i}]"), label)
-                     for i, (a, b, label) in enumerate(zip(offsets[:-1], offsets[1:], labels, strict=True))]  # fmt: skip
+            items = [
+                (_decode(files[a:b], f"{path}:{split}[{i}]"), label)
+                for i, (a, b, label) in enumerate(
+                    zip(offsets[:-1], offsets[1:], labels, strict=True)
+                )
+            ]
             splits.extend(_stack(items, str(path)))
         return ImageArrays(*splits, tuple(str(c) for c in packed["classes"]))

@@ -98,8 +98,10 @@ class ImageFolderDataModule(SplitDataModule):
         self.input_size = input_size
         train_classes = [p.name for p in _class_folders(self.root / "train")]
         if len(train_classes) < 2:
-            raise ValueError(f"{self.root / 'train'} holds one class ({train_classes[0]!r}): a "
-                             "classifier needs two or more class folders")  # fmt: skip
+            raise ValueError(
+                f"{self.root / 'train'} holds one class ({train_classes[0]!r}): a "
+                "classifier needs two or more class folders"
+            )
         self.num_classes = len(train_classes)
         val_dir = self.root / "val"
         self.test_dir = val_dir if val_dir.is_dir() else self.root / "test"

@@ -34,8 +34,9 @@ def held_out_split(
     classes = sorted(by_class)
     share = {c: len(by_class[c]) * fraction for c in classes}
     take = {c: min(int(share[c]), len(by_class[c]) - 1) for c in classes}
-    tie_break = dict(zip(classes, torch.randperm(len(classes), generator=generator).tolist(),
-                         strict=True))  # fmt: skip
+    tie_break = dict(
+        zip(classes, torch.randperm(len(classes), generator=generator).tolist(), strict=True)
+    )
     left = n_arch - sum(take.values())
     for c in sorted(classes, key=lambda c: (int(share[c]) - share[c], tie_break[c])):
         if left > 0 and take[c] < len(by_class[c]) - 1:
@@ -46,8 +47,10 @@ def held_out_split(
         held_out += members[: take[c]]
         rest += members[take[c] :]
     if not held_out:
-        raise ValueError("no class has two images or more: nothing can be held out for the "
-                         "architecture steps; give each class several training images")  # fmt: skip
+        raise ValueError(
+            "no class has two images or more: nothing can be held out for the "
+            "architecture steps; give each class several training images"
+        )
     mixed = [torch.randperm(len(part), generator=generator).tolist() for part in (held_out, rest)]
     return [held_out[i] for i in mixed[0]], [rest[i] for i in mixed[1]]  # classes mixed
 
@@ -109,8 +112,9 @@ class SplitDataModule(pl.LightningDataModule):
         if self.train_set is not None:
             return
         train_aug, train_plain, test = self.build_datasets()
-        held_out, rest = held_out_split(len(train_aug), self.arch_fraction, self.seed,
-                                        self.split_labels(train_aug))  # fmt: skip
+        held_out, rest = held_out_split(
+            len(train_aug), self.arch_fraction, self.seed, self.split_labels(train_aug)
+        )
         self.train_set = Subset(train_aug, rest)
         self.arch_set = Subset(train_plain, held_out)
         self.test_set = test
@@ -121,8 +125,9 @@ class SplitDataModule(pl.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         sampler = None
         if trainer is not None and trainer.world_size > 1:
-            sampler = DistributedSampler(dataset, trainer.world_size, trainer.global_rank,
-                                         shuffle=shuffle, seed=self.seed)  # fmt: skip
+            sampler = DistributedSampler(
+                dataset, trainer.world_size, trainer.global_rank, shuffle=shuffle, seed=self.seed
+            )
         return DataLoader(
             dataset,
             batch_size=batch_size,

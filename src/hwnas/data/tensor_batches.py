@@ -116,7 +116,9 @@ class TensorBatches:
         self.batch_sampler = None  # Lightning inspects both, as on a DataLoader
         scale = torch.tensor(std, dtype=torch.float32, device=images.device) * 255
         self.scale = (1 / scale).view(1, -1, 1, 1)
-        self.shift = (torch.tensor(mean, device=images.device) / torch.tensor(std, device=images.device)).view(1, -1, 1, 1)  # fmt: skip
+        self.shift = (
+            torch.tensor(mean, device=images.device) / torch.tensor(std, device=images.device)
+        ).view(1, -1, 1, 1)
         self.seed = seed
 
     def __len__(self) -> int:

@@ -36,10 +36,12 @@ def bandwidth_bound_note(transfer_s: float, compute_s: float, period: int) -> st
     if transfer_s <= between:
         return None
     needed = math.ceil(transfer_s / compute_s - 1e-9)
-    return (f"DTS: one exchange needs {transfer_s * 1e3:.0f} ms of the link's bandwidth, more "
-            f"than the {between * 1e3:.0f} ms of compute between two exchanges: they queue up, "
-            f"and no delay hides that. Exchange less often (dts.period={needed} or more) or "
-            "over a faster link")  # fmt: skip
+    return (
+        f"DTS: one exchange needs {transfer_s * 1e3:.0f} ms of the link's bandwidth, more "
+        f"than the {between * 1e3:.0f} ms of compute between two exchanges: they queue up, "
+        f"and no delay hides that. Exchange less often (dts.period={needed} or more) or "
+        "over a faster link"
+    )
 
 
 class DelayTuner:
@@ -62,8 +64,9 @@ class DelayTuner:
 
     def choose(self) -> tuple[int, float, float]:
         """(delay, compute s, wait s), the times as the slowest rank's medians."""
-        times = torch.tensor([statistics.median(self.compute_s), statistics.median(self.wait_s)],
-                             dtype=torch.float64)  # fmt: skip
+        times = torch.tensor(
+            [statistics.median(self.compute_s), statistics.median(self.wait_s)], dtype=torch.float64
+        )
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             device = "cuda" if dist.get_backend() == "nccl" else "cpu"
             times = times.to(device)

@@ -49,9 +49,15 @@ class DelayedGradients:
             the correction then takes off what this rank's gradient became on the way.
     """
 
-    def __init__(self, params: Sequence[Tensor], link: EmulatedLink, delay: int = 0,
-                 correction: bool = True, sparse: bool = False,
-                 compress: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        params: Sequence[Tensor],
+        link: EmulatedLink,
+        delay: int = 0,
+        correction: bool = True,
+        sparse: bool = False,
+        compress: str | None = None,
+    ) -> None:
         if delay < 0:
             raise ValueError(f"dts.delay must be >= 0, got {delay}")
         self.params, self.link = list(params), link

@@ -23,13 +23,13 @@ from hwnas.distributed.exchange import Exchange, SynchronousWarmup
 from hwnas.distributed.flat import flatten
 from hwnas.distributed.link import EmulatedLink, PeerError
 from hwnas.distributed.periodic_deltas import PeriodicDeltas, nesterov_outer
-from hwnas.distributed.refusals import shared_steps
 from hwnas.distributed.replicas import average_replicas, relative_distance
 from hwnas.distributed.reporting import checkpoint_state, describe, run_summary
 from hwnas.distributed.settings import DTSSettings, check_same_on_every_rank
 from hwnas.distributed.shared_gradients import SharedGradients
 from hwnas.distributed.stability import drift_limit_note
 from hwnas.distributed.step_timer import StepTimer
+from hwnas.distributed.unsupported import shared_steps
 
 
 class DTSEngine:
@@ -47,9 +47,14 @@ class DTSEngine:
         restored: the `dts` entry of the checkpoint the fit resumes from, if any.
     """
 
-    def __init__(self, settings: DTSSettings, module: pl.LightningModule,
-                 optimizers: list[Optimizer], processes: int,
-                 restored: dict[str, Any] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        settings: DTSSettings,
+        module: pl.LightningModule,
+        optimizers: list[Optimizer],
+        processes: int,
+        restored: dict[str, Any] | None = None,
+    ) -> None:
         s, restored = settings, restored or {}
         self.settings, self.module, self.optimizers, self.processes = (
             s,
@@ -57,8 +62,10 @@ class DTSEngine:
             optimizers,
             processes,
         )
-        groups = [[p for g in opt.param_groups for p in g["params"] if p.requires_grad]
-                  for opt in optimizers]  # fmt: skip
+        groups = [
+            [p for g in opt.param_groups for p in g["params"] if p.requires_grad]
+            for opt in optimizers
+        ]
         self.params: list[Tensor] = groups[0] if groups else []
         every = shared_steps(module, len(groups))
         sparse = every is not None  # a search: only the sampled path has gradients
@@ -72,21 +79,28 @@ class DTSEngine:
             else None
         )
         self.tuning: dict[str, float] | None = None  # what dts.delay=auto measured
-        self.link = EmulatedLink(s.latency_ms, s.bandwidth_mbps, timeout_s=s.timeout_s,
-                                 channels=self._channels_needed(sparse))  # fmt: skip
+        self.link = EmulatedLink(
+            s.latency_ms,
+            s.bandwidth_mbps,
+            timeout_s=s.timeout_s,
+            channels=self._channels_needed(sparse),
+        )
         self.configured = self._configured_exchange(sparse, restored.get("exchange"))
         self.exchange: Exchange = self.configured  # the one in use
         self.warmup: SynchronousWarmup | None = None
         if s.sync_warmup_steps:  # synchronous SGD first
             self.exchange = self.warmup = SynchronousWarmup(
-                DelayedGradients(self.params, self.link, sparse=sparse), self.configured,
+                DelayedGradients(self.params, self.link, sparse=sparse),
+                self.configured,
                 over=lambda: module.trainer.global_step >= s.sync_warmup_steps,
                 on_switch=self._warmup_over,
-            )  # fmt: skip
+            )
         if restored and not restored.get("synchronized", True):
-            rank_zero_warn("resuming from a DTS checkpoint saved at an interruption: it holds rank "
-                           "0's replica, without the other ranks' last local updates, so the run "
-                           "does not continue exactly as an unbroken one would")  # fmt: skip
+            rank_zero_warn(
+                "resuming from a DTS checkpoint saved at an interruption: it holds rank "
+                "0's replica, without the other ranks' last local updates, so the run "
+                "does not continue exactly as an unbroken one would"
+            )
         self.shared: SharedGradients | None = None
         self.shared_optimizer: Optimizer | None = None
         self.shared_every = every or 1  # first-optimiser steps between two shared steps
@@ -110,8 +124,9 @@ class DTSEngine:
     def _configured_exchange(self, sparse: bool, state: dict[str, Any] | None) -> Exchange:
         s = self.settings
         if s.mode == "gradients":
-            return DelayedGradients(self.params, self.link, self.delay, s.correction, sparse,
-                                    s.compress)  # fmt: skip
+            return DelayedGradients(
+                self.params, self.link, self.delay, s.correction, sparse, s.compress
+            )
         outer = nesterov_outer(s.outer_lr, s.outer_momentum) if s.outer_optimizer else None
         deltas = PeriodicDeltas(self.params, self.link, s.period, self.delay, outer, s.compress)
         if state:
@@ -175,8 +190,10 @@ class DTSEngine:
         """After `dts.sync_warmup_steps` optimiser steps (counted across a resume) the
         configured exchange takes over, with the delay chosen so far."""
         self._set_shared_delay()
-        rank_zero_info(f"DTS: synchronous warm-up over after "
-                       f"{self.module.trainer.global_step} steps; now {self.describe()}")  # fmt: skip
+        rank_zero_info(
+            f"DTS: synchronous warm-up over after "
+            f"{self.module.trainer.global_step} steps; now {self.describe()}"
+        )
 
     def _tune_delay(self, tuner: DelayTuner) -> None:
         delay, compute, wait = tuner.choose()
@@ -185,14 +202,17 @@ class DTSEngine:
         self.delay = self.configured.delay = delay
         self._set_shared_delay()
         self.link.ensure_channels(self._channels_needed(self.shared is not None))
-        rank_zero_info(f"DTS: dts.delay=auto chose {delay}: {compute * 1e3:.1f} ms of compute per step "
-                       f"and {wait * 1e3:.1f} ms of exposed wait at delay 0")  # fmt: skip
+        rank_zero_info(
+            f"DTS: dts.delay=auto chose {delay}: {compute * 1e3:.1f} ms of compute per step "
+            f"and {wait * 1e3:.1f} ms of exposed wait at delay 0"
+        )
         if delay == self.settings.max_delay:
             rank_zero_warn(f"DTS: the delay hit dts.max_delay={delay}; exchanges will still stall")
         stats = self.link.stats
         message_bytes = stats.payload_bytes // max(1, stats.messages)
-        note = bandwidth_bound_note(self.link.transfer_s(message_bytes), compute,
-                                    self.settings.period)  # fmt: skip
+        note = bandwidth_bound_note(
+            self.link.transfer_s(message_bytes), compute, self.settings.period
+        )
         if note:
             rank_zero_warn(note)
         self._note_drift_limit()
@@ -238,13 +258,29 @@ class DTSEngine:
     # --- what it keeps and tells ---------------------------------------------------------
     def checkpoint_state(self) -> dict[str, Any]:
         tuned = self.settings.delay == "auto" and self.tuner is None
-        return checkpoint_state(self.settings, self.delay, tuned, self.synchronized,
-                                self.configured, self.shared)  # fmt: skip
+        return checkpoint_state(
+            self.settings, self.delay, tuned, self.synchronized, self.configured, self.shared
+        )
 
     def describe(self) -> str:
-        return describe(self.settings, self.delay, self.tuner is not None, self._warming(),
-                        self.shared, self.link, self.processes)  # fmt: skip
+        return describe(
+            self.settings,
+            self.delay,
+            self.tuner is not None,
+            self._warming(),
+            self.shared,
+            self.link,
+            self.processes,
+        )
 
     def summary(self) -> dict[str, Any]:
-        return run_summary(self.settings, self.delay, self.shared, self.tuning, self.processes,
-                           self.timer, self.link, self.spreads)  # fmt: skip
+        return run_summary(
+            self.settings,
+            self.delay,
+            self.shared,
+            self.tuning,
+            self.processes,
+            self.timer,
+            self.link,
+            self.spreads,
+        )

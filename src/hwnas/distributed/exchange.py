@@ -36,8 +36,13 @@ class SynchronousWarmup:
     which starts from the identical replicas the synchronous steps left; `on_switch` runs then.
     Setting `delay` sets the configured exchange's."""
 
-    def __init__(self, synchronous: Exchange, configured: Exchange, over: Callable[[], bool],
-                 on_switch: Callable[[], None]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        synchronous: Exchange,
+        configured: Exchange,
+        over: Callable[[], bool],
+        on_switch: Callable[[], None],
+    ) -> None:
         self.synchronous, self.configured, self.current = synchronous, configured, synchronous
         self.over, self.on_switch = over, on_switch
 

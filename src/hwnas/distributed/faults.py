@@ -40,8 +40,10 @@ def report_failure(exception: BaseException) -> None:
     one-process run has no one to tell)."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return
-    log.error(f"rank {dist.get_rank()} failed: "
-              f"{cause(exception)}; the other ranks stop at their next exchange")  # fmt: skip
+    log.error(
+        f"rank {dist.get_rank()} failed: "
+        f"{cause(exception)}; the other ranks stop at their next exchange"
+    )
     store = _store()
     if store is None:
         return

@@ -15,10 +15,14 @@ def flatten(tensors: Sequence[Tensor]) -> Tensor:
 
 def flat_grads(params: Sequence[Tensor]) -> Tensor:
     """The parameters' gradients as one vector; a parameter without a gradient counts zeros."""
-    return torch.cat([
-        p.grad.detach().reshape(-1) if p.grad is not None else torch.zeros(p.numel(), dtype=p.dtype, device=p.device)
-        for p in params
-    ])  # fmt: skip
+    return torch.cat(
+        [
+            p.grad.detach().reshape(-1)
+            if p.grad is not None
+            else torch.zeros(p.numel(), dtype=p.dtype, device=p.device)
+            for p in params
+        ]
+    )
 
 
 def grad_presence(params: Sequence[Tensor], like: Tensor) -> Tensor:
@@ -31,8 +35,9 @@ def grad_presence(params: Sequence[Tensor], like: Tensor) -> Tensor:
 def _chunks(tensors: Sequence[Tensor], flat: Tensor) -> list[Tensor]:
     sizes = [t.numel() for t in tensors]
     if sum(sizes) != flat.numel():
-        raise ValueError(f"a flat vector of {flat.numel()} values cannot fill tensors holding "
-                         f"{sum(sizes)}")  # fmt: skip
+        raise ValueError(
+            f"a flat vector of {flat.numel()} values cannot fill tensors holding {sum(sizes)}"
+        )
     return [chunk.view(t.shape) for chunk, t in zip(torch.split(flat, sizes), tensors, strict=True)]
 
 

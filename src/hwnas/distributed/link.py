@@ -40,8 +40,9 @@ SPIN_S = 2e-4  # sleep until this close to the deadline, then spin: sleep oversh
 # process groups made for links, per (default group, timeout, ranks): each link drains its
 # messages before it is dropped, so the next one can use the same groups. The default group is
 # kept beside them, so that its id cannot be reused by a later one while the pool holds it.
-_CHANNELS: dict[tuple[int, float | None, tuple[int, ...]],
-                tuple[dist.ProcessGroup, list[dist.ProcessGroup]]] = {}  # fmt: skip
+_CHANNELS: dict[
+    tuple[int, float | None, tuple[int, ...]], tuple[dist.ProcessGroup, list[dist.ProcessGroup]]
+] = {}
 
 
 class PeerError(RuntimeError):
@@ -72,8 +73,16 @@ class LinkStats:
 class Message:
     """One exchange in flight; `wait()` returns the average over the ranks once it arrived."""
 
-    def __init__(self, link: EmulatedLink, buffer: Tensor, works: list[dist.Work], size: int,
-                 what: str, clocks: Tensor | None = None, sent: Tensor | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        link: EmulatedLink,
+        buffer: Tensor,
+        works: list[dist.Work],
+        size: int,
+        what: str,
+        clocks: Tensor | None = None,
+        sent: Tensor | None = None,
+    ) -> None:
         self.link, self.buffer, self.works, self.size, self.what = link, buffer, works, size, what
         self.clocks = buffer[size:] if clocks is None else clocks  # issue times, float32 pairs
         self.sent = sent  # compressed: this rank's contribution as it travelled, decoded
@@ -110,12 +119,19 @@ class EmulatedLink:
     default group) would wait for every exchange in flight: on a real link, a latency each.
     """
 
-    def __init__(self, latency_ms: float = 0.0, bandwidth_mbps: float | None = None,
-                 group: dist.ProcessGroup | None = None, timeout_s: float | None = None,
-                 channels: int = 1) -> None:  # fmt: skip
+    def __init__(
+        self,
+        latency_ms: float = 0.0,
+        bandwidth_mbps: float | None = None,
+        group: dist.ProcessGroup | None = None,
+        timeout_s: float | None = None,
+        channels: int = 1,
+    ) -> None:
         if latency_ms < 0 or (bandwidth_mbps is not None and bandwidth_mbps < 0):
-            raise ValueError(f"wan.latency_ms and wan.bandwidth_mbps must be >= 0, got "
-                             f"{latency_ms} and {bandwidth_mbps}")  # fmt: skip
+            raise ValueError(
+                f"wan.latency_ms and wan.bandwidth_mbps must be >= 0, got "
+                f"{latency_ms} and {bandwidth_mbps}"
+            )
         self.latency_s = latency_ms / 1e3
         self.bits_per_s = bandwidth_mbps * 1e6 if bandwidth_mbps else None
         self.group, self.timeout_s = group, timeout_s
@@ -155,8 +171,9 @@ class EmulatedLink:
             return 0.0
         return 2 * (self.world - 1) / self.world * payload_bytes * 8 / self.bits_per_s
 
-    def all_reduce_mean(self, payload: Tensor, what: str = "exchange",
-                        feedback: ErrorFeedback | None = None) -> Message:  # fmt: skip
+    def all_reduce_mean(
+        self, payload: Tensor, what: str = "exchange", feedback: ErrorFeedback | None = None
+    ) -> Message:
         """Start averaging `payload` over the ranks (it is copied; the caller may reuse it).
         With `feedback` it travels in that 16-bit type, its rounding carried to the stream's
         next message; `Message.sent` is then what this rank's contribution became.
@@ -257,6 +274,9 @@ class EmulatedLink:
             backend = dist.get_backend(self.group)
             device = "cuda" if backend == "nccl" else "cpu"
             origin = origin.to(device)
-            dist.broadcast(origin, src=dist.get_global_rank(self.group, 0) if self.group else 0,
-                           group=self.group)  # fmt: skip
+            dist.broadcast(
+                origin,
+                src=dist.get_global_rank(self.group, 0) if self.group else 0,
+                group=self.group,
+            )
         return float(origin.cpu())

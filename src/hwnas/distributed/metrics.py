@@ -26,15 +26,28 @@ class DTSMetrics(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.spreads_logged = 0
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                           outputs: Any, batch: Any, batch_idx: int) -> None:  # fmt: skip
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
         engine = _engine(trainer)
         if engine is None or not engine.timer.history:
             return
         self._log_new_spreads(trainer, engine)
         step_s, wait_s = engine.timer.history[-1]
-        pl_module.log_dict({"dts/step_ms": step_s * 1e3, "dts/wait_ms": wait_s * 1e3,
-                            "dts/delay": float(engine.delay_in_effect)}, on_step=True, on_epoch=False)  # fmt: skip
+        pl_module.log_dict(
+            {
+                "dts/step_ms": step_s * 1e3,
+                "dts/wait_ms": wait_s * 1e3,
+                "dts/delay": float(engine.delay_in_effect),
+            },
+            on_step=True,
+            on_epoch=False,
+        )
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         engine = _engine(trainer)

@@ -41,8 +41,10 @@ class OuterOptimizer:
         self.param = nn.Parameter(torch.zeros(numel, device=device))
         self.optimizer = factory([self.param])
         if any(g.get("weight_decay", 0) for g in self.optimizer.param_groups):
-            raise ValueError("dts.outer_optimizer must not use weight decay (it steps the "
-                             "averaged delta, not the weights)")  # fmt: skip
+            raise ValueError(
+                "dts.outer_optimizer must not use weight decay (it steps the "
+                "averaged delta, not the weights)"
+            )
 
     def step(self, mean_delta: Tensor) -> Tensor:
         self.param.grad = -mean_delta.to(self.param.dtype)
@@ -86,9 +88,15 @@ class PeriodicDeltas:
             (`compression`); each worker then replaces the delta as it travelled.
     """
 
-    def __init__(self, params: Sequence[Tensor], link: EmulatedLink, period: int,
-                 delay: int = 0, outer: OuterFactory | None = None,
-                 compress: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        params: Sequence[Tensor],
+        link: EmulatedLink,
+        period: int,
+        delay: int = 0,
+        outer: OuterFactory | None = None,
+        compress: str | None = None,
+    ) -> None:
         if period < 1 or delay < 0:
             raise ValueError(f"need dts.period >= 1 and dts.delay >= 0, got {period} and {delay}")
         self.params, self.link = list(params), link

@@ -15,8 +15,9 @@ from hwnas.distributed.flat import copy_into
 from hwnas.distributed.link import EmulatedLink
 
 
-def replica_state(module: nn.Module, optimizers: Iterable[Optimizer] = (),
-                  buffers_only: bool = False) -> list[Tensor]:  # fmt: skip
+def replica_state(
+    module: nn.Module, optimizers: Iterable[Optimizer] = (), buffers_only: bool = False
+) -> list[Tensor]:
     """The floating-point tensors that make up a replica, in an order every rank agrees on
     (`buffers_only`: the module's buffers, such as BatchNorm statistics, alone)."""
     tensors, seen = [], set()
@@ -37,8 +38,12 @@ def replica_state(module: nn.Module, optimizers: Iterable[Optimizer] = (),
     return tensors
 
 
-def average_replicas(link: EmulatedLink, module: nn.Module, optimizers: Iterable[Optimizer] = (),
-                     buffers_only: bool = False) -> None:  # fmt: skip
+def average_replicas(
+    link: EmulatedLink,
+    module: nn.Module,
+    optimizers: Iterable[Optimizer] = (),
+    buffers_only: bool = False,
+) -> None:
     """Replace every rank's model and optimiser state (or only the module's buffers) by their
     average over the ranks (one exchange over `link`, so a sync point pays the emulated latency
     like any other)."""

@@ -12,8 +12,15 @@ from hwnas.distributed.shared_gradients import SharedGradients
 from hwnas.distributed.step_timer import StepTimer
 
 
-def describe(settings: DTSSettings, delay: int, tuning: bool, warming: bool,
-             shared: SharedGradients | None, link: EmulatedLink, processes: int) -> str:  # fmt: skip
+def describe(
+    settings: DTSSettings,
+    delay: int,
+    tuning: bool,
+    warming: bool,
+    shared: SharedGradients | None,
+    link: EmulatedLink,
+    processes: int,
+) -> str:
     """One line: the update, its delay and the link, as the run starts or changes."""
     s = settings
     when = f"delay {delay}" + (" (auto: tuning)" if tuning else "")
@@ -34,8 +41,14 @@ def describe(settings: DTSSettings, delay: int, tuning: bool, warming: bool,
     return f"{kind}, {when}, {where}, {processes} processes"
 
 
-def checkpoint_state(settings: DTSSettings, delay: int, tuned: bool, synchronized: bool,
-                     configured: Exchange, shared: SharedGradients | None) -> dict[str, Any]:  # fmt: skip
+def checkpoint_state(
+    settings: DTSSettings,
+    delay: int,
+    tuned: bool,
+    synchronized: bool,
+    configured: Exchange,
+    shared: SharedGradients | None,
+) -> dict[str, Any]:
     """The `dts` entry of a checkpoint: what a resumed run needs to continue as this one."""
     return {
         "settings": settings.to_dict(),
@@ -47,10 +60,16 @@ def checkpoint_state(settings: DTSSettings, delay: int, tuned: bool, synchronize
     }
 
 
-def run_summary(settings: DTSSettings, delay: int, shared: SharedGradients | None,
-                tuning: dict[str, float] | None, processes: int, timer: StepTimer,
-                link: EmulatedLink | None,
-                spreads: list[tuple[int, float]]) -> dict[str, Any]:  # fmt: skip
+def run_summary(
+    settings: DTSSettings,
+    delay: int,
+    shared: SharedGradients | None,
+    tuning: dict[str, float] | None,
+    processes: int,
+    timer: StepTimer,
+    link: EmulatedLink | None,
+    spreads: list[tuple[int, float]],
+) -> dict[str, Any]:
     """Settings and measured figures of the run."""
     stats = link.stats if link is not None else None
     return {

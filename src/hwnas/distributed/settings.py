@@ -45,34 +45,43 @@ class DTSSettings:
         if not isinstance(self.period, int) or self.period < 1:
             problems.append(f"dts.period must be a whole number >= 1, got {self.period!r}")
         if not self.correction and self.period != 1:
-            problems.append("dts.correction=false is the ablation of the delayed gradient update: "
-                            "use it with dts.period=1")  # fmt: skip
+            problems.append(
+                "dts.correction=false is the ablation of the delayed gradient update: "
+                "use it with dts.period=1"
+            )
         if self.outer_optimizer is not None:
             if self.outer_optimizer not in OUTER_OPTIMIZERS:
-                problems.append(f"dts.outer_optimizer must be null or one of {OUTER_OPTIMIZERS}, "
-                                f"got {self.outer_optimizer!r}")  # fmt: skip
+                problems.append(
+                    f"dts.outer_optimizer must be null or one of {OUTER_OPTIMIZERS}, "
+                    f"got {self.outer_optimizer!r}"
+                )
             if self.period == 1:
-                problems.append("dts.outer_optimizer steps the averaged parameter delta of the "
-                                "sparse update: set dts.period > 1 (DiLoCo uses hundreds)")  # fmt: skip
+                problems.append(
+                    "dts.outer_optimizer steps the averaged parameter delta of the "
+                    "sparse update: set dts.period > 1 (DiLoCo uses hundreds)"
+                )
         for name in ("latency_ms", "outer_lr"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 problems.append(f"{name} must be a finite number >= 0, got {value}")
         if self.bandwidth_mbps is not None and not self.bandwidth_mbps > 0:
-            problems.append(f"wan.bandwidth_mbps must be > 0 or null (unlimited), got "
-                            f"{self.bandwidth_mbps}")  # fmt: skip
+            problems.append(
+                f"wan.bandwidth_mbps must be > 0 or null (unlimited), got {self.bandwidth_mbps}"
+            )
         if self.clip_grad_norm is not None and not self.clip_grad_norm > 0:
             problems.append(f"dts.clip_grad_norm must be > 0 or null, got {self.clip_grad_norm}")
         if not self.timeout_s > 0:
             problems.append(f"dts.timeout_s must be > 0, got {self.timeout_s}")
         if not isinstance(self.sync_warmup_steps, int) or self.sync_warmup_steps < 0:
-            problems.append(f"dts.sync_warmup_steps must be a whole number >= 0, got "
-                            f"{self.sync_warmup_steps!r}")  # fmt: skip
+            problems.append(
+                f"dts.sync_warmup_steps must be a whole number >= 0, got {self.sync_warmup_steps!r}"
+            )
         if self.auto_warmup_exchanges < 2 or self.max_delay < 1:
             problems.append("dts.auto_warmup_exchanges must be >= 2 and dts.max_delay >= 1")
         if self.compress is not None and self.compress not in COMPRESSIONS:
-            problems.append(f"dts.compress must be null or one of {sorted(COMPRESSIONS)}, got "
-                            f"{self.compress!r}")  # fmt: skip
+            problems.append(
+                f"dts.compress must be null or one of {sorted(COMPRESSIONS)}, got {self.compress!r}"
+            )
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -97,7 +106,10 @@ def check_same_on_every_rank(settings: DTSSettings, exchanged_values: int) -> No
     if differing:
         per_rank = "; ".join(
             f"rank {r}: " + ", ".join(f"{k}={o.get(k)!r}" for k in differing)
-            for r, o in enumerate(everyone) if o is not None
-        )  # fmt: skip
-        raise ValueError(f"the ranks were started with different DTS settings ({per_rank}): "
-                         "start every process with the same dts.*, wan.* and model")  # fmt: skip
+            for r, o in enumerate(everyone)
+            if o is not None
+        )
+        raise ValueError(
+            f"the ranks were started with different DTS settings ({per_rank}): "
+            "start every process with the same dts.*, wan.* and model"
+        )

@@ -73,8 +73,10 @@ class SharedGradients:
         """The averages not applied yet (settled: a checkpoint follows a sync point), on the
         CPU; messages that have not arrived (a checkpoint at an interruption) are left out."""
         arrived = [m if not isinstance(m, Message) else m.result for m in self.in_flight]
-        return {"steps": self.steps,
-                "pending": [a.detach().cpu().clone() for a in arrived if a is not None]}  # fmt: skip
+        return {
+            "steps": self.steps,
+            "pending": [a.detach().cpu().clone() for a in arrived if a is not None],
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         device = self.params[0].device if self.params else torch.device("cpu")

@@ -69,8 +69,9 @@ def simulate(compute_s: np.ndarray, link: LinkModel, delay: int = 0, period: int
         ends[k] = clock.max()
     cycle = (delay + 1) * period  # the steady state repeats with this period (or a divisor)
     window = min(steps - 1, max(1, (steps // 2) // cycle) * cycle)
-    return Simulated(step_s=(ends[-1] - ends[-1 - window]) / window,
-                     wait_s=float(waited.mean()) / steps)  # fmt: skip
+    return Simulated(
+        step_s=(ends[-1] - ends[-1 - window]) / window, wait_s=float(waited.mean()) / steps
+    )
 
 
 def bootstrap_compute(samples: np.ndarray, workers: int, steps: int, seed: int = 0) -> np.ndarray:

@@ -35,8 +35,8 @@ from hwnas.distributed.lightning_hooks import (
     end_children,
     replace_sigterm_broadcasts,
 )
-from hwnas.distributed.refusals import refuse_unsupported
 from hwnas.distributed.settings import DTSSettings
+from hwnas.distributed.unsupported import refuse_unsupported
 
 
 class DTSStrategy(DDPStrategy):
@@ -71,8 +71,9 @@ class DTSStrategy(DDPStrategy):
         super().setup(trainer)
         if fitting:
             restored, self._restored = self._restored, None  # a later fit starts afresh
-            self.engine = DTSEngine(self.settings, self.lightning_module, self.optimizers,
-                                    self.world_size, restored)  # fmt: skip
+            self.engine = DTSEngine(
+                self.settings, self.lightning_module, self.optimizers, self.world_size, restored
+            )
 
     def configure_ddp(self) -> None:
         """No DDP wrapper: broadcast rank 0's parameters and buffers once."""
@@ -80,13 +81,19 @@ class DTSStrategy(DDPStrategy):
 
         _sync_module_states(self.model)
 
-    def optimizer_step(self, optimizer: Optimizer, closure: Callable[[], Any],
-                       model: pl.LightningModule | None = None, **kwargs: Any) -> Any:  # fmt: skip
+    def optimizer_step(
+        self,
+        optimizer: Optimizer,
+        closure: Callable[[], Any],
+        model: pl.LightningModule | None = None,
+        **kwargs: Any,
+    ) -> Any:
         engine = self.engine
         if engine is None:  # not fitting
             return super().optimizer_step(optimizer, closure, model, **kwargs)
-        output = super().optimizer_step(optimizer, engine.closure(optimizer, closure), model,
-                                        **kwargs)  # fmt: skip
+        output = super().optimizer_step(
+            optimizer, engine.closure(optimizer, closure), model, **kwargs
+        )
         engine.after_step(optimizer)
         return output
 
@@ -125,8 +132,9 @@ class DTSStrategy(DDPStrategy):
             self.engine.synchronize()
         return super().lightning_module_state_dict()
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], filepath: Any,
-                        storage_options: Any | None = None) -> None:  # fmt: skip
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], filepath: Any, storage_options: Any | None = None
+    ) -> None:
         if self.engine is not None:
             checkpoint["dts"] = self.engine.checkpoint_state()
         super().save_checkpoint(checkpoint, filepath, storage_options)

@@ -12,7 +12,7 @@ from torch import nn
 
 from hwnas.architecture.arch_file import Architecture
 from hwnas.architecture.timm_model import build_timm_model
-from hwnas.files import read_checkpoint
+from hwnas.util.files import read_checkpoint
 
 WEIGHTS = ("auto", "model", "ema")
 
@@ -31,8 +31,10 @@ def _folder_message(folder: Path) -> str:
     """Why a folder is not a checkpoint, and the checkpoints in it to pass instead."""
     found = sorted([*folder.glob("*.ckpt"), *folder.glob("checkpoints/*.ckpt")])
     if not found:
-        return (f"{folder} is a folder, not a checkpoint, and holds no .ckpt file: pass a "
-                "checkpoint of a train.py run (outputs/train/<run>/checkpoints/last.ckpt)")  # fmt: skip
+        return (
+            f"{folder} is a folder, not a checkpoint, and holds no .ckpt file: pass a "
+            "checkpoint of a train.py run (outputs/train/<run>/checkpoints/last.ckpt)"
+        )
     best = next((p for p in found if p.name == "last.ckpt"), found[0])
     names = ", ".join(str(p.relative_to(folder)) for p in found)
     others = f" (it holds {len(found)}: {names})" if len(found) > 1 else ""
@@ -42,10 +44,15 @@ def _folder_message(folder: Path) -> str:
 def _architecture(checkpoint: dict[str, Any], path: Path) -> Architecture:
     data = checkpoint.get("architecture") or checkpoint.get("hyper_parameters", {}).get("arch")
     if data is None:
-        hint = " (a search checkpoint: train its arch.yaml with train.py first)" if any(
-            k.startswith("supernet.") for k in checkpoint.get("state_dict", {})) else ""  # fmt: skip
-        raise ValueError(f"{path}: no architecture in this checkpoint; eval.py needs a "
-                         f"checkpoint written by train.py{hint}")  # fmt: skip
+        hint = (
+            " (a search checkpoint: train its arch.yaml with train.py first)"
+            if any(k.startswith("supernet.") for k in checkpoint.get("state_dict", {}))
+            else ""
+        )
+        raise ValueError(
+            f"{path}: no architecture in this checkpoint; eval.py needs a "
+            f"checkpoint written by train.py{hint}"
+        )
     return Architecture.from_dict(dict(data), where=f"{path} (architecture)")
 
 
@@ -72,8 +79,9 @@ def load_trained_network(
         raise FileNotFoundError(_folder_message(path))
     checkpoint = read_checkpoint(path)
     arch = _architecture(checkpoint, path)
-    if expected is not None and (expected.arch_def() != arch.arch_def()
-                                 or expected.num_classes != arch.num_classes):  # fmt: skip
+    if expected is not None and (
+        expected.arch_def() != arch.arch_def() or expected.num_classes != arch.num_classes
+    ):
         raise ValueError(
             f"{path} holds architecture {arch.name!r} ({arch.num_classes} classes), not "
             f"{expected.name!r} ({expected.num_classes} classes): pass the checkpoint of that "
@@ -90,6 +98,8 @@ def load_trained_network(
     try:
         model.load_state_dict(own)
     except RuntimeError as err:
-        raise ValueError(f"{path}: its weights do not fit its architecture {arch.name!r} "
-                         f"({str(err).splitlines()[0]})") from err  # fmt: skip
+        raise ValueError(
+            f"{path}: its weights do not fit its architecture {arch.name!r} "
+            f"({str(err).splitlines()[0]})"
+        ) from err
     return TrainedNetwork(model.eval(), arch, chosen, int(checkpoint.get("epoch", -1)))

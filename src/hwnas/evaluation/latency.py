@@ -15,13 +15,13 @@ from omegaconf import DictConfig
 from torch import nn
 
 from hwnas.architecture.arch_file import Architecture
-from hwnas.hardware.op_shapes import OpShape, architecture_ops
-from hwnas.latency.cache import fetch_table, find_cached_table
-from hwnas.latency.calibration import check_calibration_networks
-from hwnas.latency.measured import CALIBRATION_NETWORKS
-from hwnas.latency.profilers.base import Profiler, Timing
-from hwnas.latency.table import LatencyTable
-from hwnas.latency.units import duration, ms_to
+from hwnas.cost.cache import fetch_table, find_cached_table
+from hwnas.cost.calibration import check_calibration_networks
+from hwnas.cost.measured import CALIBRATION_NETWORKS
+from hwnas.cost.op_shapes import OpShape, architecture_ops
+from hwnas.cost.profilers.base import Profiler, Timing
+from hwnas.cost.table import LatencyTable
+from hwnas.cost.units import duration, ms_to
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,14 @@ def time_network(
     shape = (profiler.batch_size, arch.in_channels, arch.input_size, arch.input_size)
     beside = f" beside its {len(ops)} ops (no cached table prices them)" if ops else ""
     seconds = profiler.planned_seconds(len(ops) + 1)
-    log.info("Timing %s end to end%s on %s: about %s of timed runs in %d rounds", arch.name,
-             beside, profiler.fingerprint().describe(), duration(seconds),
-             profiler.rounds)  # fmt: skip
+    log.info(
+        "Timing %s end to end%s on %s: about %s of timed runs in %d rounds",
+        arch.name,
+        beside,
+        profiler.fingerprint().describe(),
+        duration(seconds),
+        profiler.rounds,
+    )
     start = time.perf_counter()
     table = None
     if ops:
@@ -49,8 +54,14 @@ def time_network(
     else:
         bar = f"timing {arch.name}" if progress else None
         (timing,) = profiler.time_modules([(model, shape)], bar)
-    log.info("Timed %s: %.3f ms end to end (%d runs in %.1f s; median %.3f ms)", arch.name,
-             timing.ms, timing.count, time.perf_counter() - start, timing.median_ms)  # fmt: skip
+    log.info(
+        "Timed %s: %.3f ms end to end (%d runs in %.1f s; median %.3f ms)",
+        arch.name,
+        timing.ms,
+        timing.count,
+        time.perf_counter() - start,
+        timing.median_ms,
+    )
     return table, timing
 
 
@@ -86,8 +97,9 @@ def latency_figures(
             if table is not None:
                 figures["predicted_by"] = f"the cached table {table.path}"
         progress = progress and bool(cost_cfg.get("progress", True))
-        measured, timing = time_network(profiler, arch, model, ops if table is None else (),
-                                        progress)  # fmt: skip
+        measured, timing = time_network(
+            profiler, arch, model, ops if table is None else (), progress
+        )
         if table is None:
             table = measured
             figures["predicted_by"] = f"table of the net's {len(ops)} ops, measured beside it"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from hwnas.files import write_atomic
+from hwnas.util.files import write_atomic
 
 
 def save_figure(

@@ -13,7 +13,7 @@ from hwnas.architecture.arch_file import Architecture
 from hwnas.architecture.timm_model import resolve_architecture
 from hwnas.pictures.hardware_matrix import column_best
 from hwnas.report.pricing import Price, hardware_config, price
-from hwnas.runs.summary import markdown_table
+from hwnas.util.tables import markdown_table
 
 PUBLISHED_FOR_MATRIX = ("proxyless_mobile", "proxyless_cpu", "proxyless_gpu")
 
@@ -81,9 +81,12 @@ class HardwareMatrix:
             if p.value is None
         }
         notes += [f"- `{hw}`: `-` where {how}" for hw, how in sorted(partial)]
-        notes += [f"- `{self.hardware[c]}`: " + "; ".join(f"{how} ({', '.join(names)})"
-                                                        for how, names in sources.items())
-                  for c in cols if len(sources := self.sources(c)) > 1]  # fmt: skip
+        notes += [
+            f"- `{self.hardware[c]}`: "
+            + "; ".join(f"{how} ({', '.join(names)})" for how, names in sources.items())
+            for c in cols
+            if len(sources := self.sources(c)) > 1
+        ]
         return markdown_table(header, rows) + ("\n\n" + "\n".join(notes) if notes else "")
 
 

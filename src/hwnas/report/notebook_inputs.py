@@ -39,8 +39,10 @@ SWEEP = (
 )
 
 # the notebook that reads a run of that kind, named where a run is given to another
-OTHER_NOTEBOOK = {"search": "notebooks/search_run.ipynb reads it",
-                  "train": "notebooks/dts.ipynb reads one trained with distributed=dts"}  # fmt: skip
+OTHER_NOTEBOOK = {
+    "search": "notebooks/search_run.ipynb reads it",
+    "train": "notebooks/dts.ipynb reads one trained with distributed=dts",
+}
 
 
 class NotebookInputError(ValueError):
@@ -106,8 +108,10 @@ def search_run_folder(value: str | None, root: Path, variable: str = "HWNAS_RUN"
     if value:
         folder = _given(value, root, variable, SEARCH_RUN)
     else:
-        found = [*root.glob(f"outputs/search/*/{SEARCH_FILE}"),
-                 *root.glob(f"multirun/search/*/*/{SEARCH_FILE}")]  # fmt: skip
+        found = [
+            *root.glob(f"outputs/search/*/{SEARCH_FILE}"),
+            *root.glob(f"multirun/search/*/*/{SEARCH_FILE}"),
+        ]
         where = f"{root / 'outputs/search'} or {root / 'multirun/search'}"
         folder = _newest([p.parent for p in found], where, variable, "python search.py", SEARCH_RUN)
     try:
@@ -137,8 +141,10 @@ def dts_run_folder(value: str | None, root: Path, variable: str = "HWNAS_DTS_RUN
     under `root`'s outputs/train/ whose figures have DTS's; refused unless it is one."""
     if not value:
         runs = []
-        found = [*root.glob(f"outputs/train/*/{TRAIN_FILE}"),
-                 *root.glob(f"multirun/train/*/*/{TRAIN_FILE}")]  # fmt: skip
+        found = [
+            *root.glob(f"outputs/train/*/{TRAIN_FILE}"),
+            *root.glob(f"multirun/train/*/*/{TRAIN_FILE}"),
+        ]
         for path in found:
             try:
                 if _dts_problem(path.parent) is None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from hwnas.report.run_files import RunFileError, read_yaml
-from hwnas.runs.summary import markdown_table
+from hwnas.util.tables import markdown_table
 
 RESULTS_FILE = "optimization_results.yaml"
 

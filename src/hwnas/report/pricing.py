@@ -12,10 +12,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from hwnas.architecture.arch_file import Architecture
-from hwnas.hardware.op_shapes import architecture_ops
-from hwnas.latency.cache import fetch_table, find_cached_table
-from hwnas.latency.errors import MalformedTableError, MissingLatencyError
-from hwnas.latency.table import LatencyTable
+from hwnas.cost.cache import fetch_table, find_cached_table
+from hwnas.cost.errors import MalformedTableError, MissingLatencyError
+from hwnas.cost.op_shapes import architecture_ops
+from hwnas.cost.table import LatencyTable
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 HARDWARE_NAMES = ("mobile", "cpu", "onnxruntime", "gpu", "flops")

@@ -42,14 +42,29 @@ NUMBER, TEXT = Field("number"), Field("string", nullable=False)
 # what the report and the notebooks read of `summary.json` (src/hwnas/runs/search_run.py)
 SEARCH_FIELDS = {
     "derived_cost": Field("number", required=True, nullable=False),
-    "expected_cost": NUMBER, "target": NUMBER, "test_acc": NUMBER, "val_acc": NUMBER,
-    "params": NUMBER, "macs": NUMBER, "search_time_s": NUMBER,
-    "hardware": TEXT, "cost_unit": TEXT, "arch_file": TEXT, "latency_table": Field("string"),
-    "architecture": Field("list"), "distributed": Field("object"),
-}  # fmt: skip
+    "expected_cost": NUMBER,
+    "target": NUMBER,
+    "test_acc": NUMBER,
+    "val_acc": NUMBER,
+    "params": NUMBER,
+    "macs": NUMBER,
+    "search_time_s": NUMBER,
+    "hardware": TEXT,
+    "cost_unit": TEXT,
+    "arch_file": TEXT,
+    "latency_table": Field("string"),
+    "architecture": Field("list"),
+    "distributed": Field("object"),
+}
 # of `train_summary.json` (src/hwnas/runs/train_run.py)
-TRAIN_FIELDS = {"test_acc": NUMBER, "test_top1": NUMBER, "params": NUMBER, "macs": NUMBER,
-                "epochs": NUMBER, "distributed": Field("object")}  # fmt: skip
+TRAIN_FIELDS = {
+    "test_acc": NUMBER,
+    "test_top1": NUMBER,
+    "params": NUMBER,
+    "macs": NUMBER,
+    "epochs": NUMBER,
+    "distributed": Field("object"),
+}
 # of `eval.json` (src/hwnas/runs/eval_run.py)
 LATENCY_FIELDS = {"measured": NUMBER, "unit": TEXT, "hardware": TEXT}
 EVAL_FIELDS = {
@@ -58,12 +73,24 @@ EVAL_FIELDS = {
     "latency": Field("object", fields=LATENCY_FIELDS),
 }
 # of `train_summary.json`'s `distributed` (src/hwnas/distributed/reporting.py)
-DTS_FIELDS = {"delay_used": NUMBER, "steps": NUMBER, "mean_step_ms": NUMBER,
-              "mean_exposed_wait_ms": NUMBER, "latency_ms": NUMBER}  # fmt: skip
+DTS_FIELDS = {
+    "delay_used": NUMBER,
+    "steps": NUMBER,
+    "mean_step_ms": NUMBER,
+    "mean_exposed_wait_ms": NUMBER,
+    "latency_ms": NUMBER,
+}
 
 _PYTHON_TYPES = {"number": (int, float), "string": (str,), "list": (list,), "object": (dict,)}
-_JSON_NAMES = {bool: "a boolean", int: "a number", float: "a number", str: "a string",
-               list: "a list", dict: "an object", type(None): "null"}  # fmt: skip
+_JSON_NAMES = {
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "an object",
+    type(None): "null",
+}
 _ARTICLE = {"number": "a number", "string": "a string", "list": "a list", "object": "an object"}
 
 

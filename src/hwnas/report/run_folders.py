@@ -81,8 +81,11 @@ def unfinished_reason(folder: Path, kind: str | None) -> str:
     if kind is None:
         resume = f"ckpt_path={checkpoint}"
     else:
-        kept = [o for o in run_overrides(folder)
-                if not o.lstrip("+").startswith(("ckpt_path=", "hydra.run.dir="))]  # fmt: skip
+        kept = [
+            o
+            for o in run_overrides(folder)
+            if not o.lstrip("+").startswith(("ckpt_path=", "hydra.run.dir="))
+        ]
         words = [f"{kind}.py", *kept, f"hydra.run.dir={folder}", f"ckpt_path={checkpoint}"]
         resume = "`python " + " ".join(shlex.quote(w) for w in words) + "`"
     return (

@@ -32,8 +32,18 @@ from hwnas.report.run_folders import (
     unfinished_reason,
 )
 
-__all__ = ["EVAL_FILE", "SEARCH_FILE", "TRAIN_FILE", "NoSearchRunError", "SearchRun",
-           "SkippedRun", "Sweep", "collect_runs", "collect_sweep", "common_root"]  # fmt: skip
+__all__ = [
+    "EVAL_FILE",
+    "SEARCH_FILE",
+    "TRAIN_FILE",
+    "NoSearchRunError",
+    "SearchRun",
+    "SkippedRun",
+    "Sweep",
+    "collect_runs",
+    "collect_sweep",
+    "common_root",
+]
 
 log = logging.getLogger(__name__)
 

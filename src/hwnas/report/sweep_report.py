@@ -16,15 +16,15 @@ from omegaconf import OmegaConf
 
 from hwnas.architecture.arch_file import Architecture
 from hwnas.architecture.timm_model import resolve_architecture
-from hwnas.files import write_text
-from hwnas.hardware.cost_model import cost_metric
+from hwnas.cost.model import cost_metric
 from hwnas.pictures import draw_hardware_matrix, save_figure
 from hwnas.pictures.pareto import Point, draw_pareto_on, pareto_front
 from hwnas.report.hardware_matrix import HardwareMatrix, hardware_matrix, published_archs
 from hwnas.report.optuna_results import optuna_solutions
 from hwnas.report.pricing import price
 from hwnas.report.runs import SearchRun, SkippedRun
-from hwnas.runs.summary import markdown_table
+from hwnas.util.files import write_text
+from hwnas.util.tables import markdown_table
 
 REFERENCE_NETS = ("proxyless_mobile", "proxyless_cpu", "proxyless_gpu")
 
@@ -198,8 +198,9 @@ def left_out_markdown(skipped: Sequence[SkippedRun]) -> str:
 
 def unread_arch_notes(runs: Sequence[SearchRun], root: Path | None) -> list[str]:
     """The runs left out of the hardware matrix, whose arch.yaml cannot be read ([] if none)."""
-    notes = [f"- `{r.label(root)}`: not in the matrix ({r.arch_problem})" for r in runs
-             if r.arch is None]  # fmt: skip
+    notes = [
+        f"- `{r.label(root)}`: not in the matrix ({r.arch_problem})" for r in runs if r.arch is None
+    ]
     return ["\n".join(notes)] if notes else []
 
 

@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from hwnas.files import read_checkpoint, write_atomic
-from hwnas.runs.safe_checkpoints import non_finite_tensors
+from hwnas.runs.checkpoint_callbacks import non_finite_tensors
+from hwnas.util.files import read_checkpoint, write_atomic
 
 
 class CheckpointWriteError(OSError):
@@ -34,14 +34,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """`TorchCheckpointIO` with atomic local writes (remote URLs keep Lightning's writer), and
     reads that name the file when it cannot be read."""
 
-    def load_checkpoint(self, path: Any, map_location: Any | None = None,
-                        weights_only: bool | None = None) -> dict[str, Any]:  # fmt: skip
+    def load_checkpoint(
+        self, path: Any, map_location: Any | None = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
         if "://" in str(path):
             return super().load_checkpoint(path, map_location, weights_only)
         return read_checkpoint(path, map_location=map_location)
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any,
-                        storage_options: Any | None = None) -> None:  # fmt: skip
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
         bad = non_finite_tensors(checkpoint.get("state_dict", {}))
         if bad:
             raise NonFiniteStateError(
@@ -79,9 +81,13 @@ def _finite_ones(path: Path) -> str:
     (every one was checked finite when it was written)."""
     kept = sorted(path.parent.glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
     if not kept:
-        return ("no checkpoint of this run holds finite weights: start again with a lower "
-                "learning rate (optimizer.lr=<lower>)")  # fmt: skip
+        return (
+            "no checkpoint of this run holds finite weights: start again with a lower "
+            "learning rate (optimizer.lr=<lower>)"
+        )
     best = next((p for p in kept if p.name == "last.ckpt"), kept[-1])
-    return (f"{', '.join(p.name for p in kept)} in {path.parent} keep finite states from before: "
-            f"resume with a lower learning rate (ckpt_path={best} optimizer.lr=<lower>; a resumed "
-            "run takes the configured rate)")  # fmt: skip
+    return (
+        f"{', '.join(p.name for p in kept)} in {path.parent} keep finite states from before: "
+        f"resume with a lower learning rate (ckpt_path={best} optimizer.lr=<lower>; a resumed "
+        "run takes the configured rate)"
+    )

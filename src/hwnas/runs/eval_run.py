@@ -13,10 +13,10 @@ from omegaconf import DictConfig
 from hwnas.architecture.arch_file import Architecture
 from hwnas.architecture.macs import count_macs
 from hwnas.architecture.timm_model import resolve_architecture
+from hwnas.cost.calibration import check_calibration_networks
+from hwnas.cost.onnx_export import check_onnx, export_onnx
 from hwnas.evaluation import latency_figures, load_trained_network, top_k_accuracy
-from hwnas.files import write_json
-from hwnas.latency.calibration import check_calibration_networks
-from hwnas.latency.onnx_export import check_onnx, export_onnx
+from hwnas.util.files import write_json
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +46,24 @@ def _test_accuracy(
     dataset = batches.dataset
     images = f"{len(dataset):,}" if hasattr(dataset, "__len__") else "all its"
     log.info("Testing %s on the test split (%s images, on %s)", arch.name, images, device)
-    accuracy = top_k_accuracy(model, batches, device,
-                              progress="test accuracy" if progress else None)  # fmt: skip
+    accuracy = top_k_accuracy(
+        model, batches, device, progress="test accuracy" if progress else None
+    )
     log.info("Tested %s: top-1 %.4f, top-5 %.4f", arch.name, accuracy["top1"], accuracy["top5"])
-    return {"test_top1": accuracy["top1"], "test_top5": accuracy["top5"],
-            "test_images": accuracy["n"]}  # fmt: skip
+    return {
+        "test_top1": accuracy["top1"],
+        "test_top5": accuracy["top5"],
+        "test_images": accuracy["n"],
+    }
 
 
 def run_eval(cfg: DictConfig) -> dict[str, Any]:
     """Accuracy, size, latency and ONNX check of a `train.py` checkpoint; writes `eval.json`
     (before raising, if the ONNX check fails) and returns its figures."""
     if not cfg.get("ckpt_path"):
-        raise ValueError("pass ckpt_path=<a train.py checkpoint, e.g. outputs/train/<run>/"
-                         "checkpoints/last.ckpt>")  # fmt: skip
+        raise ValueError(
+            "pass ckpt_path=<a train.py checkpoint, e.g. outputs/train/<run>/checkpoints/last.ckpt>"
+        )
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     progress = bool(cfg.get("progress", True))
@@ -67,28 +72,43 @@ def run_eval(cfg: DictConfig) -> dict[str, Any]:
     expected = resolve_architecture(cfg.arch) if cfg.get("arch") else None
     net = load_trained_network(cfg.ckpt_path, expected, cfg.weights)
     arch, model = net.arch, net.model
-    figures: dict[str, Any] = {"checkpoint": str(cfg.ckpt_path), "architecture": arch.name,
-                               "weights": net.weights, "epoch": net.epoch}  # fmt: skip
+    figures: dict[str, Any] = {
+        "checkpoint": str(cfg.ckpt_path),
+        "architecture": arch.name,
+        "weights": net.weights,
+        "epoch": net.epoch,
+    }
     if cfg.get("dataset"):
         figures |= _test_accuracy(cfg, arch, model, progress)
     model = model.cpu().float().eval()
     shape = (1, arch.in_channels, arch.input_size, arch.input_size)
-    figures |= {"params": sum(p.numel() for p in model.parameters()),
-                "macs": count_macs(model, shape)}  # fmt: skip
+    figures |= {
+        "params": sum(p.numel() for p in model.parameters()),
+        "macs": count_macs(model, shape),
+    }
     if cfg.get("hardware"):
-        figures["latency"] = latency_figures(cfg.hardware, arch, model,
-                                             cfg.paths.get("cache_dir"), progress)  # fmt: skip
+        figures["latency"] = latency_figures(
+            cfg.hardware, arch, model, cfg.paths.get("cache_dir"), progress
+        )
     failure = None
     if cfg.onnx.export:
         path = export_onnx(model, shape, out / "model.onnx", cfg.onnx.opset)
         diff = check_onnx(path, model, shape)
-        figures["onnx"] = {"file": str(path), "max_abs_diff": diff,
-                           "tolerance": cfg.onnx.tolerance, "ok": diff <= cfg.onnx.tolerance}  # fmt: skip
-        print(f"ONNX export {path}: max abs difference from PyTorch {diff:.2e} "
-              f"(tolerance {cfg.onnx.tolerance:.0e})")  # fmt: skip
+        figures["onnx"] = {
+            "file": str(path),
+            "max_abs_diff": diff,
+            "tolerance": cfg.onnx.tolerance,
+            "ok": diff <= cfg.onnx.tolerance,
+        }
+        print(
+            f"ONNX export {path}: max abs difference from PyTorch {diff:.2e} "
+            f"(tolerance {cfg.onnx.tolerance:.0e})"
+        )
         if diff > cfg.onnx.tolerance:
-            failure = OnnxMismatchError(f"{path}: onnxruntime differs from PyTorch by {diff:.3g}, "
-                                        f"above onnx.tolerance={cfg.onnx.tolerance}")  # fmt: skip
+            failure = OnnxMismatchError(
+                f"{path}: onnxruntime differs from PyTorch by {diff:.3g}, "
+                f"above onnx.tolerance={cfg.onnx.tolerance}"
+            )
     write_json(out / "eval.json", figures)
     print(format_eval(figures))
     print(f"\nWrote {out / 'eval.json'}")
@@ -98,15 +118,24 @@ def run_eval(cfg: DictConfig) -> dict[str, Any]:
 
 
 def format_eval(figures: dict[str, Any]) -> str:
-    lines = [f"{figures['architecture']} ({figures['weights']} weights, epoch {figures['epoch']}): "
-             f"{figures['params']:,} parameters, {figures['macs'] / 1e6:.1f} M multiply-adds"]  # fmt: skip
+    lines = [
+        f"{figures['architecture']} ({figures['weights']} weights, epoch {figures['epoch']}): "
+        f"{figures['params']:,} parameters, {figures['macs'] / 1e6:.1f} M multiply-adds"
+    ]
     if "test_top1" in figures:
-        lines.append(f"test top-1 {figures['test_top1']:.4f}, top-5 {figures['test_top5']:.4f} "
-                     f"({figures['test_images']} images)")  # fmt: skip
+        lines.append(
+            f"test top-1 {figures['test_top1']:.4f}, top-5 {figures['test_top5']:.4f} "
+            f"({figures['test_images']} images)"
+        )
     lat = figures.get("latency")
     if lat:
-        measured = (f"measured {lat['measured']:.3f} {lat['unit']}" if lat["measured"]
-                    else f"not measured ({lat['why_not_measured']})")  # fmt: skip
-        lines.append(f"latency on {lat['hardware']}: {measured}; predicted {lat['predicted']:.3f} "
-                     f"{lat['unit']} by {lat['predicted_by']}")  # fmt: skip
+        measured = (
+            f"measured {lat['measured']:.3f} {lat['unit']}"
+            if lat["measured"]
+            else f"not measured ({lat['why_not_measured']})"
+        )
+        lines.append(
+            f"latency on {lat['hardware']}: {measured}; predicted {lat['predicted']:.3f} "
+            f"{lat['unit']} by {lat['predicted_by']}"
+        )
     return "\n".join(lines)

@@ -81,8 +81,10 @@ def _choices(cfg: DictConfig, task: str, size: int | None) -> str:
 
 
 def _no_recipe_text(cfg: DictConfig, missing: list[str]) -> str:
-    defaults = (f"{cfg.dataset.get('batch_size')}, {cfg.optimizer.lr:g} and "
-                f"{cfg.arch_update.optimizer.lr:g}")  # fmt: skip
+    defaults = (
+        f"{cfg.dataset.get('batch_size')}, {cfg.optimizer.lr:g} and "
+        f"{cfg.arch_update.optimizer.lr:g}"
+    )
     return (
         f"dataset={dataset_name(cfg)} has no recipe of its own: choose "
         f"{_choices(cfg, 'search', data_input_size(cfg))}; or give your own: "
@@ -119,10 +121,14 @@ def _check_recipe_target(cfg: DictConfig) -> None:
     )
     if given or latency.get("constraint") is not None or cost_loss.get("form") == "none":
         return  # the search does not use the recipe's target
-    replaced = [f"hardware.{key}={value}"
-                for key, value in (("table", hardware.get("table")),
-                                   ("cost_model.coefficients", hardware.cost_model.get("coefficients")))
-                if value]  # fmt: skip
+    replaced = [
+        f"hardware.{key}={value}"
+        for key, value in (
+            ("table", hardware.get("table")),
+            ("cost_model.coefficients", hardware.cost_model.get("coefficients")),
+        )
+        if value
+    ]
     if replaced:
         raise ValueError(
             f"the recipe {cfg.recipe.name}'s target, {hardware.target:g} "
@@ -205,8 +211,10 @@ def recipe_text(recipe: dict[str, Any]) -> str:
         what = f"architecture {recipe['architecture']}{shape}"
         rates = f"learning rate {recipe['lr']:g}"
     epochs = f"{recipe['epochs']} epoch" + ("" if recipe["epochs"] == 1 else "s")
-    return (f"{which} on dataset={recipe['dataset']}: {what}, {epochs}, "
-            f"batch {recipe['batch_size']}, {rates}")  # fmt: skip
+    return (
+        f"{which} on dataset={recipe['dataset']}: {what}, {epochs}, "
+        f"batch {recipe['batch_size']}, {rates}"
+    )
 
 
 _SOURCES = {
@@ -227,8 +235,10 @@ def target_text(recipe: dict[str, Any]) -> str:
         if unit is not None:
             notes.append(f"the recipe's {by_unit[unit]:g} {unit} is for hardware={name}")
     unused = "; no hardware term: cost_loss.form=none" if recipe["cost_form"] == "none" else ""
-    return (f"{kind} {recipe['target']:.4g} {recipe['unit']} on hardware={recipe['hardware']} "
-            f"({'; '.join(notes)}){unused}")  # fmt: skip
+    return (
+        f"{kind} {recipe['target']:.4g} {recipe['unit']} on hardware={recipe['hardware']} "
+        f"({'; '.join(notes)}){unused}"
+    )
 
 
 def format_recipe(recipe: dict[str, Any]) -> str:

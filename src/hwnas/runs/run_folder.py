@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from hwnas.files import read_checkpoint
+from hwnas.util.files import read_checkpoint
 
 try:
     import fcntl
@@ -45,8 +45,11 @@ def hold_run_folder(out: Path) -> None:
     if folder in _held or not _is_first_process():
         return
     if fcntl is None:
-        log.warning("%s: this platform has no file locks, so nothing stops a second run from "
-                    "using this folder at the same time", folder)  # fmt: skip
+        log.warning(
+            "%s: this platform has no file locks, so nothing stops a second run from "
+            "using this folder at the same time",
+            folder,
+        )
         return
     fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -54,8 +57,12 @@ def hold_run_folder(out: Path) -> None:
     except OSError as error:
         if not isinstance(error, BlockingIOError):  # a file system without flock
             os.close(fd)
-            log.warning("%s: cannot lock the run folder (%s), so nothing stops a second run "
-                        "from using it at the same time", folder, error)  # fmt: skip
+            log.warning(
+                "%s: cannot lock the run folder (%s), so nothing stops a second run "
+                "from using it at the same time",
+                folder,
+                error,
+            )
             return
         holder = os.read(fd, 512).decode(errors="replace").strip() or "another process"
         os.close(fd)

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from hwnas.architecture.arch_file import Architecture
-from hwnas.files import write_json
-from hwnas.hardware.cost_model import ExpectedCost
+from hwnas.cost.model import ExpectedCost
 from hwnas.pictures import draw_architecture, draw_layer_costs, draw_prob_history, save_figure
 from hwnas.search_space.space import SearchSpace
+from hwnas.util.files import write_json
 
 PROB_HISTORY_FILE = "arch_probs.json"
 
@@ -29,8 +29,10 @@ def arch_subtitle(figures: dict[str, Any]) -> str:
 
 def prob_record(space: SearchSpace, history: list[dict[str, Any]]) -> dict[str, Any]:
     """What `arch_probs.json` holds: every layer's candidate names and the history of p."""
-    return {"candidates": [[c.name for c in layer.candidates] for layer in space.layers],
-            "history": history}  # fmt: skip
+    return {
+        "candidates": [[c.name for c in layer.candidates] for layer in space.layers],
+        "history": history,
+    }
 
 
 def write_prob_history(out: Path, record: dict[str, Any]) -> Path:

@@ -15,15 +15,17 @@ from omegaconf import DictConfig, OmegaConf
 from hwnas.architecture.arch_file import Architecture
 from hwnas.architecture.derive import derive_architecture
 from hwnas.architecture.timm_model import build_timm_model
+from hwnas.cost.flops import FlopsCostModel
+from hwnas.cost.from_config import build_cost_model
+from hwnas.cost.model import ExpectedCost
 from hwnas.distributed import DTSStrategy
-from hwnas.files import write_text
-from hwnas.hardware.constraint import CostConstraint
-from hwnas.hardware.cost_model import ExpectedCost
-from hwnas.hardware.flops import FlopsCostModel
-from hwnas.hardware.loss import HardwareCostLoss
-from hwnas.latency.select import build_cost_model
+from hwnas.objective.constraint import CostConstraint
+from hwnas.objective.soft import HardwareCostLoss
 from hwnas.runs.console import say
-from hwnas.runs.lightning_parts import (
+from hwnas.runs.recipe import check_recipe, search_recipe
+from hwnas.runs.search_pictures import prob_record, write_prob_history, write_search_pictures
+from hwnas.runs.summary import format_summary, write_op_costs, write_summary
+from hwnas.runs.trainer import (
     build_trainer,
     finish_wandb,
     fit,
@@ -32,12 +34,10 @@ from hwnas.runs.lightning_parts import (
     stops_loudly,
     test,
 )
-from hwnas.runs.recipe import check_recipe, search_recipe
-from hwnas.runs.search_pictures import prob_record, write_prob_history, write_search_pictures
-from hwnas.runs.summary import format_summary, write_op_costs, write_summary
 from hwnas.runs.wandb_media import log_search_media
 from hwnas.search.module import SearchModule
 from hwnas.search.reinforce import ReinforceUpdate
+from hwnas.util.files import write_text
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +59,16 @@ def _resolve_target(cfg: DictConfig, expected: ExpectedCost) -> float:
     given = cfg.cost_loss.get("target")
     target = float(given) if given is not None else math.sqrt(max(low, 1e-12) * high)
     if cfg.cost_loss.get("form") == "mul_log" and target <= 1:
-        origin = ("cost_loss.target" if given is not None else
-                  "the geometric mean of the space's cheapest and dearest net")  # fmt: skip
-        fix = (f"price costs in {SMALLER_UNIT[unit]} (hardware.cost_model.unit={SMALLER_UNIT[unit]})"
-               if unit in SMALLER_UNIT else "price costs in a smaller unit")  # fmt: skip
+        origin = (
+            "cost_loss.target"
+            if given is not None
+            else "the geometric mean of the space's cheapest and dearest net"
+        )
+        fix = (
+            f"price costs in {SMALLER_UNIT[unit]} (hardware.cost_model.unit={SMALLER_UNIT[unit]})"
+            if unit in SMALLER_UNIT
+            else "price costs in a smaller unit"
+        )
         raise ValueError(
             f"cost_loss.form=mul_log divides by log T, so it needs a target above 1, and T is "
             f"{target:.3g} {unit} ({origin}): {fix}, or use cost_loss.form=add_linear"
@@ -77,9 +83,13 @@ def _reinforce(arch_update: DictConfig) -> ReinforceUpdate | None:
         return None
     if name != "reinforce":
         raise ValueError(f"unknown arch_update {name!r}: choose gradient or reinforce")
-    return ReinforceUpdate(arch_update.samples, arch_update.reward_exponent,
-                           arch_update.baseline_decay, arch_update.updates_per_epoch,
-                           arch_update.hard_exponent)  # fmt: skip
+    return ReinforceUpdate(
+        arch_update.samples,
+        arch_update.reward_exponent,
+        arch_update.baseline_decay,
+        arch_update.updates_per_epoch,
+        arch_update.hard_exponent,
+    )
 
 
 def build_search(cfg: DictConfig) -> tuple[SearchModule, pl.LightningDataModule]:
@@ -109,9 +119,17 @@ def build_search(cfg: DictConfig) -> tuple[SearchModule, pl.LightningDataModule]
         **cfg.module,
     )
     low, high = expected.bounds()
-    log.info("%s: %d searched layers; cost range %.3f..%.3f %s, %s %.3f%s", space.name,
-             len(space.layers), low, high, cost_model.unit, cost_loss.form, cost_loss.target,
-             f" ({expected.calibration_text})" if expected.calibration_text else "")  # fmt: skip
+    log.info(
+        "%s: %d searched layers; cost range %.3f..%.3f %s, %s %.3f%s",
+        space.name,
+        len(space.layers),
+        low,
+        high,
+        cost_model.unit,
+        cost_loss.form,
+        cost_loss.target,
+        f" ({expected.calibration_text})" if expected.calibration_text else "",
+    )
     return module, datamodule
 
 
@@ -160,8 +178,14 @@ def _derived_figures(
     return arch, figures
 
 
-def _write_results(out: Path, cfg: DictConfig, trainer: pl.Trainer, module: SearchModule,
-                   arch: Architecture, figures: dict[str, Any]) -> None:  # fmt: skip
+def _write_results(
+    out: Path,
+    cfg: DictConfig,
+    trainer: pl.Trainer,
+    module: SearchModule,
+    arch: Architecture,
+    figures: dict[str, Any],
+) -> None:
     """The run folder's results (config, arch.yaml, summary.json, op prices, probabilities and
     pictures) and the wandb media; the summary first, so a failing picture loses no figure."""
     write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
@@ -172,12 +196,14 @@ def _write_results(out: Path, cfg: DictConfig, trainer: pl.Trainer, module: Sear
     write_op_costs(out / "op_costs.json", module.space, module.expected_cost, figures["hardware"])
     record = prob_record(module.space, module.prob_history)
     write_prob_history(out, record)
-    pictures = write_search_pictures(out, arch, module.derived_paths(), module.expected_cost,
-                                     figures, record)  # fmt: skip
-    log_search_media(trainer, out, pictures, record, module.expected_cost.table_file,
-                     cfg.hardware)  # fmt: skip
-    say(f"\nWrote {out / 'arch.yaml'}, {out / 'summary.json'} and the pictures "
-          f"{', '.join(p.name for p in pictures.values())}")  # fmt: skip
+    pictures = write_search_pictures(
+        out, arch, module.derived_paths(), module.expected_cost, figures, record
+    )
+    log_search_media(trainer, out, pictures, record, module.expected_cost.table_file, cfg.hardware)
+    say(
+        f"\nWrote {out / 'arch.yaml'}, {out / 'summary.json'} and the pictures "
+        f"{', '.join(p.name for p in pictures.values())}"
+    )
 
 
 def run_search(cfg: DictConfig) -> dict[str, Any]:
@@ -220,8 +246,16 @@ def _search(cfg: DictConfig, out: Path) -> dict[str, Any]:
 
 
 # the numeric figures of summary.json, which a sweeper can optimise
-OBJECTIVES = ("test_acc", "val_acc", "derived_cost", "expected_cost", "params", "macs",
-              "search_time_s", "repaired_layers")  # fmt: skip
+OBJECTIVES = (
+    "test_acc",
+    "val_acc",
+    "derived_cost",
+    "expected_cost",
+    "params",
+    "macs",
+    "search_time_s",
+    "repaired_layers",
+)
 
 
 def check_objectives(names: Any) -> list[str]:
@@ -229,8 +263,10 @@ def check_objectives(names: Any) -> list[str]:
     names = ["test_acc"] if names is None else [names] if isinstance(names, str) else list(names)
     unknown = [n for n in names if n not in OBJECTIVES]
     if unknown or not names:
-        raise ValueError(f"objectives={names}: {unknown or 'none'} not figures a sweeper can "
-                         f"optimise; choose from {', '.join(OBJECTIVES)}")  # fmt: skip
+        raise ValueError(
+            f"objectives={names}: {unknown or 'none'} not figures a sweeper can "
+            f"optimise; choose from {', '.join(OBJECTIVES)}"
+        )
     return names
 
 

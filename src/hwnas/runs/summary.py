@@ -3,29 +3,15 @@ the run, printed and written as `summary.json`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from hwnas.architecture.arch_file import Architecture
-from hwnas.files import write_json
-from hwnas.hardware.cost_model import ExpectedCost
+from hwnas.cost.model import ExpectedCost
 from hwnas.runs.recipe import recipe_text
 from hwnas.search_space.space import SearchSpace
-
-
-def format_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join("{:<" + str(w) + "}" for w in widths)
-    return "\n".join(
-        [line.format(*header), line.format(*("-" * w for w in widths))]
-        + [line.format(*r) for r in rows]
-    )
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
+from hwnas.util.files import write_json
+from hwnas.util.tables import format_table
 
 
 def format_summary(arch: Architecture, figures: dict[str, Any], probs: list[list[float]]) -> str:
@@ -79,11 +65,20 @@ def write_op_costs(path: Path, space: SearchSpace, expected: ExpectedCost, hardw
     them (the latency table the search used, whatever the hardware model), with the fixed part
     (stem, first block, head and any per-network intercept)."""
     layers = [
-        {"layer": layer.index, "costs": {c.name: float(v) for c, v in zip(layer.candidates, costs, strict=True)}}
+        {
+            "layer": layer.index,
+            "costs": {c.name: float(v) for c, v in zip(layer.candidates, costs, strict=True)},
+        }
         for layer, costs in zip(space.layers, expected.layer_costs, strict=True)
-    ]  # fmt: skip
-    return write_json(path, {
-        "hardware": hardware, "unit": expected.unit, "calibration": expected.calibration_text,
-        "table_file": None if expected.table_file is None else str(expected.table_file),
-        "fixed": expected.fixed, "layers": layers,
-    })  # fmt: skip
+    ]
+    return write_json(
+        path,
+        {
+            "hardware": hardware,
+            "unit": expected.unit,
+            "calibration": expected.calibration_text,
+            "table_file": None if expected.table_file is None else str(expected.table_file),
+            "fixed": expected.fixed,
+            "layers": layers,
+        },
+    )

@@ -24,20 +24,25 @@ def sweep_problems(overrides: Iterable[str]) -> list[str]:
         value, key = override.value(), override.get_key_element()
         if isinstance(value, IntervalSweep) and value.start is not None:
             if value.start == value.end:
-                problems.append(f"{key}: interval({value.start}, {value.end}) is empty; give "
-                                "a start below the end, or the value itself")  # fmt: skip
+                problems.append(
+                    f"{key}: interval({value.start}, {value.end}) is empty; give "
+                    "a start below the end, or the value itself"
+                )
             elif value.start > value.end:
-                problems.append(f"{key}: interval({value.start}, {value.end}) is reversed; give "
-                                f"interval({value.end}, {value.start})")  # fmt: skip
+                problems.append(
+                    f"{key}: interval({value.start}, {value.end}) is reversed; give "
+                    f"interval({value.end}, {value.start})"
+                )
             elif "log" in value.tags and value.start <= 0:
-                problems.append(f"{key}: a log interval needs a start above 0, got "
-                                f"{value.start}")  # fmt: skip
+                problems.append(f"{key}: a log interval needs a start above 0, got {value.start}")
         if isinstance(value, RangeSweep) and value.start is not None and value.stop is not None:
             step = value.step or 1
             if (value.stop - value.start) * step <= 0:
-                problems.append(f"{key}: range({value.start}, {value.stop}, {step}) holds no "
-                                "value; the stop must lie beyond the start in the step's "
-                                "direction")  # fmt: skip
+                problems.append(
+                    f"{key}: range({value.start}, {value.stop}, {step}) holds no "
+                    "value; the stop must lie beyond the start in the step's "
+                    "direction"
+                )
     return problems
 
 

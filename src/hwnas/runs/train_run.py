@@ -16,9 +16,9 @@ from hwnas.architecture.arch_file import Architecture
 from hwnas.architecture.macs import count_macs
 from hwnas.architecture.timm_model import ARCH_DIR, resolve_architecture
 from hwnas.distributed import DTSStrategy
-from hwnas.files import write_json, write_text
 from hwnas.runs.console import say
-from hwnas.runs.lightning_parts import (
+from hwnas.runs.recipe import check_recipe, train_recipe
+from hwnas.runs.trainer import (
     build_trainer,
     finish_wandb,
     fit,
@@ -27,9 +27,9 @@ from hwnas.runs.lightning_parts import (
     stops_loudly,
     test,
 )
-from hwnas.runs.recipe import check_recipe, train_recipe
 from hwnas.training.init_from_search import load_search_weights
 from hwnas.training.module import TrainModule
+from hwnas.util.files import write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,13 @@ def training_architecture(cfg: DictConfig, datamodule: Any) -> Architecture:
             f"set has {datamodule.in_channels} channels"
         )
     if datamodule.input_size != arch.input_size:
-        log.info("training %s at the data set's %dx%d (its file says %d)", arch.name,
-                 datamodule.input_size, datamodule.input_size, arch.input_size)  # fmt: skip
+        log.info(
+            "training %s at the data set's %dx%d (its file says %d)",
+            arch.name,
+            datamodule.input_size,
+            datamodule.input_size,
+            arch.input_size,
+        )
     return dataclasses.replace(arch, num_classes=classes, input_size=datamodule.input_size)
 
 
@@ -136,9 +141,12 @@ def _best_checkpoint(trainer: pl.Trainer) -> str | None:
 
 
 def _figures(
-    module: TrainModule, metrics: dict[str, float], trainer: pl.Trainer, seconds: float,
+    module: TrainModule,
+    metrics: dict[str, float],
+    trainer: pl.Trainer,
+    seconds: float,
     best: str | None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     arch = module.arch
     shape = (1, arch.in_channels, arch.input_size, arch.input_size)
     figures = {
@@ -149,8 +157,15 @@ def _figures(
         "params": sum(p.numel() for p in module.model.parameters()),
         "macs": count_macs(module.model, shape),
     }
-    for key in ("val/acc", "val/ema/acc", "test/acc", "test/acc5", "test/ema/acc",
-                "test/ema/acc5", "train/loss"):  # fmt: skip
+    for key in (
+        "val/acc",
+        "val/ema/acc",
+        "test/acc",
+        "test/acc5",
+        "test/ema/acc",
+        "test/ema/acc5",
+        "train/loss",
+    ):
         if key in metrics:
             figures[key.replace("/", "_")] = metrics[key]
     if isinstance(trainer.strategy, DTSStrategy):
@@ -159,13 +174,21 @@ def _figures(
 
 
 def _format(figures: dict[str, Any]) -> str:
-    lines = [f"Trained {figures['architecture']} for {figures['epochs']} epochs in "
-             f"{figures['train_time_s']:.0f} s ({figures['params']:,} parameters, "
-             f"{figures['macs'] / 1e6:.1f} M multiply-adds)"]  # fmt: skip
+    lines = [
+        f"Trained {figures['architecture']} for {figures['epochs']} epochs in "
+        f"{figures['train_time_s']:.0f} s ({figures['params']:,} parameters, "
+        f"{figures['macs'] / 1e6:.1f} M multiply-adds)"
+    ]
     for key in ("test_acc", "test_acc5", "test_ema_acc", "test_ema_acc5"):
         if key in figures:
             lines.append(f"{key.replace('_', ' ')}: {figures[key]:.4f}")
     lines.append(f"best checkpoint: {figures['best_checkpoint']}")
-    lines.append("tested: " + ("the best checkpoint" if figures.get("tested") == "best"
-                               else "the weights at the end of training"))  # fmt: skip
+    lines.append(
+        "tested: "
+        + (
+            "the best checkpoint"
+            if figures.get("tested") == "best"
+            else "the weights at the end of training"
+        )
+    )
     return "\n".join(lines)

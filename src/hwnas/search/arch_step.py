@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from hwnas.hardware.cost_model import ExpectedCost
+from hwnas.cost.model import ExpectedCost
 from hwnas.search.mixed_op import ArchMode
 from hwnas.search.supernet import SuperNet
 

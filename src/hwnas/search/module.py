@@ -15,10 +15,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from hwnas import random_states
-from hwnas.hardware.constraint import CostConstraint
-from hwnas.hardware.cost_model import ExpectedCost, cost_metric
-from hwnas.hardware.loss import HardwareCostLoss
+from hwnas.cost.model import ExpectedCost, cost_metric
+from hwnas.objective.constraint import CostConstraint
+from hwnas.objective.soft import HardwareCostLoss
 from hwnas.search.arch_step import architecture_step
 from hwnas.search.bn_calibration import calibration_batches, recalibrate_batchnorm
 from hwnas.search.mixed_op import ARCH_MODES
@@ -26,6 +25,7 @@ from hwnas.search.reinforce import ReinforceResult, ReinforceUpdate
 from hwnas.search.schedule import warmup_then_search_cosine
 from hwnas.search.supernet import SuperNet
 from hwnas.search_space.space import SearchSpace
+from hwnas.util import random_states
 
 OptimizerFactory = Callable[..., Optimizer]
 NAN_CHECK_EVERY = 10  # weight steps between checks that the loss is finite
@@ -136,8 +136,10 @@ class SearchModule(pl.LightningModule):
     def configured_lrs(self) -> list[float | None]:
         """The weight and architecture learning rates the config gives (a resumed run takes
         them over the checkpoint's)."""
-        return [getattr(f, "keywords", {}).get("lr")
-                for f in (self.weight_optimizer_factory, self.arch_optimizer_factory)]  # fmt: skip
+        return [
+            getattr(f, "keywords", {}).get("lr")
+            for f in (self.weight_optimizer_factory, self.arch_optimizer_factory)
+        ]
 
     def configure_optimizers(self) -> Any:
         if self.trainer.max_steps not in (None, -1):
@@ -165,7 +167,7 @@ class SearchModule(pl.LightningModule):
                 "sample's reward over the ranks at once, which would wait out the latency at every "
                 "architecture update; search with arch_update=gradient under distributed=dts, or "
                 "with trainer=ddp"
-            )  # fmt: skip
+            )
         return self.arch_every
 
     # --- training ----------------------------------------------------------------------
@@ -222,18 +224,33 @@ class SearchModule(pl.LightningModule):
         target = None if getattr(self.cost_loss, "form", None) == "none" else self.cost_loss.target
         ranks = self.trainer.strategy if self.trainer.world_size > 1 else None
         mean = None if ranks is None else partial(ranks.reduce, reduce_op="mean")
-        result = self.reinforce.step(self.supernet, x, y, self.path_generator, self.expected_cost,
-                                     target, a_opt, hard, prepare=self.in_layout,
-                                     mean_over_ranks=mean)  # fmt: skip
+        result = self.reinforce.step(
+            self.supernet,
+            x,
+            y,
+            self.path_generator,
+            self.expected_cost,
+            target,
+            a_opt,
+            hard,
+            prepare=self.in_layout,
+            mean_over_ranks=mean,
+        )
         unit = self.expected_cost.unit
         with torch.no_grad():
             expected = float(self.expected_cost(self.supernet.probs()))
-        self.log_dict({
-            "arch/reward": result.reward, "arch/baseline": result.baseline,
-            "arch/accuracy": result.accuracy, f"arch/{cost_metric('sampled', unit)}": result.latency,
-            f"arch/{cost_metric('expected', unit)}": expected,
-            "arch/entropy": float(self.supernet.entropy().detach()),
-        }, prog_bar=False, batch_size=len(y))  # fmt: skip
+        self.log_dict(
+            {
+                "arch/reward": result.reward,
+                "arch/baseline": result.baseline,
+                "arch/accuracy": result.accuracy,
+                f"arch/{cost_metric('sampled', unit)}": result.latency,
+                f"arch/{cost_metric('expected', unit)}": expected,
+                "arch/entropy": float(self.supernet.entropy().detach()),
+            },
+            prog_bar=False,
+            batch_size=len(y),
+        )
         return result
 
     def architecture_step(self, a_opt: Optimizer) -> Tensor:
@@ -242,11 +259,19 @@ class SearchModule(pl.LightningModule):
         self.arch_batches_used += 1
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
         loss, ce, expected = architecture_step(
-            self.supernet, x, y, self.arch_mode, self.path_generator, self.expected_cost,
-            self.cost_loss, a_opt, forward=self, backward=self.manual_backward,
+            self.supernet,
+            x,
+            y,
+            self.arch_mode,
+            self.path_generator,
+            self.expected_cost,
+            self.cost_loss,
+            a_opt,
+            forward=self,
+            backward=self.manual_backward,
             check=lambda value: self._check_finite(value, "architecture step"),
             skip_zero_active=self.skip_zero_active,
-        )  # fmt: skip
+        )
         unit = self.expected_cost.unit
         metrics = {
             "arch/loss": loss,
@@ -257,8 +282,10 @@ class SearchModule(pl.LightningModule):
         if isinstance(self.cost_loss, CostConstraint):
             derived = self.expected_cost.of_paths(self.supernet.argmax_paths())
             self.cost_loss.update(float(expected), derived)
-            metrics |= {f"arch/{cost_metric('derived', unit)}": derived,
-                        "arch/multiplier": self.cost_loss.multiplier}  # fmt: skip
+            metrics |= {
+                f"arch/{cost_metric('derived', unit)}": derived,
+                "arch/multiplier": self.cost_loss.multiplier,
+            }
         self.log_dict(metrics, prog_bar=False, batch_size=len(y))
         return loss
 
@@ -363,8 +390,11 @@ class SearchModule(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved, mine = checkpoint.get("search_space"), self.space.describe()
         if saved is not None and saved != mine:  # before Lightning loads mismatched weights
-            old, new = next((a, b) for a, b in zip(saved.splitlines() + [""], mine.splitlines() + [""],
-                                                   strict=False) if a != b)  # fmt: skip
+            old, new = next(
+                (a, b)
+                for a, b in zip(saved.splitlines() + [""], mine.splitlines() + [""], strict=False)
+                if a != b
+            )
             raise ValueError(
                 f"the checkpoint comes from a search of another space ({saved.splitlines()[0]!r}, "
                 f"not {mine.splitlines()[0]!r}; first difference: {old.strip()!r} against "

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from hwnas.hardware.cost_model import ExpectedCost
+from hwnas.cost.model import ExpectedCost
 from hwnas.search.supernet import SuperNet
 
 log = logging.getLogger(__name__)
@@ -81,13 +81,17 @@ class ReinforceUpdate:
         if not 0 < baseline_decay <= 1:
             raise ValueError(f"arch_update.baseline_decay must lie in (0, 1], got {baseline_decay}")
         if reward_exponent > 0:
-            log.warning("arch_update.reward_exponent=%g is positive: R = ACC x (LAT / T)^w then "
-                        "rewards slower nets; the paper uses w = -0.1 (0 ignores latency)",
-                        reward_exponent)  # fmt: skip
+            log.warning(
+                "arch_update.reward_exponent=%g is positive: R = ACC x (LAT / T)^w then "
+                "rewards slower nets; the paper uses w = -0.1 (0 ignores latency)",
+                reward_exponent,
+            )
         if hard_exponent > 0:
-            log.warning("arch_update.hard_exponent=%g is positive: nets over the constraint are "
-                        "then rewarded for their excess; MnasNet's hard setting is -1",
-                        hard_exponent)  # fmt: skip
+            log.warning(
+                "arch_update.hard_exponent=%g is positive: nets over the constraint are "
+                "then rewarded for their excess; MnasNet's hard setting is -1",
+                hard_exponent,
+            )
         self.samples, self.reward_exponent = samples, reward_exponent
         self.baseline_decay, self.updates_per_epoch = baseline_decay, updates_per_epoch
         self.hard_exponent = hard_exponent
@@ -158,8 +162,12 @@ class ReinforceUpdate:
             alpha.grad = -grad.to(alpha.device, alpha.dtype)  # the optimiser descends: ascend R
         optimizer.step()
         net.invalidate_probs()
-        return ReinforceResult(mean_reward, sum(accuracies) / len(accuracies),
-                               sum(latencies) / len(latencies), self.baseline)  # fmt: skip
+        return ReinforceResult(
+            mean_reward,
+            sum(accuracies) / len(accuracies),
+            sum(latencies) / len(latencies),
+            self.baseline,
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {"baseline": self.baseline}

@@ -84,9 +84,18 @@ class _SmallMapDepthwise(torch.autograd.Function):
         grad_x = grad_w = None
         if ctx.needs_input_grad[0]:
             grad_x = torch.ops.aten.convolution_backward(
-                grad_out, x, weight, None, [s, s], [p, p], [1, 1], False, [0, 0],
-                weight.shape[0], [True, False, False],
-            )[0]  # fmt: skip
+                grad_out,
+                x,
+                weight,
+                None,
+                [s, s],
+                [p, p],
+                [1, 1],
+                False,
+                [0, 0],
+                weight.shape[0],
+                [True, False, False],
+            )[0]
         if ctx.needs_input_grad[1]:
             grad_w = depthwise_weight_grad(x, grad_out, weight.shape[-1], s, p)
         return grad_x, grad_w, None, None

@@ -11,8 +11,8 @@ from omegaconf import OmegaConf
 from torch import Tensor, nn
 
 from hwnas.architecture.arch_file import Architecture
-from hwnas.files import read_checkpoint
 from hwnas.search_space.space import SearchSpace
+from hwnas.util.files import read_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,11 @@ def child_state_dict(
     timm block it becomes (removed layers skipped)."""
     weights = {k[len(SUPERNET) :]: v for k, v in supernet_state.items() if k.startswith(SUPERNET)}
     out = {k: v for k, v in weights.items() if k.startswith(FIXED)}
-    out |= {f"blocks.0.0.{k[len('first_block.'):]}": v for k, v in weights.items()
-            if k.startswith("first_block.")}  # fmt: skip
+    out |= {
+        f"blocks.0.0.{k[len('first_block.') :]}": v
+        for k, v in weights.items()
+        if k.startswith("first_block.")
+    }
     stage_pos: dict[int, int] = {}
     stages = sorted({b.stage for b in arch.layers if not b.removed})
     for i, (layer, block) in enumerate(zip(space.layers, arch.layers, strict=True)):
@@ -56,8 +59,11 @@ def child_state_dict(
         pos = stage_pos.get(timm_stage, 0)
         stage_pos[timm_stage] = pos + 1
         prefix = f"blocks.{i}.candidates.{j}."
-        out |= {f"blocks.{timm_stage}.{pos}.{k[len(prefix):]}": v for k, v in weights.items()
-                if k.startswith(prefix)}  # fmt: skip
+        out |= {
+            f"blocks.{timm_stage}.{pos}.{k[len(prefix) :]}": v
+            for k, v in weights.items()
+            if k.startswith(prefix)
+        }
     return out
 
 
@@ -79,8 +85,12 @@ def load_search_weights(model: nn.Module, run_dir: str | Path, arch: Architectur
             f"one being trained; pass arch={arch_file} (or leave arch unset)"
         )
     cfg = OmegaConf.load(config_file)
-    space = instantiate(cfg.search_space, in_channels=searched.in_channels,
-                        input_size=searched.input_size, num_classes=searched.num_classes)  # fmt: skip
+    space = instantiate(
+        cfg.search_space,
+        in_channels=searched.in_channels,
+        input_size=searched.input_size,
+        num_classes=searched.num_classes,
+    )
     state = read_checkpoint(ckpt)["state_dict"]
     child = child_state_dict(state, space, searched)
     if arch.num_classes != searched.num_classes:  # a new classifier for a new label set
@@ -88,8 +98,9 @@ def load_search_weights(model: nn.Module, run_dir: str | Path, arch: Architectur
     own = model.state_dict()
     bad = [k for k, v in child.items() if k not in own or own[k].shape != v.shape]
     if bad:
-        raise ValueError(f"init_from_search={run_dir}: weights that do not fit the network: "
-                         f"{bad[:5]}")  # fmt: skip
+        raise ValueError(
+            f"init_from_search={run_dir}: weights that do not fit the network: {bad[:5]}"
+        )
     model.load_state_dict(child, strict=False)
     log.info("init_from_search: %d tensors from %s", len(child), ckpt)
     return len(child)

@@ -17,11 +17,11 @@ from timm.utils import ModelEmaV3
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from hwnas import random_states
 from hwnas.architecture.arch_file import Architecture
 from hwnas.architecture.timm_model import build_timm_model
 from hwnas.search_space.depthwise import use_small_map_depthwise
 from hwnas.training.optim import build_optimizer, warmup_cosine
+from hwnas.util import random_states
 
 NAN_CHECK_EVERY = 20  # reading the loss waits for the GPU: not every step
 
@@ -77,8 +77,9 @@ class TrainModule(pl.LightningModule):
             self.model.to(memory_format=torch.channels_last)
         self.mixup = None
         if mixup:
-            self.mixup = Mixup(**mixup, label_smoothing=label_smoothing,
-                               num_classes=self.arch.num_classes)  # fmt: skip
+            self.mixup = Mixup(
+                **mixup, label_smoothing=label_smoothing, num_classes=self.arch.num_classes
+            )
         self.ema = None
         if ema:
             self.ema = ModelEmaV3(self.model, **ema)
@@ -87,8 +88,10 @@ class TrainModule(pl.LightningModule):
     def setup(self, stage: str) -> None:
         if self.hparams.sync_batchnorm and self.trainer.world_size > 1:
             if self.trainer.strategy.root_device.type != "cuda":
-                raise ValueError("module.sync_batchnorm=true needs GPUs (torch's SyncBatchNorm "
-                                 "runs on CUDA only); set it to false on the CPU")  # fmt: skip
+                raise ValueError(
+                    "module.sync_batchnorm=true needs GPUs (torch's SyncBatchNorm "
+                    "runs on CUDA only); set it to false on the CPU"
+                )
             self.model = convert_sync_batchnorm(self.model)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -105,8 +108,9 @@ class TrainModule(pl.LightningModule):
         total = int(self.trainer.estimated_stepping_batches)
         per_epoch = total / max(1, self.trainer.max_epochs or 1)
         warmup = min(total, round(self.hparams.warmup_epochs * per_epoch))
-        sched = warmup_cosine(opt, warmup, total, self.hparams.warmup_start_factor,
-                              self.hparams.min_lr_factor)  # fmt: skip
+        sched = warmup_cosine(
+            opt, warmup, total, self.hparams.warmup_start_factor, self.hparams.min_lr_factor
+        )
         return [opt], [{"scheduler": sched, "interval": "step"}]
 
     # --- training ----------------------------------------------------------------------
@@ -130,8 +134,9 @@ class TrainModule(pl.LightningModule):
                 "the configured rate), or set trainer.gradient_clip_val"
             )
         acc = (logits.argmax(1) == y).float().mean()
-        self.log_dict({"train/loss": loss.detach(), "train/acc": acc}, prog_bar=True,
-                      batch_size=len(y))  # fmt: skip
+        self.log_dict(
+            {"train/loss": loss.detach(), "train/acc": acc}, prog_bar=True, batch_size=len(y)
+        )
         self.log("train/lr", self.optimizers().param_groups[0]["lr"])
         return loss
 
@@ -151,11 +156,14 @@ class TrainModule(pl.LightningModule):
             logits = net(x)
             top5 = logits.topk(min(5, logits.shape[1]), dim=1).indices
             self.log_dict(
-                {f"{prefix}/acc": (top5[:, 0] == y).float().mean(),
-                 f"{prefix}/acc5": (top5 == y[:, None]).any(1).float().mean(),
-                 f"{prefix}/loss": F.cross_entropy(logits, y)},
-                sync_dist=True, batch_size=len(y),
-            )  # fmt: skip
+                {
+                    f"{prefix}/acc": (top5[:, 0] == y).float().mean(),
+                    f"{prefix}/acc5": (top5 == y[:, None]).any(1).float().mean(),
+                    f"{prefix}/loss": F.cross_entropy(logits, y),
+                },
+                sync_dist=True,
+                batch_size=len(y),
+            )
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val")

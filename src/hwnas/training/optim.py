@@ -22,14 +22,18 @@ def build_optimizer(
 
 
 def warmup_cosine(
-    optimizer: Optimizer, warmup_steps: int, total_steps: int, start_factor: float = 0.1,
+    optimizer: Optimizer,
+    warmup_steps: int,
+    total_steps: int,
+    start_factor: float = 0.1,
     min_factor: float = 0.0,
-) -> LambdaLR:  # fmt: skip
+) -> LambdaLR:
     """LR factor rising linearly from `start_factor` to 1 over `warmup_steps`, then a cosine
     from 1 to `min_factor` at `total_steps`."""
     if total_steps < 1 or not 0 <= warmup_steps <= total_steps:
-        raise ValueError(f"need 0 <= warmup_steps <= total_steps, total >= 1 (got {warmup_steps}, "
-                         f"{total_steps})")  # fmt: skip
+        raise ValueError(
+            f"need 0 <= warmup_steps <= total_steps, total >= 1 (got {warmup_steps}, {total_steps})"
+        )
     decay_steps = max(1, total_steps - warmup_steps)
 
     def factor(step: int) -> float:
