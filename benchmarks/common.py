@@ -14,8 +14,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from hwnas.util.tables import markdown_table  # noqa: F401 - the benchmarks' table
 from hwnas.search_space.space import SearchSpace
+from hwnas.util.tables import markdown_table  # noqa: F401 - the benchmarks' table
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "search_space"
 

@@ -1,4 +1,4 @@
-"""CIFAR-10 to the accuracy target on one GPU (issue 13): `experiment=train_cifar10_fast`,
+"""CIFAR-10 to the accuracy target on one GPU: `experiment=train_cifar10_fast`,
 with the wall time at which the held-out accuracy (plain and EMA weights) first reaches the
 target, every epoch's figures, and the final test accuracy on the full 10,000-image test split.
 

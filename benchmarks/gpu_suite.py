@@ -1,4 +1,4 @@
-"""Every GPU figure hwnas promises, measured by short commands in one short GPU window (issue 13).
+"""Every GPU figure hwnas promises, measured by short commands in one short GPU window.
 
 Steps, in order, each a subprocess with its own time budget; each appends its Markdown output
 to `<out>/suite.md` as soon as it ends (its log, with each command's seconds, to

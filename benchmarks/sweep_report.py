@@ -1,5 +1,5 @@
 """Wall time of a sweep of 4 `debug=fast` searches plus `python -m hwnas.report` over it, as a
-user types them (issue 12's target: under 2 minutes on two cores).
+user types them.
 
     python benchmarks/sweep_report.py              # 3 repeats
     python benchmarks/sweep_report.py --repeats 1  # a check that it runs

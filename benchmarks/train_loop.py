@@ -1,5 +1,5 @@
 """Training throughput: the whole train.py loop beside a bare training step of the same net on
-synthetic data already on the device, and the bare step of timm's mobilenetv2_100 (the issue's
+synthetic data already on the device, and the bare step of timm's mobilenetv2_100 (the usual
 point of comparison). Measured in the same run. At 32x32 the loop is CIFAR-10's (uint8 tensors
 on the device, crop/flip there) and MobileNetV2 has a stride-1 stem; at `--input-size 224` the
 loop reads the synthetic data set through a DataLoader (1000 classes, `proxyless_mobile`).

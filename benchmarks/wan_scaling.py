@@ -173,7 +173,8 @@ def scaling_rows(records: list[dict], args: argparse.Namespace) -> list[list]:
 
 
 def targets(rows: list[dict]) -> str:
-    """The issue's targets, judged at equal compute (the raw figure beside it in the table)."""
+    """The scaling targets of benchmarks/README.md, judged at equal compute (the raw figure
+    beside it in the table)."""
     far = [r for r in rows if r["arm"] in ("ssgd", "sparse") and r["latency_ms"] >= 10]
     worst = max(far, key=lambda r: abs(r["equal_compute"] / r["model"] - 1))
     dts = [r for r in rows if r["arm"] in ("delay", "both")]

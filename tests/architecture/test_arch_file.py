@@ -96,7 +96,7 @@ def _without_arch_def(change):
 
 
 def test_stride_on_a_block_inside_a_stage_is_refused(tmp_path: Path) -> None:
-    """Issue 10, case 11: timm builds it with stride 1, silently."""
+    """timm would build it with stride 1, silently."""
     path = _edited(tmp_path, _without_arch_def(lambda d: d["layers"][1].update(stride=2)))
     with pytest.raises(
         ValueError, match=r"layer 1 \(stage 1\): stride 2 on a block that does not start its stage"
@@ -105,7 +105,7 @@ def test_stride_on_a_block_inside_a_stage_is_refused(tmp_path: Path) -> None:
 
 
 def test_stages_out_of_order_are_refused(tmp_path: Path) -> None:
-    """Issue 10, case 11: timm builds the stages sorted, not in the order the file lists."""
+    """timm would build the stages sorted, not in the order the file lists."""
 
     def swap(d: dict) -> None:
         for layer in d["layers"]:

@@ -68,7 +68,7 @@ def test_cifar10_jpeg_subset_loads_as_image_folder(tmp_path: Path) -> None:
 
 
 def test_test_classes_that_differ_from_train_are_refused(tiny_tree: Path) -> None:
-    """Issue 10, case 9: same count, other names: label 2 would mean another class."""
+    """Same count, other names: label 2 would mean another class."""
     (tiny_tree / "val" / "class2").rename(tiny_tree / "val" / "zebra")
     with pytest.raises(ValueError, match=r"only in train: \['class2'\]; only in val: \['zebra'\]"):
         ImageFolderDataModule(root=str(tiny_tree), input_size=32)
@@ -82,8 +82,8 @@ def test_a_single_class_is_refused(tmp_path: Path, write_image_tree) -> None:
 
 
 def test_the_held_out_split_takes_the_same_share_of_every_class(four_class_tree: Path) -> None:
-    """Issue 11: the ImageFolder held-out split was uniform random, so a class could be missing
-    from (or crowd) the accuracy the architecture steps optimise."""
+    """A uniform random held-out split could leave a class out of (or crowd) the accuracy the
+    architecture steps optimise: the split is stratified."""
     dm = ImageFolderDataModule(root=str(four_class_tree), input_size=8, arch_fraction=0.2)
     dm.setup()
     targets = dm.arch_set.dataset.targets

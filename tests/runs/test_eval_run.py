@@ -107,8 +107,8 @@ def test_mismatches_are_named(trained: Path, tmp_path: Path) -> None:
 def test_eval_predicts_with_the_calibrated_table_a_search_here_used(
     trained: Path, tmp_path: Path, load_space
 ) -> None:
-    """Issue 10, case 14: eval.py compared the measurement with a raw sum of the net's ops,
-    not with the calibrated latency the search reported."""
+    """eval.py compares the measurement with the calibrated latency the search reported, not
+    with a raw sum of the net's ops."""
     from hwnas.cost.cache import load_or_build
     from hwnas.cost.profilers import TorchCpuProfiler
 

@@ -195,7 +195,7 @@ def test_search_with_a_hard_constraint_ends_at_or_below_it(tmp_path: Path) -> No
 
 
 def test_a_search_on_a_measured_table_reports_calibrated_latency(tmp_path: Path) -> None:
-    """Issue 10, case 14: the summary reported the raw table sum, ~19% under real latency."""
+    """The summary reports the calibrated latency, not the raw sum of the table's ops."""
     cfg = tiny_cfg(
         tmp_path,
         "epochs=1",
@@ -218,15 +218,15 @@ def test_a_search_on_a_measured_table_reports_calibrated_latency(tmp_path: Path)
 
 
 def test_the_paper_experiment_targets_80_ms_on_the_phone() -> None:
-    """Issue 11: experiment=imagenet_mobile took T = 68.1 ms (the geometric mean of the space's
-    bounds on the phone model); the paper's is 80 ms (REFERENCE A3)."""
+    """experiment=imagenet_mobile takes the paper's T = 80 ms (REFERENCE A3), not the
+    geometric mean of the space's bounds on the phone model."""
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="search", overrides=["experiment=imagenet_mobile"])
     assert cfg.hardware.name == "mobile" and cfg.cost_loss.target == 80.0
 
 
 def test_max_steps_is_refused_for_a_search(tmp_path: Path) -> None:
-    """Issue 11: trainer.max_steps counted the architecture steps too, and a search stopped
-    after 10 of 12 weight steps with its cosine half done."""
+    """trainer.max_steps counts the architecture steps too, so a search limited by it would
+    stop with its cosine unfinished: it is refused."""
     with pytest.raises(ValueError, match="trainer.max_steps=12: .* epochs and trainer.limit_train"):
         run_search(tiny_cfg(tmp_path, "+trainer.max_steps=12", "arch_update.warmup_epochs=0"))

@@ -28,8 +28,8 @@ def test_running_stats_become_the_average_over_calibration_batches(tiny_space) -
 
 
 def test_each_epoch_calibrates_on_other_batches_under_ddp(tmp_path, monkeypatch) -> None:
-    """Issue 11: under DDP a fresh loader's DistributedSampler starts at epoch 0, so every
-    calibration of the argmax path saw the same batches."""
+    """Under DDP a fresh loader's DistributedSampler starts at epoch 0: each calibration of
+    the argmax path must still see other batches."""
     from types import SimpleNamespace
 
     from torch.utils.data import DataLoader, DistributedSampler, TensorDataset

@@ -1,6 +1,6 @@
 """`SuperNet.cpu_probs()` follows the alphas: after an architecture step by any optimiser and
-after loading a state (issue 11: with `Adam(fused=True)` it kept returning the uniform start,
-since a fused step does not bump the tensors' version counter)."""
+after loading a state, also under `Adam(fused=True)`, whose step does not bump the tensors'
+version counter."""
 
 from __future__ import annotations
 

@@ -96,8 +96,8 @@ def test_same_generator_state_gives_the_same_paths(tiny_space) -> None:
 
 
 def test_two_mode_cost_gradient_moves_each_pair_toward_its_cheaper_op(tiny_space) -> None:
-    """Issue 11: through the full softmax with the other alphas detached, 2-4% of steps from a
-    skewed start moved probability toward the dearer op of the pair."""
+    """Through the full softmax with the other alphas detached, some steps from a skewed start
+    would move probability toward the dearer op of the pair."""
     spec = tiny_space.layers[1]
     layer = MixedOp(spec)
     n, wrong = len(spec.candidates), 0

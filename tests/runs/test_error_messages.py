@@ -1,4 +1,4 @@
-"""Issue 10, case 13: errors name what is wrong and the fix: an unreadable checkpoint, a resume
+"""Errors name what is wrong and the fix: an unreadable checkpoint, a resume
 with another architecture of the same name, a resumed search of another space."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 10, cases 6, 7 and 13: a run stopped by SIGTERM fails and says where its checkpoint
+"""A run stopped by SIGTERM fails and says where its checkpoint
 is; searches that would export an unsearched net and impossible epoch counts are refused."""
 
 from __future__ import annotations

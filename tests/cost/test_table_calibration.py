@@ -1,7 +1,6 @@
-"""Issue 10, case 14: a measured table's raw sum missed a whole network's latency by about 19%,
-and the hard constraint and every summary used that raw sum. A table now carries the
-calibration measured = a + b x sum, fitted on whole networks when it is built, and prices
-every latency with it, saying so."""
+"""A measured table's raw sum of op latencies misses a whole network's latency. A table carries
+the calibration measured = a + b x sum, fitted on whole networks when it is built, and prices
+every latency with it (the hard constraint and every summary included), saying so."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 10, cases 2, 3 and 12: result files and checkpoints are written whole or not at all,
+"""Result files and checkpoints are written whole or not at all,
 a checkpoint that cannot be written stops the run, and summaries are strict JSON."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 10, case 10: a table given by URL follows its source, duplicate keys are refused, and
+"""A table given by URL follows its source, duplicate keys are refused, and
 a corrupted cached table is measured again instead of stopping the run."""
 
 from __future__ import annotations
