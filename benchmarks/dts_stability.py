@@ -1,6 +1,6 @@
 """The delayed update's stability limit: the largest learning rate x curvature at which the
 replicas' drift from their mean stays bounded, against synchronous SGD's limit (t = 0), for plain
-SGD, heavy-ball momentum and torch's Nesterov momentum (`hwnas.distributed.stability`).
+SGD, heavy-ball momentum and torch's Nesterov momentum (`delay_stability.py`).
 
     python benchmarks/dts_stability.py
     python benchmarks/dts_stability.py --momentum 0.95 --delays 0 1 4 8
@@ -19,8 +19,7 @@ from __future__ import annotations
 import argparse
 
 from common import markdown_table
-
-from hwnas.distributed.stability import largest_stable_step
+from delay_stability import largest_stable_step
 
 
 def main() -> None:

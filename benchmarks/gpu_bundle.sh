@@ -23,7 +23,7 @@ done
 python3 -m pip wheel -q --no-deps -w "$BUNDLE/wheels" "antlr4-python3-runtime==$(version antlr4-python3-runtime)"
 
 if [ -f "$ZIP" ]; then
-    python3 -c "from pathlib import Path; from hwnas.data.cifar10_arrays import pack_image_files as p; p(Path('$ZIP'), Path('$BUNDLE/data/cifar10-jpeg.npz'))"
+    python3 benchmarks/pack_images.py "$ZIP" "$BUNDLE/data/cifar10-jpeg.npz"
 else
     echo "no CIFAR-10 zip at $ZIP (set CIFAR10_ZIP): gpu_cifar10.py will have no data" >&2
 fi

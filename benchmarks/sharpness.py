@@ -1,7 +1,7 @@
 """Sharpness of trained networks against the delayed update's step-size limits: the top
 eigenvalue of the training loss's Hessian at a `train.py` checkpoint, times the run's peak
 learning rate, beside the limits of synchronous SGD and of the delayed update at each delay
-(`hwnas.distributed.stability`).
+(`hessian.py`, `delay_stability.py`).
 
     python benchmarks/sharpness.py RUN_DIR [RUN_DIR ...] [--batches 16] [--iterations 20]
 
@@ -18,12 +18,12 @@ from pathlib import Path
 
 import torch
 from common import machine_line, markdown_table
+from delay_stability import largest_stable_step
+from hessian import top_hessian_eigenvalue
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from hwnas.distributed.stability import largest_stable_step
 from hwnas.evaluation.checkpoint import load_trained_network
-from hwnas.training.sharpness import top_hessian_eigenvalue
 
 DELAYS = (0, 1, 2, 5, 16)
 

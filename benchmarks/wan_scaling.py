@@ -29,8 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from common import machine_line, markdown_table
-
-from hwnas.distributed.simulation import LinkModel, bootstrap_compute, simulate, tuned_delay
+from link_simulation import LinkModel, bootstrap_compute, simulate, tuned_delay
 
 WORKER = Path(__file__).with_name("wan_worker.py")
 ARMS = ["ssgd", "delay", "sparse", "both"]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pickle
+import sys
 import zipfile
 from pathlib import Path
 
@@ -9,7 +10,11 @@ import pytest
 import torch
 
 from hwnas.data import Cifar10DataModule
-from hwnas.data.cifar10_arrays import find_source, load_cifar10, pack_image_files
+from hwnas.data.cifar10_arrays import find_source, load_cifar10
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+from pack_images import pack_image_files  # noqa: E402
 
 SHARED_ZIP = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cifar10-jpeg.zip"
 
@@ -57,7 +62,8 @@ def test_two_processes_filling_the_cache_at_once_do_not_collide(
 
 
 def test_packed_image_files_give_the_same_tensors(cifar_tree: Path, tmp_path: Path) -> None:
-    """The form gpu_bundle.sh carries to a GPU machine: the zip's files in one .npz."""
+    """The form gpu_bundle.sh carries to a GPU machine: the zip's files in one .npz, packed by
+    benchmarks/pack_images.py."""
     packed = pack_image_files(_zip(cifar_tree, tmp_path / "c.zip"), tmp_path / "c.npz")
     assert find_source(packed) == packed
     from_packed = load_cifar10(packed, None)
@@ -71,7 +77,7 @@ def test_packed_image_files_give_the_same_tensors(cifar_tree: Path, tmp_path: Pa
         )
     assert from_packed.classes == from_tree.classes
     np.savez(tmp_path / "other.npz", images=np.zeros(3))
-    with pytest.raises(ValueError, match="not a packed image set"):
+    with pytest.raises(ValueError, match="not a packed image set.*benchmarks/pack_images.py"):
         load_cifar10(tmp_path / "other.npz", None)
 
 

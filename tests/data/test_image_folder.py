@@ -4,8 +4,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from cifar10_jpeg import cifar10_jpeg_subset
 
-from hwnas.data import ImageFolderDataModule, cifar10_jpeg_subset
+from hwnas.data import ImageFolderDataModule
 
 SHARED_ZIP = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cifar10-jpeg.zip"
 

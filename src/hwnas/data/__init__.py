@@ -4,7 +4,6 @@ split."""
 from __future__ import annotations
 
 from hwnas.data.cifar10 import Cifar10DataModule
-from hwnas.data.cifar10_jpeg import cifar10_jpeg_subset
 from hwnas.data.image_folder import ImageFolderDataModule
 from hwnas.data.mnist_sample import MnistSampleDataModule
 from hwnas.data.split_datamodule import SplitDataModule
@@ -16,5 +15,4 @@ __all__ = [
     "MnistSampleDataModule",
     "SplitDataModule",
     "SyntheticDataModule",
-    "cifar10_jpeg_subset",
 ]

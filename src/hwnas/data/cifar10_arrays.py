@@ -1,7 +1,7 @@
 """CIFAR-10 read once into uint8 tensors, from any of the forms it comes in: torchvision's
 `cifar-10-batches-py` (pickled arrays, nothing to decode), an ImageFolder tree of image files
 (`train/<class>/`, `test/<class>/`), or a zip of such a tree (the JPEG copy). Decoded images
-are cached as one `.pt` file, so the ten seconds of decoding are paid once per machine."""
+are cached as one `.pt` file, so the decoding is paid once per machine."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 FORMS = (
     f"a folder holding torchvision's {BATCHES_DIR}/, a folder with train/<class>/ and "
     "test/<class>/ image folders, a .zip of that tree (such as cifar10-jpeg.zip), or a .npz of "
-    "its image files packed by `pack_image_files` (benchmarks/gpu_bundle.sh)"
+    "its image files packed by benchmarks/pack_images.py"
 )
 
 
@@ -143,8 +143,9 @@ def _stack(items: list[tuple[np.ndarray, int]], where: str) -> tuple[Tensor, Ten
     return images.contiguous(), torch.tensor([label for _, label in items])
 
 
-def _split_files(names: list[str], split: str) -> dict[str, list[str]]:
-    """`<...>/<split>/<class>/<file>` names grouped by class, in sorted order."""
+def files_by_class(names: list[str], split: str) -> dict[str, list[str]]:
+    """`<...>/<split>/<class>/<file>` image file names grouped by class, in sorted order: the
+    order images are decoded in, here and by `benchmarks/pack_images.py`."""
     by_class: dict[str, list[str]] = {}
     for name in sorted(names):
         parts = PurePosixPath(name).parts
@@ -154,7 +155,7 @@ def _split_files(names: list[str], split: str) -> dict[str, list[str]]:
 
 
 def _arrays(read: Callable[[str], bytes], names: list[str], where: str) -> ImageArrays:
-    train, test = _split_files(names, "train"), _split_files(names, "test")
+    train, test = files_by_class(names, "train"), files_by_class(names, "test")
     if not train or not test:
         raise FileNotFoundError(
             f"{where}: no train/<class>/ and test/<class>/ images; expected {FORMS}"
@@ -179,31 +180,6 @@ def _from_tree(root: Path) -> ImageArrays:
     return _arrays(lambda n: (root / n).read_bytes(), names, str(root))
 
 
-def pack_image_files(source: Path, target: Path) -> Path:
-    """Write the image files of a zip or tree of `train/<class>/`, `test/<class>/` into one
-    `.npz`: each split's encoded files end to end, their offsets and labels, and the classes.
-    CIFAR-10's JPEG copy shrinks from 66 MB (60,000 zip entries) to its 55 MB of images."""
-    if source.suffix == ".zip":
-        with zipfile.ZipFile(source) as archive:
-            return _pack(archive.namelist(), archive.read, target)
-    names = [p.relative_to(source).as_posix() for p in source.rglob("*") if p.is_file()]
-    return _pack(names, lambda n: (source / n).read_bytes(), target)
-
-
-def _pack(names: list[str], read: Callable[[str], bytes], target: Path) -> Path:
-    train, test = _split_files(names, "train"), _split_files(names, "test")
-    classes = sorted(train)
-    packed: dict[str, np.ndarray] = {"classes": np.array(classes)}
-    for split, files in (("train", train), ("test", test)):
-        blobs = [(read(n), c) for c, name in enumerate(classes) for n in files.get(name, [])]
-        sizes = np.array([len(b) for b, _ in blobs], dtype=np.int64)
-        packed[f"{split}_files"] = np.frombuffer(b"".join(b for b, _ in blobs), np.uint8)
-        packed[f"{split}_offsets"] = np.concatenate([[0], np.cumsum(sizes)])
-        packed[f"{split}_labels"] = np.array([c for _, c in blobs], dtype=np.int64)
-    np.savez(target, **packed)
-    return target
-
-
 def _from_packed(path: Path) -> ImageArrays:
     with np.load(path) as packed:
         missing = [
@@ -222,7 +198,7 @@ def _from_packed(path: Path) -> ImageArrays:
         if missing:
             raise ValueError(
                 f"{path}: not a packed image set (lacks {missing}); make one with "
-                "hwnas.data.cifar10_arrays.pack_image_files"
+                "python benchmarks/pack_images.py SOURCE TARGET.npz"
             )
         splits = []
         for split in ("train", "test"):

@@ -1,6 +1,5 @@
 """Distributed training across the world (DTS, REFERENCE B): delayed and temporally sparse
-updates over torch.distributed, an emulated wide-area link, and a virtual-clock model of how
-throughput scales with latency."""
+updates over torch.distributed, and an emulated wide-area link."""
 
 from __future__ import annotations
 

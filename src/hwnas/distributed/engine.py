@@ -27,7 +27,6 @@ from hwnas.distributed.replicas import average_replicas, relative_distance
 from hwnas.distributed.reporting import checkpoint_state, describe, run_summary
 from hwnas.distributed.settings import DTSSettings, check_same_on_every_rank
 from hwnas.distributed.shared_gradients import SharedGradients
-from hwnas.distributed.stability import drift_limit_note
 from hwnas.distributed.step_timer import StepTimer
 from hwnas.distributed.unsupported import shared_steps
 
@@ -218,12 +217,25 @@ class DTSEngine:
         self._note_drift_limit()
 
     def _note_drift_limit(self) -> None:
-        """Log how much of synchronous SGD's step size the delayed update's drift tolerates
-        (without the correction: the weights themselves)."""
-        if self.settings.mode == "gradients" and self.optimizers:
-            note = drift_limit_note(self.delay, self.optimizers[0], self.settings.correction)
-            if note:
-                rank_zero_info(note)
+        """At a delay t >= 1 under SGD, log the largest lr x curvature plain SGD tolerates
+        against synchronous SGD's 2: 1 for the replicas' drift from their mean (REFERENCE B1's
+        correction), 2 sin(pi / (2 (2t + 1))) for the weights without the correction."""
+        optimizer = self.optimizers[0] if self.optimizers else None
+        if self.settings.mode != "gradients" or self.delay <= 0:
+            return
+        if not isinstance(optimizer, torch.optim.SGD):  # the limits are SGD's
+            return
+        t, momentum = self.delay, float(optimizer.param_groups[0].get("momentum", 0.0))
+        if self.settings.correction:
+            what, limit = "the replicas' drift from their mean tolerates", 1.0
+        else:
+            what = "without the correction the weights tolerate"
+            limit = 2 * math.sin(math.pi / (2 * (2 * t + 1)))
+        rank_zero_info(
+            f"DTS: at delay {t} {what} a smaller lr x curvature than synchronous SGD (plain "
+            f"SGD: below {limit:.3g} against 2; python benchmarks/dts_stability.py --momentum "
+            f"{momentum:g} --delays 0 {t} gives the limits at this run's momentum)"
+        )
 
     def _guard(self, exchange: Callable[[], None]) -> None:
         try:

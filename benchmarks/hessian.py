@@ -1,7 +1,7 @@
-"""Sharpness: the largest eigenvalue of a training loss's Hessian, by power iteration on
-Hessian-vector products (double backward), over a fixed list of batches. Times the learning rate
-it says how close training runs to the step size an optimiser tolerates
-(`hwnas.distributed.stability`)."""
+"""Sharpness: the largest-magnitude eigenvalue of a training loss's Hessian, by power
+iteration v <- H v / |H v| on Hessian-vector products (double backward), over a fixed list of
+batches, with the Rayleigh quotient v^T H v as each iteration's estimate. Times the learning
+rate it is the lr x curvature that `delay_stability.largest_stable_step` bounds."""
 
 from __future__ import annotations
 

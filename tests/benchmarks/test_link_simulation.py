@@ -1,11 +1,17 @@
-"""The virtual-clock model against REFERENCE B3's closed forms and the slide's figures."""
+"""benchmarks/link_simulation.py: the virtual-clock model against REFERENCE B3's closed forms
+and the slide's figures."""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from hwnas.distributed.simulation import LinkModel, bootstrap_compute, simulate, tuned_delay
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+from link_simulation import LinkModel, bootstrap_compute, simulate, tuned_delay  # noqa: E402
 
 C = 0.2  # the talk's compute per step
 

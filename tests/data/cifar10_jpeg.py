@@ -1,5 +1,5 @@
 """Class-balanced subsets of the CIFAR-10 JPEG archive (`cifar10/{train,test}/<class>/*.jpg`)
-as ImageFolder trees, for tests and benchmarks without internet."""
+as ImageFolder trees, for the data tests."""
 
 from __future__ import annotations
 
@@ -7,15 +7,12 @@ import zipfile
 from collections import defaultdict
 from pathlib import Path, PurePosixPath
 
-__all__ = ["cifar10_jpeg_subset"]
-
 
 def cifar10_jpeg_subset(
     zip_path: str | Path, out_dir: str | Path, per_class_train: int, per_class_test: int
 ) -> Path:
-    """Extract the first `per_class_*` images (by file name) of every class and split.
-
-    Only the chosen members are read, so a few images out of the 60,000 cost milliseconds.
+    """Extract the first `per_class_*` images (by file name) of every class and split; only
+    the chosen members of the archive are read.
 
     Args:
         zip_path: the archive, e.g. `../shared/data/cifar10-jpeg.zip`.

@@ -1,7 +1,8 @@
-"""A virtual-clock model of DTS throughput: N workers with given compute times per step, one
-first-in-first-out link of latency L and bandwidth B (the same model `EmulatedLink` enforces),
-and the delay and period of the update. It predicts what the emulated runs measure, at worker
-counts two cores cannot run (REFERENCE B3, B4).
+"""A virtual-clock model of DTS throughput (REFERENCE B3, B4): N workers with given compute
+times per step, one first-in-first-out link of latency L and bandwidth B (the model
+`hwnas.distributed.EmulatedLink` enforces), and the delay t and period p of the update. The
+benchmarks feed it measured compute times to predict throughput at worker counts the machine
+cannot run.
 
 With a constant compute time c and unlimited bandwidth the steady state is REFERENCE B3's:
 synchronous SGD steps in c + L, the sparse update in c + L / p, and the delayed update in
