@@ -12,6 +12,7 @@ from hwnas.cost.from_config import build_cost_model
 from hwnas.cost.model import ExpectedCost
 from hwnas.cost.op_shapes import space_ops
 from hwnas.search_space.space import SearchSpace
+from hwnas.util.conf_dir import hardware_choices
 from hwnas.util.files import write_json
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,14 @@ COMMANDS = {
 
 
 def run_command(cfg: DictConfig) -> str:
+    """Run `cfg.command` on the composed config and return what it has to say."""
     if cfg.command not in COMMANDS:
         raise ValueError(f"unknown command {cfg.command!r}; choose one of {list(COMMANDS)}")
+    if OmegaConf.is_missing(cfg.hardware, "name"):
+        raise ValueError(
+            "hardware.name is unset: conf/hardware/measured/ holds the keys that hardware=cpu, "
+            "onnxruntime and gpu share, not a hardware of its own; choose one of hardware="
+            + ", ".join(hardware_choices())
+        )
     log.debug("config:\n%s", OmegaConf.to_yaml(cfg))
     return COMMANDS[cfg.command](cfg)

@@ -1,7 +1,9 @@
 """`python -m hwnas.report <multirun folder or run folders ...>`: report.md, pareto.png and
 hardware_matrix.png over every finished search run found there. Every other run folder there (a
 run that did not finish, a file that cannot be read, a train or eval run of no search given) is
-named on stderr and in report.md, with why.
+named on stderr and in report.md, with why. It takes options, not Hydra overrides: a report
+reads the folders of finished runs and composes no config of its own (only the hardware models
+of its matrix, from conf/hardware/).
 
     python search.py -m cost_loss.target=1.5,2,2.5,3
     python -m hwnas.report multirun/search/2026-11-29_10-00-00
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         written = write_sweep_report(
             runs, out, root, args.hardware, args.measure, args.cache_dir, sweep.skipped
         )
-    except ValueError as err:
+    except (FileNotFoundError, ValueError) as err:  # e.g. no conf/ to compose the hardware from
         print(f"error: {err}", file=sys.stderr)
         return 2
     left_out = f" ({folders_text(len(sweep.skipped))} left out)" if sweep.skipped else ""

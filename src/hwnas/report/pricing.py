@@ -16,8 +16,8 @@ from hwnas.cost.cache import fetch_table, find_cached_table
 from hwnas.cost.errors import MalformedTableError, MissingLatencyError
 from hwnas.cost.op_shapes import architecture_ops
 from hwnas.cost.table import LatencyTable
+from hwnas.util.conf_dir import conf_dir, hardware_choices
 
-CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 HARDWARE_NAMES = ("mobile", "cpu", "onnxruntime", "gpu", "flops")
 
 
@@ -32,20 +32,15 @@ class Price:
 
 
 def hardware_config(name: str, cache_dir: str | Path | None = None) -> DictConfig:
-    """`conf/hardware/<name>.yaml` with `paths.cache_dir` resolved."""
+    """`conf/hardware/<name>.yaml` composed, with `paths.cache_dir` resolved; conf/ is the
+    checkout's or a wheel's copy (`hwnas.util.conf_dir`), whatever the working directory."""
     from hydra import compose, initialize_config_dir
 
-    if not (CONF_DIR / "hardware").is_dir():
-        raise FileNotFoundError(
-            f"the hardware configs are not at {CONF_DIR / 'hardware'}: hwnas "
-            "reads conf/ from its repository; install it with "
-            "`pip install -e .` from a clone"
-        )
-    if not (CONF_DIR / "hardware" / f"{name}.yaml").is_file():
-        known = sorted(p.stem for p in (CONF_DIR / "hardware").glob("*.yaml"))
+    known = hardware_choices()
+    if name not in known:
         raise ValueError(f"unknown hardware {name!r}: choose from {', '.join(known)}")
     overrides = [f"hardware={name}"] + ([f"paths.cache_dir={cache_dir}"] if cache_dir else [])
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
         cfg = compose("search", overrides=overrides)
     return OmegaConf.create(OmegaConf.to_container(cfg.hardware, resolve=True))
 
