@@ -13,8 +13,8 @@ from hwnas.runs.search_run import run_search, sweep_objectives
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="search")
 def main(cfg: DictConfig) -> float | tuple[float, ...] | None:
-    figures = run_search(cfg)
-    return sweep_objectives(figures, cfg.get("objectives"))
+    summary = run_search(cfg)
+    return sweep_objectives(summary, cfg.get("objectives"))
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     runs = GPU_RUN if args.gpu else CPU_RUN
     overrides = [
-        "experiment=train_cifar10_fast",
+        "train_experiment=cifar10_fast",
         f"arch={args.arch}",
         "logger=csv",
         f"dataset.data_dir={Path(args.data).resolve()}",

@@ -67,7 +67,7 @@ def overrides(args: argparse.Namespace) -> list[str]:
         "arch_update.warmup_epochs=0",
         "arch_update.every=5",
         "dataset.arch_fraction=0.05",
-        "cost_loss.form=add_linear",
+        "cost_loss=add_linear",
         "optimizer.lr=0.05",
         "arch_update.optimizer.lr=0.1",
     ]

@@ -138,7 +138,7 @@ def task_overrides(
         o for o in CPU_RUN if not o.startswith(("dataset.batch_size", "optimizer.lr", "epochs"))
     ]
     return [
-        "experiment=train_cifar10_fast",
+        "train_experiment=cifar10_fast",
         "arch=proxyless_mobile_cifar",
         f"dataset.data_dir={Path(data).resolve()}",
         *recipe,

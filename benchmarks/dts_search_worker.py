@@ -51,7 +51,7 @@ def fit(args: argparse.Namespace, latency_ms: float, arm: str, out: Path) -> dic
         "epochs=1",
         "arch_update.warmup_epochs=0",
         # the MNIST recipe's form and learning rates, as the figures in benchmarks/README.md
-        "cost_loss.form=add_linear",
+        "cost_loss=add_linear",
         "optimizer.lr=0.05",
         "arch_update.optimizer.lr=0.1",
         f"++trainer.limit_train_batches={args.steps}",
@@ -78,7 +78,7 @@ def fit(args: argparse.Namespace, latency_ms: float, arm: str, out: Path) -> dic
         "wait_s": waits[args.warmup :],
         "delay": engine.delay,
         "shared_delay": engine.shared.delay,
-        "every": module.arch_every,
+        "every": module.arch_update.every,
         "paths": module.supernet.argmax_paths(),
     }
 

@@ -1,4 +1,4 @@
-"""CIFAR-10 to the accuracy target on one GPU: `experiment=train_cifar10_fast`,
+"""CIFAR-10 to the accuracy target on one GPU: `train_experiment=cifar10_fast`,
 with the wall time at which the held-out accuracy (plain and EMA weights) first reaches the
 target, every epoch's figures, and the final test accuracy on the full 10,000-image test split.
 
@@ -81,7 +81,7 @@ def main() -> None:
         clock_file = Path(tmp) / "epochs.jsonl"
         trainer = ["trainer=gpu"] if args.device == "cuda" else ["trainer.accelerator=cpu"]
         overrides = [
-            "experiment=train_cifar10_fast",
+            "train_experiment=cifar10_fast",
             "logger=csv",
             f"dataset.data_dir={Path(data).resolve()}",
             *trainer,

@@ -37,8 +37,8 @@ def test_two_trial_optuna_sweep_writes_its_pareto_solutions(tmp_path) -> None:
     results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     trials = sorted(sweep.glob("*/summary.json"))
     assert len(trials) == 2
-    figures = [json.loads(t.read_text()) for t in trials]
-    values = {(f["test_acc"], f["derived_cost"]) for f in figures}
+    summaries = [json.loads(t.read_text()) for t in trials]
+    values = {(s["test_acc"], s["derived_cost"]) for s in summaries}
     assert results["solutions"], "at least one Pareto solution"
     for solution in results["solutions"]:
         assert tuple(solution["values"]) in values  # what the trials' summaries say

@@ -32,7 +32,7 @@ def test_sweep_of_four_searches_and_report(debug_sweep: dict) -> None:
     assert debug_sweep["seconds"] < 300, f"sweep + report took {debug_sweep['seconds']:.0f} s"
 
 
-def test_report_has_a_row_per_run_with_its_overrides_and_figures(debug_sweep: dict) -> None:
+def test_report_has_a_row_per_run_with_its_overrides_and_summary(debug_sweep: dict) -> None:
     text = (debug_sweep["folder"] / "report.md").read_text()
     table = text.split("## Pareto")[0]
     rows = _table_rows(table)
@@ -50,15 +50,15 @@ def test_pareto_front_in_the_report_is_undominated(debug_sweep: dict) -> None:
     text = (debug_sweep["folder"] / "report.md").read_text()
     front_line = next(line for line in text.splitlines() if line.startswith("- `mobile`"))
     on_front = set(re.findall(r"(\d) \(", front_line))
-    figures = {
+    summaries = {
         run.name: json.loads((run / "summary.json").read_text()) for run in debug_sweep["runs"]
     }
-    for name, f in figures.items():
+    for name, f in summaries.items():
         dominated = any(
             g["derived_cost"] <= f["derived_cost"]
             and g["test_acc"] >= f["test_acc"]
             and (g["derived_cost"] < f["derived_cost"] or g["test_acc"] > f["test_acc"])
-            for other, g in figures.items()
+            for other, g in summaries.items()
             if other != name
         )
         assert (name in on_front) == (not dominated), (name, front_line)

@@ -108,7 +108,7 @@ def test_mul_log_in_milliseconds_suggests_microseconds(tmp_path: Path) -> None:
                 tmp_path,
                 "epochs=2",
                 "hardware=mobile",
-                "cost_loss.form=mul_log",
+                "cost_loss=mul_log",
                 "cost_loss.target=null",
             )
         )

@@ -13,15 +13,13 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from hwnas.runs.recipe import DATA_SETS, RECIPES, check_recipe, target_source
+from hwnas.runs.recipe import DATA_SETS, RECIPES, check_recipe, cost_form, target_source
 from hwnas.runs.search_run import run_search
 from hwnas.runs.train_run import run_train
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 HARDWARE = sorted(p.stem for p in (CONF / "hardware").glob("*.yaml"))
-SEARCH_EXPERIMENTS = sorted(
-    p.stem for p in (CONF / "experiment").glob("*.yaml") if not p.stem.startswith("train_")
-)
+SEARCH_EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 TINY = [
     "dataset=synthetic",
     "dataset.input_size=16",
@@ -81,7 +79,7 @@ def test_the_default_search_keeps_the_mnist_recipe() -> None:
     for overrides in ([], ["hardware=mobile"], ["experiment=mnist_quick"]):
         cfg = composed("search", *overrides)
         assert _recipe_of(cfg) == OWN_RECIPES["mnist"]
-        assert cfg.cost_loss.form == "add_linear" and cfg.arch_update.warmup_epochs == 8
+        assert cost_form(cfg) == "add_linear" and cfg.arch_update.warmup_epochs == 8
         assert cfg.arch_update.updates_per_epoch == 25
         assert cfg.hardware.name == "mobile" and cfg.cost_loss.target is None
 
@@ -192,17 +190,17 @@ def test_a_search_whose_recipe_does_not_fit_stops_before_any_work(
 @pytest.mark.parametrize(
     "replaced",
     [
-        "cost_loss.target=50",
-        "latency.constraint=60",
-        "cost_loss.form=none",
+        ["cost_loss.target=50"],
+        ["cost_loss=constraint", "cost_loss.limit=60"],
+        ["cost_loss=none"],
     ],
 )
 def test_another_phones_table_is_accepted_when_the_recipes_target_is_not_used(
-    replaced: str,
+    replaced: list[str],
 ) -> None:
     """The refusal above asked for hardware.target even where nothing reads it."""
     check_recipe(
-        composed("search", "experiment=imagenet_mobile", "hardware.table=pixel7.yaml", replaced)
+        composed("search", "experiment=imagenet_mobile", "hardware.table=pixel7.yaml", *replaced)
     )
 
 
@@ -210,13 +208,13 @@ def test_another_phones_table_is_accepted_when_the_recipes_target_is_not_used(
     ("overrides", "message"),
     [
         (
-            ["experiment=train_imagenet", "dataset=cifar10"],
+            ["train_experiment=imagenet", "dataset=cifar10"],
             r"^the recipe train_imagenet is made for 224-px images and dataset=cifar10's are 32 px: "
-            r"choose experiment=train_cifar10_fast for 32-px images; recipe.input_size=null runs",
+            r"choose train_experiment=cifar10_fast for 32-px images; recipe.input_size=null runs",
         ),
         (
-            ["experiment=train_cifar10_fast", "dataset=mnist"],
-            r"and dataset=mnist's are 28 px: leave out experiment= \(train.yaml's recipe fits any",
+            ["train_experiment=cifar10_fast", "dataset=mnist"],
+            r"and dataset=mnist's are 28 px: leave out train_experiment= \(train.yaml's recipe",
         ),
     ],
 )
@@ -243,8 +241,8 @@ def test_the_recipe_tables_are_those_of_conf() -> None:
             recipes[recipe["input_size"]] = f"recipe={path.stem}"
     assert RECIPES["search"] == recipes
     train = {
-        yaml.safe_load(p.read_text())["recipe"]["input_size"]: f"experiment={p.stem}"
-        for p in (CONF / "experiment").glob("train_*.yaml")
+        yaml.safe_load(p.read_text())["recipe"]["input_size"]: f"train_experiment={p.stem}"
+        for p in (CONF / "train_experiment").glob("*.yaml")
     }
     assert RECIPES["train"] == train
 
@@ -274,13 +272,13 @@ def test_a_search_prints_its_recipe_with_the_target_and_records_it(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="hwnas.runs.recipe"):
-        figures = run_search(
+        summary = run_search(
             _tiny_search(
                 tmp_path, "experiment=imagenet_mobile", "hardware=flops", "dataset.num_workers=0"
             )
         )
     recipe = json.loads((tmp_path / "summary.json").read_text())["recipe"]
-    assert recipe == figures["recipe"]
+    assert recipe == summary["recipe"]
     assert {
         k: recipe[k]
         for k in (
@@ -307,14 +305,14 @@ def test_a_search_prints_its_recipe_with_the_target_and_records_it(
         "hardware": "flops",
         "unit": "MMACs",
     }
-    assert recipe["target"] == pytest.approx(figures["target"])
+    assert recipe["target"] == pytest.approx(summary["target"])
     assert recipe["target_from"] == "geometric_mean"
     printed = [r.getMessage() for r in caplog.records if r.name == "hwnas.runs.recipe"]
     assert len(printed) == 1
     assert printed[0] == (
         "Recipe debug on dataset=synthetic: search space tiny at 16x16 px, 1 epoch, batch 16, "
         "learning rates 0.05 (weights), 0.1 (architecture)\n"
-        f"  target {figures['target']:.4g} MMACs on hardware=flops (the geometric mean of the "
+        f"  target {summary['target']:.4g} MMACs on hardware=flops (the geometric mean of the "
         "space's cheapest and dearest net)"  # debug=fast drops the experiment's phone target
     )
 
@@ -326,13 +324,12 @@ def test_a_search_prints_its_recipe_with_the_target_and_records_it(
         (["experiment=imagenet_mobile", "hardware.target=50"], "hardware.target"),
         (["cost_loss.target=3"], "cost_loss.target"),
         (["experiment=imagenet_mobile", "hardware=gpu"], "geometric_mean"),
-        (["latency.constraint=2.0"], "latency.constraint"),
+        (["cost_loss=constraint", "cost_loss.limit=2.0"], "cost_loss.limit"),
     ],
 )
 def test_the_target_says_where_it_comes_from(overrides: list[str], source: str) -> None:
     cfg = composed("search", *overrides)
-    form = "constraint" if cfg.latency.constraint is not None else cfg.cost_loss.form
-    assert target_source(cfg, form) == source
+    assert target_source(cfg, cost_form(cfg)) == source
 
 
 def test_a_training_run_prints_its_recipe_and_records_it(
@@ -340,11 +337,11 @@ def test_a_training_run_prints_its_recipe_and_records_it(
 ) -> None:
     cfg = composed("train", "debug=train_fast", "epochs=1", out=tmp_path)
     with caplog.at_level(logging.INFO, logger="hwnas.runs.recipe"):
-        figures = run_train(cfg)
+        summary = run_train(cfg)
     recipe = json.loads((tmp_path / "train_summary.json").read_text())["recipe"]
     assert (
         recipe
-        == figures["recipe"]
+        == summary["recipe"]
         == {
             "name": "debug",
             "dataset": "synthetic",

@@ -16,6 +16,7 @@ from hwnas.architecture import Architecture
 from hwnas.cost import LatencyTable
 from hwnas.cost.op_shapes import architecture_ops
 from hwnas.runs.search_run import build_search, run_search
+from hwnas.training.module import TrainModule
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -41,14 +42,14 @@ def tiny_cfg(tmp_path: Path, *overrides: str) -> DictConfig:
 
 
 def test_search_writes_arch_and_summary(tmp_path: Path) -> None:
-    figures = run_search(
+    returned = run_search(
         tiny_cfg(
             tmp_path, "epochs=1", "arch_update.warmup_epochs=0", "trainer.limit_train_batches=2"
         )
     )
     arch = Architecture.load(tmp_path / "arch.yaml")
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["architecture"] == [b.op for b in arch.layers] == figures["architecture"]
+    assert summary["architecture"] == [b.op for b in arch.layers] == returned["architecture"]
     assert (arch.in_channels, arch.input_size, arch.num_classes) == (3, 16, 10)
     assert 0.0 <= summary["test_acc"] <= 1.0 and summary["params"] > 0
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
@@ -106,7 +107,7 @@ def test_nan_loss_stops_with_a_clear_error(tmp_path: Path) -> None:
     assert not list((tmp_path / "checkpoints").glob("*.ckpt"))  # none finite to keep
 
 
-def _check(group: str, cfg: DictConfig) -> None:
+def _check(group: str, choice: str, cfg: DictConfig) -> None:
     node = cfg.get(group)
     if group == "search_space":
         assert len(instantiate(node, in_channels=3, input_size=32, num_classes=10).layers) > 0
@@ -117,6 +118,11 @@ def _check(group: str, cfg: DictConfig) -> None:
         assert instantiate(node.cost_model).unit
     elif group == "arch_update":
         assert instantiate(node.optimizer)([torch.nn.Parameter(torch.zeros(2))]).defaults["lr"] > 0
+        assert build_search(cfg)[0].arch_update.name == choice  # the file names its class
+    elif group == "cost_loss":
+        assert build_search(cfg)[0].cost_loss.form == choice
+    elif group == "module" and choice == "train":  # train.py's (tested with train.yaml)
+        assert instantiate(node).func is TrainModule
     elif group == "trainer":
         trainer = instantiate(node, logger=False, accelerator="cpu", devices=1, strategy="auto")
         assert trainer.max_epochs == cfg.epochs
@@ -124,8 +130,17 @@ def _check(group: str, cfg: DictConfig) -> None:
         assert instantiate(node) is not None
     elif group == "callbacks":
         assert all(instantiate(c) is not None for c in node.values())
-    else:  # experiment, debug: the whole search builds
+    else:  # module=search, experiment, debug: the whole search builds
         assert build_search(cfg)[0].supernet is not None
+
+
+# the settings a choice needs on the tiny space (whose nets cost under 1 ms on the phone)
+REQUIRED = {
+    "cost_loss": {
+        "constraint": ["cost_loss.limit=1.0"],
+        "mul_log": ["hardware.cost_model.unit=us"],
+    }
+}
 
 
 @pytest.mark.parametrize(
@@ -134,6 +149,8 @@ def _check(group: str, cfg: DictConfig) -> None:
         "search_space",
         "hardware",
         "arch_update",
+        "cost_loss",
+        "module",
         "trainer",
         "logger",
         "callbacks",
@@ -142,13 +159,14 @@ def _check(group: str, cfg: DictConfig) -> None:
     ],
 )
 def test_every_config_file_instantiates(tmp_path: Path, group: str) -> None:
-    # train_*: train.py's experiments and debug runs (tested with train.yaml)
+    # train_*: train.py's debug runs (tested with train.yaml)
     files = sorted(
         p for p in (Path(CONF) / group).glob("*.yaml") if not p.stem.startswith("train_")
     )
     assert files
     for path in files:
-        _check(group, tiny_cfg(tmp_path, f"{group}={path.stem}"))
+        needed = REQUIRED.get(group, {}).get(path.stem, [])
+        _check(group, path.stem, tiny_cfg(tmp_path, f"{group}={path.stem}", *needed))
 
 
 def test_interrupted_search_resumes_from_last_checkpoint(tmp_path: Path) -> None:
@@ -175,19 +193,20 @@ def test_search_with_a_hard_constraint_ends_at_or_below_it(tmp_path: Path) -> No
     module, _ = build_search(probe)
     low, high = module.expected_cost.bounds()
     limit = low + 0.25 * (high - low)  # far below what the unconstrained search picks
-    figures = run_search(
+    summary = run_search(
         tiny_cfg(
             tmp_path / "run",
             "hardware=flops",
             "hardware.cost_model.unit=kMACs",
-            f"latency.constraint={limit}",
+            "cost_loss=constraint",
+            f"cost_loss.limit={limit}",
             "epochs=2",
             "arch_update.warmup_epochs=0",
         )
     )
-    assert figures["cost_form"] == "constraint" and figures["target"] == pytest.approx(limit)
-    assert figures["derived_cost"] <= limit
-    assert math.isfinite(figures["expected_cost"])
+    assert summary["cost_form"] == "constraint" and summary["target"] == pytest.approx(limit)
+    assert summary["derived_cost"] <= limit
+    assert math.isfinite(summary["expected_cost"])
     ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["cost_constraint"]["multiplier"] > 0  # the constraint was active and is saved
     header = (tmp_path / "run" / "csv" / "version_0" / "metrics.csv").read_text().split("\n")[0]
@@ -208,13 +227,13 @@ def test_a_search_on_a_measured_table_reports_calibrated_latency(tmp_path: Path)
         "hardware.cost_model.progress=false",
         f"paths.cache_dir={tmp_path / 'cache'}",
     )
-    figures = run_search(cfg)
+    summary = run_search(cfg)
     (path,) = (tmp_path / "cache" / "latency").glob("*.json")
     table = LatencyTable.load(path)
-    assert figures["cost_calibration"] == table.calibration.describe()
+    assert summary["cost_calibration"] == table.calibration.describe()
     raw = table.uncalibrated().network_cost
     ops = architecture_ops(Architecture.load(tmp_path / "arch.yaml"))
-    assert figures["derived_cost"] == pytest.approx(table.calibration.apply(raw(ops)))
+    assert summary["derived_cost"] == pytest.approx(table.calibration.apply(raw(ops)))
 
 
 def test_the_paper_experiment_targets_80_ms_on_the_phone() -> None:

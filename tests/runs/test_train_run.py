@@ -10,7 +10,7 @@ import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
 from hwnas.architecture import Architecture
 from hwnas.architecture.timm_model import resolve_architecture
@@ -32,12 +32,12 @@ def train_cfg(out: Path, *overrides: str) -> DictConfig:
 
 def test_train_writes_best_and_last_checkpoints_and_a_summary(tmp_path: Path) -> None:
     # "best" by the lowest accuracy: an early epoch, so last.ckpt must still move on
-    figures = run_train(train_cfg(tmp_path, "epochs=3", "callbacks.model_checkpoint.mode=min"))
+    returned = run_train(train_cfg(tmp_path, "epochs=3", "callbacks.model_checkpoint.mode=min"))
     ckpts = {p.name for p in (tmp_path / "checkpoints").glob("*.ckpt")}
     assert "last.ckpt" in ckpts and len(ckpts) == 2  # last and the best epoch
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 2
     summary = json.loads((tmp_path / "train_summary.json").read_text())
-    assert summary == figures and summary["epochs"] == 3
+    assert summary == returned and summary["epochs"] == 3
     assert 0 <= summary["test_acc"] <= 1 and 0 <= summary["test_ema_acc"] <= 1
     assert summary["test_acc5"] == 1.0  # 4 classes: every label is among the best 5
     assert summary["macs"] > 0 and summary["params"] > 0
@@ -59,10 +59,10 @@ def test_test_checkpoint_last_tests_the_final_weights(tmp_path: Path) -> None:
     (here the worst by val/acc, an early one), and says so in the summary."""
     overrides = ["epochs=3", "callbacks.model_checkpoint.mode=min", "test_checkpoint=last"]
     cfg = train_cfg(tmp_path, *overrides)
-    figures = run_train(cfg)
-    assert figures["tested"] == "last"
+    summary = run_train(cfg)
+    assert summary["tested"] == "last"
     final = _test_acc(cfg, tmp_path / "checkpoints" / "last.ckpt")
-    assert (figures["test_acc"], figures["test_ema_acc"]) == pytest.approx(final, abs=1e-6)
+    assert (summary["test_acc"], summary["test_ema_acc"]) == pytest.approx(final, abs=1e-6)
     best = next(p for p in (tmp_path / "checkpoints").glob("*.ckpt") if p.name != "last.ckpt")
     assert _test_acc(cfg, best) != pytest.approx(final, abs=1e-6)  # the choice shows
     default = run_train(train_cfg(tmp_path / "default", "epochs=3"))
@@ -115,8 +115,8 @@ def test_resuming_continues_exactly(tmp_path: Path) -> None:
 def test_class_count_mismatch_names_the_fix(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="num_classes=10"):
         run_train(train_cfg(tmp_path, "dataset.num_classes=10"))
-    figures = run_train(train_cfg(tmp_path, "dataset.num_classes=10", "num_classes=10", "epochs=1"))
-    assert figures["epochs"] == 1
+    summary = run_train(train_cfg(tmp_path, "dataset.num_classes=10", "num_classes=10", "epochs=1"))
+    assert summary["epochs"] == 1
 
 
 def test_bad_architecture_files_are_named(tmp_path: Path) -> None:
@@ -137,16 +137,17 @@ def test_bad_architecture_files_are_named(tmp_path: Path) -> None:
         run_train(train_cfg(tmp_path, "arch=null"))
 
 
-@pytest.mark.parametrize("name", ["train_cifar10_fast", "train_imagenet"])
+@pytest.mark.parametrize("name", ["cifar10_fast", "imagenet"])
 def test_train_experiments_compose_and_build(tmp_path: Path, name: str) -> None:
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[f"experiment={name}"])
+        cfg = compose(config_name="train", overrides=[f"train_experiment={name}"])
     assert cfg.dataset.batch_size >= 256 and cfg.epochs >= 40
     arch = resolve_architecture(cfg.arch)
-    module = TrainModule(
-        arch.to_dict(), optimizer=instantiate(cfg.optimizer), **OmegaConf.to_container(cfg.module)
+    module = instantiate(cfg.module, _convert_="all")(
+        arch.to_dict(), optimizer=instantiate(cfg.optimizer)
     )
-    assert module.model.num_classes == arch.num_classes
+    assert isinstance(module, TrainModule) and module.model.num_classes == arch.num_classes
+    assert module.hparams.weight_decay == cfg.module.weight_decay
 
 
 def test_resuming_with_another_architecture_is_refused(tmp_path: Path) -> None:

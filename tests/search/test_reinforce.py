@@ -13,6 +13,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
 from hwnas.architecture import Architecture
+from hwnas.objective import AddLinearLoss, CostConstraint, MulLogLoss, NoCostLoss
 from hwnas.search.reinforce import ReinforceUpdate, policy_gradient
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
@@ -58,21 +59,23 @@ def test_the_estimator_is_unbiased_for_the_exact_gradient() -> None:
         torch.testing.assert_close(e, g, atol=4e-3, rtol=0)
 
 
-def test_the_reward_and_nets_over_a_hard_target() -> None:
+@pytest.mark.parametrize("soft", [MulLogLoss(80.0), AddLinearLoss(80.0)])
+def test_the_reward_and_nets_over_a_hard_target(soft) -> None:
     update = ReinforceUpdate()
-    assert update.reward(0.8, 80.0, 80.0) == pytest.approx(0.8)
-    assert update.reward(0.8, 160.0, 80.0) == pytest.approx(0.8 * 2**-0.1)  # paper: w = -0.1
-    assert update.reward(0.8, 40.0, 80.0) > 0.8  # faster than T earns more (soft)
-    assert update.reward(0.8, 40.0, 80.0, hard=True) == pytest.approx(0.8)  # not under a constraint
-    assert update.reward(0.8, 80.0, 80.0, hard=True) == pytest.approx(0.8)
-    assert update.reward(0.8, 100.0, 80.0, hard=True) == pytest.approx(0.8 * 0.8)  # (LAT/T)^-1
-    assert update.reward(0.8, 1e9, None) == 0.8  # cost_loss.form=none: accuracy alone
+    assert update.reward(0.8, 80.0, soft) == pytest.approx(0.8)
+    assert update.reward(0.8, 160.0, soft) == pytest.approx(0.8 * 2**-0.1)  # paper: w = -0.1
+    assert update.reward(0.8, 40.0, soft) > 0.8  # faster than T earns more (soft)
+    hard = CostConstraint(80.0)
+    assert update.reward(0.8, 40.0, hard) == pytest.approx(0.8)  # not under a constraint
+    assert update.reward(0.8, 80.0, hard) == pytest.approx(0.8)
+    assert update.reward(0.8, 100.0, hard) == pytest.approx(0.8 * 0.8)  # (LAT/T)^-1
+    assert update.reward(0.8, 1e9, NoCostLoss(80.0)) == 0.8  # cost_loss=none: accuracy alone
 
 
 def test_updates_are_spread_evenly_over_an_epoch() -> None:
     for batches, wanted in ((1000, 300), (70, 300), (300, 300), (7, 3)):
         update = ReinforceUpdate(updates_per_epoch=wanted)
-        due = [update.updates_due(i, batches) for i in range(batches)]
+        due = [update.steps_due(i, batches) for i in range(batches)]
         assert sum(due) == wanted and max(due) - min(due) <= math.ceil(wanted / batches)
 
 
@@ -104,10 +107,10 @@ def _cfg(tmp_path: Path, *overrides: str) -> DictConfig:
 def test_a_short_reinforce_search_derives_a_valid_net(tmp_path: Path) -> None:
     from hwnas.runs.search_run import run_search
 
-    figures = run_search(_cfg(tmp_path, "epochs=2"))
+    summary = run_search(_cfg(tmp_path, "epochs=2"))
     arch = Architecture.load(tmp_path / "arch.yaml")
-    assert figures["arch_update"] == "reinforce" and figures["arch_mode"] is None
-    assert [b.op for b in arch.layers] == figures["architecture"]
+    assert summary["arch_update"] == "reinforce" and summary["arch_mode"] is None
+    assert [b.op for b in arch.layers] == summary["architecture"]
     state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
     assert state["reinforce"]["baseline"] is not None
     alphas = [v for k, v in state["state_dict"].items() if k.endswith(".alpha")]
@@ -123,7 +126,8 @@ def test_a_resumed_reinforce_search_equals_the_unbroken_one(tmp_path: Path, fit_
     last = tmp_path / "broken" / "checkpoints" / "last.ckpt"
     resumed = fit_search(_cfg(tmp_path / "resumed", "epochs=2", f"ckpt_path={last}"))
     assert unbroken.arch_batches_used == resumed.arch_batches_used > broken.arch_batches_used > 0
-    assert resumed.reinforce.baseline == unbroken.reinforce.baseline != broken.reinforce.baseline
+    baselines = [m.arch_update.baseline for m in (resumed, unbroken, broken)]
+    assert baselines[0] == baselines[1] != baselines[2]
     for key, value in unbroken.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=1e-6, msg=key)
     assert resumed.derived_paths() == unbroken.derived_paths()

@@ -2,9 +2,10 @@
 
 A search takes its data set's recipe (`conf/recipe/<dataset>.yaml`, chosen by `recipe: ${dataset}`
 in search.yaml's defaults), or the one `recipe=` or an experiment chooses; training takes
-train.yaml's own or an experiment's. `check_recipe` refuses, before any work, a run whose recipe
-does not fit its data set; `search_recipe` and `train_recipe` describe the recipe in effect, for
-the log and the run's summary.
+train.yaml's own or a training experiment's (`train_experiment=`, conf/train_experiment/).
+`check_recipe` refuses, before any work, a run whose recipe does not fit its data set;
+`search_recipe` and `train_recipe` describe the recipe in effect, for the log and the run's
+summary.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
+
+from hwnas.objective.target import GEOMETRIC_MEAN
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +31,7 @@ DATA_SETS: dict[str, tuple[str, int | None]] = {
 # The recipes a run whose recipe does not fit suggests, by the image size each is made for
 RECIPES: dict[str, dict[int, str]] = {
     "search": {28: "recipe=mnist", 32: "recipe=cifar10", 224: "recipe=imagenet"},
-    "train": {32: "experiment=train_cifar10_fast", 224: "experiment=train_imagenet"},
+    "train": {32: "train_experiment=cifar10_fast", 224: "train_experiment=imagenet"},
 }
 # What a search on a data set without a recipe of its own must give itself
 OWN_RECIPE = ("search_space", "epochs")
@@ -99,7 +103,7 @@ def _misfit_text(cfg: DictConfig, task: str, made_for: int, size: int) -> str:
     if fitting:
         fixes.append(f"choose {fitting} for {size}-px images")
     elif task == "train":
-        fixes.append("leave out experiment= (train.yaml's recipe fits any size)")
+        fixes.append("leave out train_experiment= (train.yaml's recipe fits any size)")
     else:
         fixes.append("leave out recipe= and experiment= and give search_space=... and epochs=...")
     return (
@@ -115,11 +119,8 @@ def _check_recipe_target(cfg: DictConfig) -> None:
     hardware, cost_loss = cfg.hardware, cfg.get("cost_loss") or {}
     if hardware.get("target") is None or not OmegaConf.is_interpolation(hardware, "target"):
         return
-    latency = cfg.get("latency") or {}
-    given = isinstance(cost_loss, DictConfig) and not OmegaConf.is_interpolation(
-        cost_loss, "target"
-    )
-    if given or latency.get("constraint") is not None or cost_loss.get("form") == "none":
+    given = "target" in cost_loss and not OmegaConf.is_interpolation(cost_loss, "target")
+    if given or cost_form(cfg) in ("constraint", "none"):
         return  # the search does not use the recipe's target
     replaced = [
         f"hardware.{key}={value}"
@@ -138,12 +139,19 @@ def _check_recipe_target(cfg: DictConfig) -> None:
         )
 
 
+def cost_form(cfg: DictConfig) -> str:
+    """The form of the config's cost term (`mul_log`, `add_linear`, `none`, `constraint`), as
+    its `cost_loss._target_` class names it."""
+    target = (cfg.get("cost_loss") or {}).get("_target_")
+    return getattr(get_class(target), "form", "?") if target else "?"
+
+
 def target_source(cfg: DictConfig, form: str) -> str:
-    """Where the search's target comes from: `latency.constraint`, `cost_loss.target`,
-    `hardware.target` (all given), `recipe` (the recipe's for this hardware) or
-    `geometric_mean` (of the space's cheapest and dearest net)."""
+    """Where the search's target comes from: `cost_loss.limit` (a hard constraint),
+    `cost_loss.target`, `hardware.target` (all given), `recipe` (the recipe's for this
+    hardware) or `geometric_mean` (of the space's cheapest and dearest net)."""
     if form == "constraint":
-        return "latency.constraint"
+        return "cost_loss.limit"
     if not OmegaConf.is_interpolation(cfg.cost_loss, "target"):
         return "geometric_mean" if cfg.cost_loss.get("target") is None else "cost_loss.target"
     if cfg.hardware.get("target") is None:
@@ -218,23 +226,23 @@ def recipe_text(recipe: dict[str, Any]) -> str:
 
 
 _SOURCES = {
-    "latency.constraint": "latency.constraint",
+    "cost_loss.limit": "cost_loss.limit",
     "cost_loss.target": "cost_loss.target",
     "hardware.target": "hardware.target",
     "recipe": "the recipe's for this hardware",
-    "geometric_mean": "the geometric mean of the space's cheapest and dearest net",
+    "geometric_mean": GEOMETRIC_MEAN,
 }
 
 
 def target_text(recipe: dict[str, Any]) -> str:
     """The search's target with its unit and where it comes from."""
-    kind = "hard constraint" if recipe["target_from"] == "latency.constraint" else "target"
+    kind = "hard constraint" if recipe["target_from"] == "cost_loss.limit" else "target"
     notes = [_SOURCES[recipe["target_from"]]]
     for name, by_unit in recipe["other_targets"].items():
         unit = recipe["unit"] if recipe["unit"] in by_unit else next(iter(by_unit), None)
         if unit is not None:
             notes.append(f"the recipe's {by_unit[unit]:g} {unit} is for hardware={name}")
-    unused = "; no hardware term: cost_loss.form=none" if recipe["cost_form"] == "none" else ""
+    unused = "; no hardware term: cost_loss=none" if recipe["cost_form"] == "none" else ""
     return (
         f"{kind} {recipe['target']:.4g} {recipe['unit']} on hardware={recipe['hardware']} "
         f"({'; '.join(notes)}){unused}"

@@ -1,4 +1,4 @@
-"""The end-of-search summary: a compact table of the derived architecture and the figures of
+"""The end-of-search summary: a compact table of the derived architecture and the values of
 the run, printed and written as `summary.json`."""
 
 from __future__ import annotations
@@ -14,50 +14,50 @@ from hwnas.util.files import write_json
 from hwnas.util.tables import format_table
 
 
-def format_summary(arch: Architecture, figures: dict[str, Any], probs: list[list[float]]) -> str:
-    """The derived architecture (with each layer's winning probability) and the run's figures."""
+def format_summary(arch: Architecture, summary: dict[str, Any], probs: list[list[float]]) -> str:
+    """The derived architecture (with each layer's winning probability) and the run's summary."""
     rows = arch.describe()
     rows = [rows[0] + ("",)] + [
         r + (f"{max(p):.2f}",) for r, p in zip(rows[1:], probs, strict=True)
     ]
     table = format_table(rows, ("stage", "layer", "op", "channels", "stride", "p(op)"))
-    unit = figures["cost_unit"]
+    unit = summary["cost_unit"]
     lines = [
-        f"Derived architecture of {figures['search_space']} ({_hardware_text(figures)}):",
+        f"Derived architecture of {summary['search_space']} ({_hardware_text(summary)}):",
         table,
         "",
-        f"expected cost E[C] {figures['expected_cost']:.3f} {unit}; derived net "
-        f"{figures['derived_cost']:.3f} {unit}; {_target_text(figures)}",
+        f"expected cost E[C] {summary['expected_cost']:.3f} {unit}; derived net "
+        f"{summary['derived_cost']:.3f} {unit}; {_target_text(summary)}",
         *(
-            [f"latency model: {figures['cost_calibration']}"]
-            if figures.get("cost_calibration")
+            [f"latency model: {summary['cost_calibration']}"]
+            if summary.get("cost_calibration")
             else []
         ),
-        f"accuracy: val {figures['val_acc']:.4f}, test {figures['test_acc']:.4f} "
+        f"accuracy: val {summary['val_acc']:.4f}, test {summary['test_acc']:.4f} "
         "(argmax path, supernet weights)",
-        f"parameters {figures['params']:,}; multiply-adds {figures['macs'] / 1e6:.2f} M; "
-        f"search time {figures['search_time_s']:.1f} s",
-        *([recipe_text(figures["recipe"])] if figures.get("recipe") else []),
+        f"parameters {summary['params']:,}; multiply-adds {summary['macs'] / 1e6:.2f} M; "
+        f"search time {summary['search_time_s']:.1f} s",
+        *([recipe_text(summary["recipe"])] if summary.get("recipe") else []),
     ]
     return "\n".join(lines)
 
 
-def _hardware_text(figures: dict[str, Any]) -> str:
-    table = figures.get("latency_table")
-    return figures["hardware"] + (f", table {table}" if table else "")
+def _hardware_text(summary: dict[str, Any]) -> str:
+    table = summary.get("latency_table")
+    return summary["hardware"] + (f", table {table}" if table else "")
 
 
-def _target_text(figures: dict[str, Any]) -> str:
-    target, unit = figures["target"], figures["cost_unit"]
-    if figures.get("cost_form") != "constraint":
+def _target_text(summary: dict[str, Any]) -> str:
+    target, unit = summary["target"], summary["cost_unit"]
+    if summary.get("cost_form") != "constraint":
         return f"target {target:.3f} {unit}"
-    met = "met" if figures["derived_cost"] <= target else "NOT met"
+    met = "met" if summary["derived_cost"] <= target else "NOT met"
     return f"hard constraint {target:.3f} {unit} ({met})"
 
 
-def write_summary(path: Path, figures: dict[str, Any]) -> Path:
+def write_summary(path: Path, summary: dict[str, Any]) -> Path:
     """Strict JSON (NaN as null), written atomically."""
-    return write_json(path, figures)
+    return write_json(path, summary)
 
 
 def write_op_costs(path: Path, space: SearchSpace, expected: ExpectedCost, hardware: str) -> Path:

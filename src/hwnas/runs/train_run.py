@@ -72,8 +72,10 @@ def build_training(cfg: DictConfig) -> tuple[TrainModule, pl.LightningDataModule
     """Data set and TrainModule from a composed config (with init_from_search applied)."""
     datamodule = instantiate(cfg.dataset)
     arch = training_architecture(cfg, datamodule)
-    settings = OmegaConf.to_container(cfg.module, resolve=True)  # plain types in checkpoints
-    module = TrainModule(arch.to_dict(), optimizer=instantiate(cfg.optimizer), **settings)
+    # `module=train`: the TrainModule partial, its settings as plain types (kept in checkpoints)
+    module = instantiate(cfg.module, _convert_="all")(
+        arch.to_dict(), optimizer=instantiate(cfg.optimizer)
+    )
     if cfg.get("init_from_search"):
         load_search_weights(module.model, cfg.init_from_search, arch)
         if module.ema is not None:  # the average starts from the loaded weights
@@ -98,7 +100,7 @@ def checkpoint_to_test(cfg: DictConfig) -> str:
 
 def run_train(cfg: DictConfig) -> dict[str, Any]:
     """Train, test the best checkpoint (or the last weights: `test_checkpoint=last`), write
-    `train_summary.json`; returns its figures."""
+    `train_summary.json`; returns the summary."""
     tested = checkpoint_to_test(cfg)
     check_recipe(cfg)
     with held_run_folder(cfg, "train_summary.json") as out:
@@ -122,16 +124,16 @@ def _train(cfg: DictConfig, out: Path, tested: str) -> dict[str, Any]:
         # distributed=dts one model: training ends with a sync point)
         path = best if tested == "best" else None
         metrics.update(test(trainer, module, datamodule=datamodule, ckpt_path=path))
-        figures = _figures(module, metrics, trainer, seconds, best)
-        figures["tested"] = "best" if path else "last"  # no checkpoint callback: the last weights
-        figures["recipe"] = recipe
+        summary = _summary(module, metrics, trainer, seconds, best)
+        summary["tested"] = "best" if path else "last"  # no checkpoint callback: the last weights
+        summary["recipe"] = recipe
         if trainer.is_global_zero:
             with stops_loudly(trainer, "writing the results", out / "train_summary.json"):
-                write_json(out / "train_summary.json", figures)
-            say(_format(figures))
+                write_json(out / "train_summary.json", summary)
+            say(_format(summary))
     finally:
         finish_wandb(trainer)
-    return figures
+    return summary
 
 
 def _best_checkpoint(trainer: pl.Trainer) -> str | None:
@@ -140,16 +142,17 @@ def _best_checkpoint(trainer: pl.Trainer) -> str | None:
     return path or None
 
 
-def _figures(
+def _summary(
     module: TrainModule,
     metrics: dict[str, float],
     trainer: pl.Trainer,
     seconds: float,
     best: str | None,
 ) -> dict[str, Any]:
+    """The values `train_summary.json` keeps of a training run."""
     arch = module.arch
     shape = (1, arch.in_channels, arch.input_size, arch.input_size)
-    figures = {
+    summary = {
         "architecture": arch.name,
         "epochs": trainer.current_epoch,
         "train_time_s": round(seconds, 1),
@@ -167,27 +170,27 @@ def _figures(
         "train/loss",
     ):
         if key in metrics:
-            figures[key.replace("/", "_")] = metrics[key]
+            summary[key.replace("/", "_")] = metrics[key]
     if isinstance(trainer.strategy, DTSStrategy):
-        figures["distributed"] = trainer.strategy.summary()
-    return figures
+        summary["distributed"] = trainer.strategy.summary()
+    return summary
 
 
-def _format(figures: dict[str, Any]) -> str:
+def _format(summary: dict[str, Any]) -> str:
     lines = [
-        f"Trained {figures['architecture']} for {figures['epochs']} epochs in "
-        f"{figures['train_time_s']:.0f} s ({figures['params']:,} parameters, "
-        f"{figures['macs'] / 1e6:.1f} M multiply-adds)"
+        f"Trained {summary['architecture']} for {summary['epochs']} epochs in "
+        f"{summary['train_time_s']:.0f} s ({summary['params']:,} parameters, "
+        f"{summary['macs'] / 1e6:.1f} M multiply-adds)"
     ]
     for key in ("test_acc", "test_acc5", "test_ema_acc", "test_ema_acc5"):
-        if key in figures:
-            lines.append(f"{key.replace('_', ' ')}: {figures[key]:.4f}")
-    lines.append(f"best checkpoint: {figures['best_checkpoint']}")
+        if key in summary:
+            lines.append(f"{key.replace('_', ' ')}: {summary[key]:.4f}")
+    lines.append(f"best checkpoint: {summary['best_checkpoint']}")
     lines.append(
         "tested: "
         + (
             "the best checkpoint"
-            if figures.get("tested") == "best"
+            if summary.get("tested") == "best"
             else "the weights at the end of training"
         )
     )

@@ -1,12 +1,11 @@
-"""SearchModule: ProxylessNAS-G as a LightningModule with manual, alternating weight and
-architecture steps (REFERENCE A2, A4, A5)."""
+"""SearchModule: a ProxylessNAS search as a LightningModule with manual, alternating weight
+steps and architecture updates (the gradient or the REINFORCE one, REFERENCE A2-A5)."""
 
 from __future__ import annotations
 
 import math
 import time
 from collections.abc import Callable, Iterator
-from functools import partial
 from typing import Any
 
 import pytorch_lightning as pl
@@ -15,13 +14,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from hwnas.cost.model import ExpectedCost, cost_metric
-from hwnas.objective.constraint import CostConstraint
-from hwnas.objective.soft import HardwareCostLoss
-from hwnas.search.arch_step import architecture_step
+from hwnas.cost.model import ExpectedCost
+from hwnas.objective.base import CostObjective
+from hwnas.search.arch_update import ArchUpdate
 from hwnas.search.bn_calibration import calibration_batches, recalibrate_batchnorm
-from hwnas.search.mixed_op import ARCH_MODES
-from hwnas.search.reinforce import ReinforceResult, ReinforceUpdate
 from hwnas.search.schedule import warmup_then_search_cosine
 from hwnas.search.supernet import SuperNet
 from hwnas.search_space.space import SearchSpace
@@ -29,6 +25,8 @@ from hwnas.util import random_states
 
 OptimizerFactory = Callable[..., Optimizer]
 NAN_CHECK_EVERY = 10  # weight steps between checks that the loss is finite
+COST_STATE_KEY = "cost_constraint"  # the checkpoint's entry for the cost term's state
+ARCH_UPDATE_STATE_KEY = "reinforce"  # and for the architecture update's
 
 
 class NonFiniteLossError(RuntimeError):
@@ -36,86 +34,69 @@ class NonFiniteLossError(RuntimeError):
 
 
 class SearchModule(pl.LightningModule):
-    """Gradient-based ProxylessNAS search of `space` for the hardware priced by `expected_cost`.
+    """ProxylessNAS search of `space` for the hardware priced by `expected_cost`.
 
     Each training batch is one weight step on a path sampled from p (SGD, label smoothing);
-    after `warmup_epochs`, every `arch_every`-th weight step is followed by one architecture
-    step on a batch of the held-out split (Adam on alphas; plain cross-entropy combined with the
-    expected cost by `cost_loss`).
+    after `arch_update.warmup_epochs`, each weight step is followed by the architecture updates
+    `arch_update` says are due, each on a batch of the held-out split (REFERENCE A2-A4).
 
     Args:
         space: the search space (bound to the data set).
         expected_cost: E[C] of `space` under the target hardware's cost model, differentiable
             in alpha.
-        cost_loss: the hardware term's form and target, or a hard constraint.
-        weight_optimizer / arch_optimizer: partial optimisers, completed with the network
-            weights and the alphas respectively.
-        arch_mode: `full`, `two` or `full_v2` (REFERENCE A2).
-        arch_every: weight steps per architecture step.
-        warmup_epochs: epochs of weight steps only.
+        cost_loss: the hardware term, bound to `expected_cost`: a soft form with its target,
+            or a hard constraint.
+        arch_update: the architecture update (gradient or REINFORCE) with its optimiser.
+        weight_optimizer: partial optimiser, completed with the network weights.
         warmup_lr_scale: warm-up LR over search LR (0.05 / 0.025 in the paper).
         label_smoothing: of the weight steps' loss.
         bn_calibration_batches: training batches to re-estimate BN statistics of the argmax path
             before each validation/test (0 keeps the supernet's running statistics).
-        alpha_init_std: alphas start at N(0, std) (0 = zeros).
         grad_clip: max gradient norm of weight steps (None = off).
-        channels_last: keep weights and inputs in NHWC; depthwise convolutions run about 2x
-            faster that way on CPUs, and it is the fast layout for bf16 on GPUs.
+        channels_last: keep weights and inputs in NHWC; depthwise convolutions run faster that
+            way on CPUs, and it is the fast layout for bf16 on GPUs.
+        path_seed: seed of the path sampler, identical on every rank so all ranks run the same
+            path at every step.
         skip_zero_active: no alpha update in a layer whose active candidate is Zero that step
-            (an option of the original code, REFERENCE A2).
+            (an option of the original code, REFERENCE A2; the gradient update only).
         bn_train_in_validation: in-search validation runs BatchNorm in train mode (batch
             statistics, as the original code did) instead of statistics re-estimated for the
             argmax path; the final test always re-estimates them.
-        reinforce: the REINFORCE update (ProxylessNAS-R, REFERENCE A3) instead of the gradient
-            one; `arch_mode` and `arch_every` then do not apply.
-        path_seed: seed of the path sampler, identical on every rank so all ranks run the same
-            path at every step.
     """
 
     def __init__(
         self,
         space: SearchSpace,
         expected_cost: ExpectedCost,
-        cost_loss: HardwareCostLoss | CostConstraint,
+        cost_loss: CostObjective,
+        arch_update: ArchUpdate,
         weight_optimizer: OptimizerFactory,
-        arch_optimizer: OptimizerFactory,
-        arch_mode: str = "full_v2",
-        arch_every: int = 5,
-        warmup_epochs: int = 0,
         warmup_lr_scale: float = 2.0,
         label_smoothing: float = 0.1,
         bn_calibration_batches: int = 20,
-        alpha_init_std: float = 0.0,
         grad_clip: float | None = None,
         channels_last: bool = True,
         path_seed: int = 0,
         skip_zero_active: bool = False,
         bn_train_in_validation: bool = False,
-        reinforce: ReinforceUpdate | None = None,
     ) -> None:
         super().__init__()
-        if arch_mode not in ARCH_MODES:
-            raise ValueError(f"unknown arch_update.mode {arch_mode!r}; choose one of {ARCH_MODES}")
-        if arch_every < 1:
-            raise ValueError(f"arch_update.every must be at least 1, got {arch_every}")
         self.automatic_optimization = False
         self.space = space
-        self.supernet = SuperNet(space, alpha_init_std)
+        self.supernet = SuperNet(space, arch_update.alpha_init_std)
         self.channels_last = channels_last
         if channels_last:
             self.supernet.to(memory_format=torch.channels_last)
         self.expected_cost = expected_cost
         self.cost_loss = cost_loss
+        self.arch_update = arch_update
         self.weight_optimizer_factory = weight_optimizer
-        self.arch_optimizer_factory = arch_optimizer
-        self.arch_mode, self.arch_every = arch_mode, arch_every
-        self.warmup_epochs, self.warmup_lr_scale = warmup_epochs, warmup_lr_scale
+        self.warmup_lr_scale = warmup_lr_scale
         self.label_smoothing = label_smoothing
         self.bn_calibration_batches = bn_calibration_batches
         self.grad_clip = grad_clip
         self.skip_zero_active = skip_zero_active
         self.bn_train_in_validation = bn_train_in_validation
-        self.reinforce = reinforce
         self.path_seed = path_seed
         self.path_generator = torch.Generator().manual_seed(path_seed)
         self._arch_batches: Iterator | None = None
@@ -138,7 +119,7 @@ class SearchModule(pl.LightningModule):
         them over the checkpoint's)."""
         return [
             getattr(f, "keywords", {}).get("lr")
-            for f in (self.weight_optimizer_factory, self.arch_optimizer_factory)
+            for f in (self.weight_optimizer_factory, self.arch_update.optimizer)
         ]
 
     def configure_optimizers(self) -> Any:
@@ -150,25 +131,17 @@ class SearchModule(pl.LightningModule):
                 "Limit a search with epochs and trainer.limit_train_batches instead"
             )
         w_opt = self.weight_optimizer_factory(self.supernet.weight_parameters())
-        a_opt = self.arch_optimizer_factory(self.supernet.arch_parameters())
+        a_opt = self.arch_update.optimizer(self.supernet.arch_parameters())
         total = int(self.trainer.estimated_stepping_batches)
         epochs = max(1, self.trainer.max_epochs or 1)
-        warmup = min(total, self.warmup_epochs * math.ceil(total / epochs))
+        warmup = min(total, self.arch_update.warmup_epochs * math.ceil(total / epochs))
         sched = warmup_then_search_cosine(w_opt, warmup, total, self.warmup_lr_scale)
         return [w_opt, a_opt], [{"scheduler": sched, "interval": "step"}]
 
     def dts_shared_steps(self) -> int:
-        """For `distributed=dts`: weight steps between two architecture steps. DTS keeps the
-        alphas identical on every rank (so every rank samples the same paths) and delays
-        their averaged gradients by ceil(t / this) architecture steps."""
-        if self.reinforce is not None:
-            raise ValueError(
-                "distributed=dts cannot run arch_update=reinforce: its update averages each "
-                "sample's reward over the ranks at once, which would wait out the latency at every "
-                "architecture update; search with arch_update=gradient under distributed=dts, or "
-                "with trainer=ddp"
-            )
-        return self.arch_every
+        """For `distributed=dts`: weight steps between two architecture updates (the update
+        says why it cannot run under DTS if it cannot)."""
+        return self.arch_update.dts_shared_steps()
 
     # --- training ----------------------------------------------------------------------
     def on_train_start(self) -> None:
@@ -191,7 +164,7 @@ class SearchModule(pl.LightningModule):
         logits = self(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
         if batch_idx % NAN_CHECK_EVERY == 0:  # reading the loss waits for the GPU: not every step
-            self._check_finite(loss, "weight step")
+            self.check_finite(loss, "weight step")
         w_opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         if self.grad_clip:
@@ -205,105 +178,31 @@ class SearchModule(pl.LightningModule):
             {"train/loss": loss.detach(), "train/acc": acc}, prog_bar=True, batch_size=len(y)
         )
         self.log("train/lr", w_opt.param_groups[0]["lr"])
-        if self.current_epoch < self.warmup_epochs:
+        if self.current_epoch < self.arch_update.warmup_epochs:
             return
-        if self.reinforce is not None:
-            for _ in range(
-                self.reinforce.updates_due(batch_idx, self.trainer.num_training_batches)
-            ):
-                self.reinforce_step(a_opt)
-        elif (batch_idx + 1) % self.arch_every == 0:
-            self.architecture_step(a_opt)
+        for _ in range(self.arch_update.steps_due(batch_idx, self.trainer.num_training_batches)):
+            self.arch_update.step(self, a_opt)
 
-    def reinforce_step(self, a_opt: Optimizer) -> ReinforceResult:
-        """One REINFORCE update on a held-out batch (REFERENCE A3)."""
+    def next_arch_batch(self) -> tuple[Tensor, Tensor]:
+        """The next batch of the held-out split, on the module's device (a resumed run
+        continues the stream where the checkpoint left it)."""
         x, y = next(self._arch_batches)
         self.arch_batches_used += 1
-        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-        hard = isinstance(self.cost_loss, CostConstraint)
-        target = None if getattr(self.cost_loss, "form", None) == "none" else self.cost_loss.target
-        ranks = self.trainer.strategy if self.trainer.world_size > 1 else None
-        mean = None if ranks is None else partial(ranks.reduce, reduce_op="mean")
-        result = self.reinforce.step(
-            self.supernet,
-            x,
-            y,
-            self.path_generator,
-            self.expected_cost,
-            target,
-            a_opt,
-            hard,
-            prepare=self.in_layout,
-            mean_over_ranks=mean,
-        )
-        unit = self.expected_cost.unit
-        with torch.no_grad():
-            expected = float(self.expected_cost(self.supernet.probs()))
-        self.log_dict(
-            {
-                "arch/reward": result.reward,
-                "arch/baseline": result.baseline,
-                "arch/accuracy": result.accuracy,
-                f"arch/{cost_metric('sampled', unit)}": result.latency,
-                f"arch/{cost_metric('expected', unit)}": expected,
-                "arch/entropy": float(self.supernet.entropy().detach()),
-            },
-            prog_bar=False,
-            batch_size=len(y),
-        )
-        return result
-
-    def architecture_step(self, a_opt: Optimizer) -> Tensor:
-        """One architecture update on a held-out batch (REFERENCE A2, A4)."""
-        x, y = next(self._arch_batches)
-        self.arch_batches_used += 1
-        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-        loss, ce, expected = architecture_step(
-            self.supernet,
-            x,
-            y,
-            self.arch_mode,
-            self.path_generator,
-            self.expected_cost,
-            self.cost_loss,
-            a_opt,
-            forward=self,
-            backward=self.manual_backward,
-            check=lambda value: self._check_finite(value, "architecture step"),
-            skip_zero_active=self.skip_zero_active,
-        )
-        unit = self.expected_cost.unit
-        metrics = {
-            "arch/loss": loss,
-            "arch/ce": ce,
-            f"arch/{cost_metric('expected', unit)}": expected,
-            "arch/entropy": self.supernet.entropy().detach(),
-        }
-        if isinstance(self.cost_loss, CostConstraint):
-            derived = self.expected_cost.of_paths(self.supernet.argmax_paths())
-            self.cost_loss.update(float(expected), derived)
-            metrics |= {
-                f"arch/{cost_metric('derived', unit)}": derived,
-                "arch/multiplier": self.cost_loss.multiplier,
-            }
-        self.log_dict(metrics, prog_bar=False, batch_size=len(y))
-        return loss
+        return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
     def derived_paths(self) -> list[int]:
-        """The architecture the search hands over: the argmax of p, repaired to meet a hard
-        constraint if there is one."""
+        """The architecture the search hands over: the argmax of p, as the cost term derives
+        it (repaired to meet a hard constraint)."""
         indices = self.supernet.argmax_paths()
-        if isinstance(self.cost_loss, CostConstraint):
-            probs = [p.tolist() for p in self.supernet.cpu_probs()]
-            indices = self.cost_loss.repair(indices, probs, self.expected_cost)
-        return indices
+        return self.cost_loss.derive(indices, self.supernet.cpu_probs(), self.expected_cost)
 
-    def _check_finite(self, loss: Tensor, where: str) -> None:
+    def check_finite(self, loss: Tensor, where: str) -> None:
+        """Raise NonFiniteLossError, with the fixes, if `loss` is NaN or infinite."""
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"{where}: loss is {float(loss)} at epoch {self.current_epoch}, step "
                 f"{self.global_step}; lower the learning rate (optimizer.lr), enable "
-                "module.grad_clip, or check the data (with cost_loss.form=mul_log the expected "
+                "module.grad_clip, or check the data (with cost_loss=mul_log the expected "
                 "cost must stay above 1: use a smaller hardware.cost_model.unit). The checkpoints "
                 "written so far hold finite weights: resume from checkpoints/last.ckpt with "
                 "ckpt_path=... and the lower rate (a resumed run takes the configured rate)."
@@ -382,10 +281,12 @@ class SearchModule(pl.LightningModule):
         checkpoint["rng_states"] = random_states.capture()
         checkpoint["search_seconds"] = self.search_seconds()
         checkpoint["prob_history"] = self.prob_history
-        if isinstance(self.cost_loss, CostConstraint):
-            checkpoint["cost_constraint"] = self.cost_loss.state_dict()
-        if self.reinforce is not None:
-            checkpoint["reinforce"] = self.reinforce.state_dict()
+        for key, state in (
+            (COST_STATE_KEY, self.cost_loss.state_dict()),
+            (ARCH_UPDATE_STATE_KEY, self.arch_update.state_dict()),
+        ):
+            if state:
+                checkpoint[key] = state
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved, mine = checkpoint.get("search_space"), self.space.describe()
@@ -408,7 +309,7 @@ class SearchModule(pl.LightningModule):
         self.prob_history = list(checkpoint.get("prob_history", []))
         if "rng_states" in checkpoint:
             random_states.restore(checkpoint["rng_states"])
-        if isinstance(self.cost_loss, CostConstraint) and "cost_constraint" in checkpoint:
-            self.cost_loss.load_state_dict(checkpoint["cost_constraint"])
-        if self.reinforce is not None and "reinforce" in checkpoint:
-            self.reinforce.load_state_dict(checkpoint["reinforce"])
+        if COST_STATE_KEY in checkpoint:
+            self.cost_loss.load_state_dict(checkpoint[COST_STATE_KEY])
+        if ARCH_UPDATE_STATE_KEY in checkpoint:
+            self.arch_update.load_state_dict(checkpoint[ARCH_UPDATE_STATE_KEY])

@@ -16,14 +16,20 @@ import math
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from hwnas.cost.model import ExpectedCost
+from hwnas.cost.model import ExpectedCost, cost_metric
+from hwnas.objective.base import CostObjective
+from hwnas.search.arch_update import ArchUpdate, OptimizerFactory
 from hwnas.search.supernet import SuperNet
+
+if TYPE_CHECKING:
+    from hwnas.search.module import SearchModule
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +56,8 @@ class ReinforceResult:
     baseline: float
 
 
-class ReinforceUpdate:
-    """The REINFORCE update and its baseline.
+class ReinforceUpdate(ArchUpdate):
+    """The REINFORCE update (`arch_update=reinforce`) and its baseline.
 
     Args:
         samples: architectures drawn per update (M = 10 in the paper).
@@ -59,11 +65,14 @@ class ReinforceUpdate:
         baseline_decay: b <- b + decay x (mean reward - b), as the original code (0.99).
         updates_per_epoch: architecture updates per epoch, spread evenly over the weight steps
             (about 300 in the paper); fewer weight steps than that take several per step.
-        hard_exponent: with a hard constraint T (`latency.constraint`), nets at or under T get
+        hard_exponent: with a hard constraint T (`cost_loss=constraint`), nets at or under T get
             R = ACC and nets over T get R = ACC x (LAT / T)^hard_exponent (MnasNet's hard
             setting, alpha = 0 and beta = -1): speed under T is not rewarded, excess is
             penalised in proportion.
+        warmup_epochs / alpha_init_std / optimizer: as `ArchUpdate`'s.
     """
+
+    name = "reinforce"
 
     def __init__(
         self,
@@ -72,7 +81,11 @@ class ReinforceUpdate:
         baseline_decay: float = 0.99,
         updates_per_epoch: int = 300,
         hard_exponent: float = -1.0,
+        warmup_epochs: int = 0,
+        alpha_init_std: float = 0.0,
+        optimizer: OptimizerFactory | None = None,
     ) -> None:
+        super().__init__(warmup_epochs, alpha_init_std, optimizer)
         samples = _whole("samples", samples, 2)
         updates_per_epoch = _whole("updates_per_epoch", updates_per_epoch, 1)
         reward_exponent = _finite("reward_exponent", reward_exponent)
@@ -80,60 +93,80 @@ class ReinforceUpdate:
         baseline_decay = _finite("baseline_decay", baseline_decay)
         if not 0 < baseline_decay <= 1:
             raise ValueError(f"arch_update.baseline_decay must lie in (0, 1], got {baseline_decay}")
-        if reward_exponent > 0:
-            log.warning(
-                "arch_update.reward_exponent=%g is positive: R = ACC x (LAT / T)^w then "
-                "rewards slower nets; the paper uses w = -0.1 (0 ignores latency)",
-                reward_exponent,
-            )
-        if hard_exponent > 0:
-            log.warning(
-                "arch_update.hard_exponent=%g is positive: nets over the constraint are "
-                "then rewarded for their excess; MnasNet's hard setting is -1",
-                hard_exponent,
-            )
+        _warn_of_positive_exponents(reward_exponent, hard_exponent)
         self.samples, self.reward_exponent = samples, reward_exponent
         self.baseline_decay, self.updates_per_epoch = baseline_decay, updates_per_epoch
         self.hard_exponent = hard_exponent
         self.baseline: float | None = None
 
-    # --- reward ------------------------------------------------------------------------
-    def reward(
-        self, accuracy: float, latency: float, target: float | None, hard: bool = False
-    ) -> float:
-        """R = ACC x (LAT / T)^w; with a hard constraint T, ACC at or under T and
-        ACC x (LAT / T)^hard_exponent over it; ACC alone without a target."""
-        if target is None:
-            return accuracy
-        if hard:
-            return (
-                accuracy
-                if latency <= target
-                else accuracy * (latency / target) ** self.hard_exponent
-            )
-        return accuracy * (latency / target) ** self.reward_exponent
+    def reward(self, accuracy: float, latency: float, objective: CostObjective) -> float:
+        """R of one net under the search's cost term: ACC x (LAT / T)^w for a soft target,
+        ACC at or under a hard limit T and ACC x (LAT / T)^hard_exponent over it, ACC alone
+        for `cost_loss=none`."""
+        return objective.reward(accuracy, latency, self.reward_exponent, self.hard_exponent)
 
-    def updates_due(self, batch_idx: int, batches_per_epoch: int) -> int:
+    def steps_due(self, batch_idx: int, num_batches: int) -> int:
         """Updates after weight step `batch_idx` so that an epoch holds `updates_per_epoch`
         of them, evenly spread."""
-        u, n = self.updates_per_epoch, max(1, batches_per_epoch)
+        u, n = self.updates_per_epoch, max(1, num_batches)
         return (batch_idx + 1) * u // n - batch_idx * u // n
 
+    def dts_shared_steps(self) -> int:
+        raise ValueError(
+            "distributed=dts cannot run arch_update=reinforce: its update averages each "
+            "sample's reward over the ranks at once, which would wait out the latency at every "
+            "architecture update; search with arch_update=gradient under distributed=dts, or "
+            "with trainer=ddp"
+        )
+
     # --- the update ----------------------------------------------------------------------
-    def step(
+    def step(self, module: SearchModule, a_opt: Optimizer) -> None:
+        """One update on the module's next held-out batch (REFERENCE A3); logs the reward, the
+        baseline, the sampled nets' accuracy and cost, E[C] and the entropy of p."""
+        x, y = module.next_arch_batch()
+        ranks = module.trainer.strategy if module.trainer.world_size > 1 else None
+        mean = None if ranks is None else partial(ranks.reduce, reduce_op="mean")
+        result = self.update(
+            module.supernet,
+            x,
+            y,
+            module.path_generator,
+            module.expected_cost,
+            module.cost_loss,
+            a_opt,
+            prepare=module.in_layout,
+            mean_over_ranks=mean,
+        )
+        unit = module.expected_cost.unit
+        with torch.no_grad():
+            expected = float(module.expected_cost(module.supernet.probs()))
+        module.log_dict(
+            {
+                "arch/reward": result.reward,
+                "arch/baseline": result.baseline,
+                "arch/accuracy": result.accuracy,
+                f"arch/{cost_metric('sampled', unit)}": result.latency,
+                f"arch/{cost_metric('expected', unit)}": expected,
+                "arch/entropy": float(module.supernet.entropy().detach()),
+            },
+            prog_bar=False,
+            batch_size=len(y),
+        )
+
+    def update(
         self,
         net: SuperNet,
         x: Tensor,
         y: Tensor,
         generator: torch.Generator,
         expected_cost: ExpectedCost,
-        target: float | None,
+        objective: CostObjective,
         optimizer: Optimizer,
-        hard: bool = False,
         prepare: Callable[[Tensor], Tensor] | None = None,
         mean_over_ranks: Callable[[Tensor], Tensor] | None = None,
     ) -> ReinforceResult:
-        """One update of the alphas of `net` on the held-out batch (x, y).
+        """One update of the alphas of `net` on the held-out batch (x, y), rewarded under
+        `objective`.
 
         Args:
             prepare: puts the batch in the network's layout (SearchModule's memory format).
@@ -148,9 +181,7 @@ class ReinforceUpdate:
             accuracy = mean_over_ranks(accuracy)
         accuracies = accuracy.double().cpu().tolist()
         latencies = [expected_cost.of_paths(p) for p in paths]
-        rewards = [
-            self.reward(a, c, target, hard) for a, c in zip(accuracies, latencies, strict=True)
-        ]
+        rewards = [self.reward(a, c, objective) for a, c in zip(accuracies, latencies, strict=True)]
         mean_reward = sum(rewards) / len(rewards)
         if self.baseline is None:
             self.baseline = mean_reward
@@ -174,6 +205,21 @@ class ReinforceUpdate:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.baseline = state.get("baseline")
+
+
+def _warn_of_positive_exponents(reward_exponent: float, hard_exponent: float) -> None:
+    if reward_exponent > 0:
+        log.warning(
+            "arch_update.reward_exponent=%g is positive: R = ACC x (LAT / T)^w then "
+            "rewards slower nets; the paper uses w = -0.1 (0 ignores latency)",
+            reward_exponent,
+        )
+    if hard_exponent > 0:
+        log.warning(
+            "arch_update.hard_exponent=%g is positive: nets over the constraint are "
+            "then rewarded for their excess; MnasNet's hard setting is -1",
+            hard_exponent,
+        )
 
 
 def policy_gradient(
