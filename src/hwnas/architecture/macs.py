@@ -1,5 +1,5 @@
 """Multiply-adds of a built network, counted by forward hooks (every Conv2d and Linear): the
-figure `eval.py` and the training summary report, independent of any cost model."""
+count `eval.py` and the training summary report, independent of any cost model."""
 
 from __future__ import annotations
 

@@ -71,7 +71,10 @@ def _reusable(
         return None
     cal = table.calibration
     if cal is None and "calibration_failed" not in table.metadata:
-        return "it has no calibration against whole networks (measured by an older hwnas?)"
+        return (
+            "it has no calibration against whole networks, and "
+            f"calibration_networks={calibration_networks} asks for one"
+        )
     if cal is not None and cal.fitted_by != BUILT:
         return None  # a validation's fit replaced the build's: used, and said so
     fitted = table.metadata.get("calibration_networks", None if cal is None else cal.networks)

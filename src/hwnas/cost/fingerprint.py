@@ -16,7 +16,8 @@ class HardwareFingerprint:
     """Device, runtime and measurement settings of a latency table.
 
     Attributes:
-        device: e.g. `Intel(R) Xeon(R) CPU @ 2.50GHz` or `NVIDIA H100 80GB HBM3`.
+        device: the CPU's model name (`cpu_name()`) or the CUDA device's
+            (`torch.cuda.get_device_name()`).
         runtime / runtime_version: e.g. `torch-eager` 2.14.1, `onnxruntime` 1.32.0.
         threads: intra-op threads (0 where the runtime decides, e.g. on a GPU).
         batch_size / dtype: of the measured inputs.

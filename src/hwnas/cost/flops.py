@@ -9,7 +9,7 @@ from hwnas.search_space.blocks import mid_channels
 
 def op_macs(op: OpShape) -> int:
     """Multiply-adds of convolutions and the classifier (BN, activations, adds and pooling are
-    not counted, as usual for these figures)."""
+    not counted, as usual for multiply-add counts)."""
     hw_in, hw_out = op.input_size**2, op.output_size**2
     if op.kind == "conv":
         return hw_out * op.in_channels * op.out_channels * op.kernel**2

@@ -18,7 +18,7 @@ INPUT_NAME, OUTPUT_NAME = "input", "output"
 
 
 def _legacy_export(module: nn.Module, x: torch.Tensor, path: Path, opset: int) -> bool:
-    """Export with the TorchScript-based exporter; False where this torch no longer has it."""
+    """Export with the TorchScript-based exporter; False where this torch lacks it."""
     if "dynamo" not in inspect.signature(torch.onnx.export).parameters:
         return False
     with warnings.catch_warnings():

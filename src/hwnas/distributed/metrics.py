@@ -19,7 +19,7 @@ def _engine(trainer: pl.Trainer) -> DTSEngine | None:
 
 
 class DTSMetrics(pl.Callback):
-    """Per-step DTS figures in the logger; does nothing under any other strategy."""
+    """Per-step DTS metrics in the logger; does nothing under any other strategy."""
 
     spreads_logged = 0  # sync points whose replica spread is logged already
 

@@ -34,7 +34,7 @@ def time_network(
     progress: bool = True,
 ) -> tuple[LatencyTable | None, Timing]:
     """Time `model` end to end, with `ops` in the same rounds where given (their table is
-    returned, else None). Logs what is timed and for about how long before, and the figure
+    returned, else None). Logs what is timed and for about how long before, and the latency
     after; `progress` shows a bar of the rounds."""
     shape = (profiler.batch_size, arch.in_channels, arch.input_size, arch.input_size)
     beside = f" beside its {len(ops)} ops (no cached table prices them)" if ops else ""
@@ -85,41 +85,41 @@ def latency_figures(
     unit = cost_cfg.get("unit", "ms")
     calibration_networks = cost_cfg.get("calibration_networks", CALIBRATION_NETWORKS)
     check_calibration_networks(calibration_networks)
-    figures: dict[str, Any] = {"hardware": hardware.get("name", "?"), "unit": unit}
+    summary: dict[str, Any] = {"hardware": hardware.get("name", "?"), "unit": unit}
     predicted, table = None, None
     if hardware.get("table"):
         table = LatencyTable.load(fetch_table(str(hardware.table), cache_dir))
-        figures["predicted_by"] = f"table {hardware.table}"
+        summary["predicted_by"] = f"table {hardware.table}"
     if cost_cfg.get("profiler") is not None:
         profiler = instantiate(cost_cfg.profiler)
         if table is None and calibration_networks:
             table = find_cached_table(profiler, ops, cache_dir)
             if table is not None:
-                figures["predicted_by"] = f"the cached table {table.path}"
+                summary["predicted_by"] = f"the cached table {table.path}"
         progress = progress and bool(cost_cfg.get("progress", True))
         measured, timing = time_network(
             profiler, arch, model, ops if table is None else (), progress
         )
         if table is None:
             table = measured
-            figures["predicted_by"] = f"table of the net's {len(ops)} ops, measured beside it"
-        figures["measured"] = timing.ms * ms_to(unit)
-        figures["device"] = profiler.fingerprint().describe()
-        figures["batch_size"] = profiler.batch_size
+            summary["predicted_by"] = f"table of the net's {len(ops)} ops, measured beside it"
+        summary["measured"] = timing.ms * ms_to(unit)
+        summary["device"] = profiler.fingerprint().describe()
+        summary["batch_size"] = profiler.batch_size
     else:
         if table is None:
             predicted = instantiate(cost_cfg).network_cost(ops)
-            figures["predicted_by"] = f"the {figures['hardware']} model"
-        figures["measured"] = None
-        figures["why_not_measured"] = (
-            f"hardware={figures['hardware']} has no device here to time the network on"
+            summary["predicted_by"] = f"the {summary['hardware']} model"
+        summary["measured"] = None
+        summary["why_not_measured"] = (
+            f"hardware={summary['hardware']} has no device here to time the network on"
         )
     if table is not None:
         predicted = table.set_unit(unit).network_cost(ops)
-        figures["predicted_by"] += f" ({table.calibration_text()})"
+        summary["predicted_by"] += f" ({table.calibration_text()})"
         if table.calibration is not None:
-            figures["table_sum"] = table.uncalibrated().set_unit(unit).network_cost(ops)
-    figures["predicted"] = predicted
-    if figures["measured"]:
-        figures["predicted_over_measured"] = predicted / figures["measured"]
-    return figures
+            summary["table_sum"] = table.uncalibrated().set_unit(unit).network_cost(ops)
+    summary["predicted"] = predicted
+    if summary["measured"]:
+        summary["predicted_over_measured"] = predicted / summary["measured"]
+    return summary

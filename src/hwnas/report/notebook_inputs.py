@@ -12,7 +12,7 @@ from hwnas.report.run_files import (
     TRAIN_FIELDS,
     RunFileError,
     field_problems,
-    read_figures,
+    read_summary,
 )
 from hwnas.report.run_folders import (
     MARKERS,
@@ -116,7 +116,7 @@ def search_run_folder(value: str | None, root: Path, variable: str = "HWNAS_RUN"
         folder = _newest([p.parent for p in found], where, variable, "python search.py", SEARCH_RUN)
     try:
         _check_kind(folder, "search", variable, SEARCH_RUN)
-        read_figures(folder / SEARCH_FILE, SEARCH_FIELDS)
+        read_summary(folder / SEARCH_FILE, SEARCH_FIELDS)
     except RunFileError as err:
         raise NotebookInputError(f"{variable}={folder}: {err.within(folder)}") from err
     if not (folder / "arch.yaml").is_file():
@@ -129,7 +129,7 @@ def search_run_folder(value: str | None, root: Path, variable: str = "HWNAS_RUN"
 
 def _dts_problem(folder: Path) -> str | None:
     """Why the finished train run in `folder` is no DTS run the notebook can read; None if it is."""
-    summary = read_figures(folder / TRAIN_FILE, TRAIN_FIELDS)
+    summary = read_summary(folder / TRAIN_FILE, TRAIN_FIELDS)
     if not isinstance(summary.get("distributed"), dict):
         return f"{TRAIN_FILE} has no `distributed` figures: the run trained without DTS"
     problems = field_problems(summary["distributed"], DTS_FIELDS, "distributed.")
@@ -138,7 +138,7 @@ def _dts_problem(folder: Path) -> str | None:
 
 def dts_run_folder(value: str | None, root: Path, variable: str = "HWNAS_DTS_RUN") -> Path:
     """The DTS training run the DTS notebook reads: `value` (the variable's), else the newest
-    under `root`'s outputs/train/ whose figures have DTS's; refused unless it is one."""
+    under `root`'s outputs/train/ whose summary has DTS's; refused unless it is one."""
     if not value:
         runs = []
         found = [

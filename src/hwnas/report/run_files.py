@@ -1,5 +1,5 @@
 """A run's files as a report or a notebook reads them: JSON and YAML with the file and line of
-any fault, and the figures checked against the types `search.py`, `train.py` and `eval.py`
+any fault, and the summary values checked against the types `search.py`, `train.py` and `eval.py`
 write, so that a damaged or hand-edited file is named with its field instead of failing later
 in a format string."""
 
@@ -28,8 +28,8 @@ class RunFileError(ValueError):
 
 @dataclass(frozen=True)
 class Field:
-    """What a figure must be: `kind` one of number, string, list, object; `fields` checks the
-    keys of an object."""
+    """What a summary value must be: `kind` one of number, string, list, object; `fields` checks
+    the keys of an object."""
 
     kind: str
     required: bool = False
@@ -166,8 +166,9 @@ def field_problems(data: dict[str, Any], fields: dict[str, Field], prefix: str =
     return problems
 
 
-def read_figures(path: Path, fields: dict[str, Field]) -> dict[str, Any]:
-    """`read_json(path)`, its figures checked against `fields`."""
+def read_summary(path: Path, fields: dict[str, Field]) -> dict[str, Any]:
+    """A run's summary file (`summary.json`, `train_summary.json`, `eval.json`): `read_json(path)`,
+    its values checked against `fields`."""
     data = read_json(path)
     problems = field_problems(data, fields)
     if problems:

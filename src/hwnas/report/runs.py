@@ -16,7 +16,7 @@ from hwnas.report.run_files import (
     SEARCH_FIELDS,
     TRAIN_FIELDS,
     RunFileError,
-    read_figures,
+    read_summary,
     read_yaml,
 )
 from hwnas.report.run_folders import (
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class SearchRun:
     """One search run: its folder, `summary.json`, command-line overrides and resolved config,
-    the figures of train/eval runs of its architecture (`trained`, `evaluated`), and its net
+    the summaries of train/eval runs of its architecture (`trained`, `evaluated`), and its net
     (`arch`; None where `arch_problem` says why it cannot be read)."""
 
     folder: Path
@@ -119,7 +119,7 @@ def _load_arch(path: Path) -> tuple[Architecture | None, str | None]:
 
 
 def _search_run(folder: Path) -> SearchRun:
-    summary = read_figures(folder / SEARCH_FILE, SEARCH_FIELDS)
+    summary = read_summary(folder / SEARCH_FILE, SEARCH_FIELDS)
     run = SearchRun(folder, summary, run_overrides(folder), run_config(folder))
     run.arch, run.arch_problem = _load_arch(run.arch_file)
     return run
@@ -137,7 +137,7 @@ def _trained_source(folder: Path) -> tuple[str, str] | None:
 
 def _join_train(folder: Path, searches: dict[Path, SearchRun]) -> tuple[SearchRun | None, str]:
     """The search whose net the train run in `folder` trained; else None and why."""
-    figures = read_figures(folder / TRAIN_FILE, TRAIN_FIELDS)
+    summary = read_summary(folder / TRAIN_FILE, TRAIN_FIELDS)
     source = _trained_source(folder)
     if source is None:
         return None, "a train.py run whose config names no arch= or init_from_search="
@@ -148,22 +148,22 @@ def _join_train(folder: Path, searches: dict[Path, SearchRun]) -> tuple[SearchRu
             None,
             f"a train.py run of {source[0]}={source[1]}, not a net of a search run given here",
         )
-    search.trained.append(figures | {"folder": str(folder)})
+    search.trained.append(summary | {"folder": str(folder)})
     return search, ""
 
 
 def _join_eval(folder: Path, trains: dict[Path, SearchRun]) -> str:
     """Attach the eval run in `folder` to the search whose trained net it evaluated; else why
     not."""
-    figures = read_figures(folder / EVAL_FILE, EVAL_FIELDS)
-    checkpoint = _resolve(figures["checkpoint"], folder)
+    summary = read_summary(folder / EVAL_FILE, EVAL_FIELDS)
+    checkpoint = _resolve(summary["checkpoint"], folder)
     owner = next((s for f, s in trains.items() if checkpoint.is_relative_to(f)), None)
     if owner is None:
         return (
-            f"an eval.py run of ckpt_path={figures['checkpoint']}, which is in no train.py run "
+            f"an eval.py run of ckpt_path={summary['checkpoint']}, which is in no train.py run "
             "of a search run given here"
         )
-    owner.evaluated.append(figures | {"folder": str(folder)})
+    owner.evaluated.append(summary | {"folder": str(folder)})
     return ""
 
 

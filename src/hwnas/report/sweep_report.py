@@ -47,8 +47,8 @@ def _trained_accuracy(run: SearchRun) -> float | None:
 
 
 def _measured_latency(run: SearchRun) -> str:
-    for figures in run.evaluated:
-        latency = figures.get("latency") or {}
+    for evaluation in run.evaluated:
+        latency = evaluation.get("latency") or {}
         if latency.get("measured"):
             return (
                 f"{latency['measured']:.3g} {latency.get('unit', '')} ({latency.get('hardware')})"

@@ -1,7 +1,8 @@
 """Read an offline wandb run (`<run dir>/wandb/offline-run-*/run-*.wandb`) without a server:
 its logged history, summary, media files and artifacts. wandb writes the run as a log of
 protobuf records in LevelDB's log format (blocks of 32 KiB, each record chunked with a 7-byte
-header); this reads that format directly, as wandb's own reader no longer ships in Python."""
+header); this reads that format directly, since the wandb package ships no Python reader for
+it."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
   took a step and its weights are finite: a resume that fails at start (another search space, a
   bad override) leaves the checkpoint it was resuming from as it was, and a NaN never replaces
   the last good state by a poisoned one.
-- `KeptValidation`: the last validation's figures travel in every checkpoint, so a run
+- `KeptValidation`: the last validation's scalars travel in every checkpoint, so a run
   resumed from the end of training (it was stopped while testing) reports them as the unbroken
   run would, not as missing.
 """
@@ -68,20 +68,20 @@ class SafeExceptionCheckpoint(OnExceptionCheckpoint):
 
 
 class KeptValidation(pl.Callback):
-    """Keeps the last validation's scalars (`val/...`) in the checkpoints; `figures` holds the
-    ones restored from the checkpoint a fit resumed from."""
+    """Keeps the last validation's scalars (`val/...`) in the checkpoints (under the key
+    `figures`); `restored` holds the ones of the checkpoint a fit resumed from."""
 
     def __init__(self) -> None:
-        self.figures: dict[str, float] = {}
+        self.restored: dict[str, float] = {}
 
     def state_dict(self) -> dict[str, Any]:
         trainer = getattr(self, "_trainer", None)
         metrics = trainer.callback_metrics if trainer is not None else {}
         kept = {k: float(v) for k, v in metrics.items() if k.startswith("val/") and v.numel() == 1}
-        return {"figures": kept or self.figures}
+        return {"figures": kept or self.restored}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.figures = dict(state_dict.get("figures") or {})
+        self.restored = dict(state_dict.get("figures") or {})
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         self._trainer = trainer

@@ -3,11 +3,11 @@ weights, and write errors that stop the run.
 
 Lightning's writer (through fsspec) writes a temporary file under /tmp, copies it over the
 target and drops a `PermissionError` without a word: on a full disk, or with a checkpoint folder
-that cannot be written, a run went on and ended with exit code 0 and a truncated or missing
-checkpoint. Here a checkpoint goes to a temporary file beside the
-target, is flushed to disk and renamed over it; any failure leaves the previous file and stops
-the run with the path and the cause. A model with a NaN or an infinity (a diverged run) is not
-written at all, so the file keeps the last good state.
+that cannot be written, its run goes on and ends with exit code 0 and a truncated or missing
+checkpoint. Here a checkpoint goes to a temporary file beside the target, is flushed to disk and
+renamed over it; any failure leaves the previous file and stops the run with the path and the
+cause. A model with a NaN or an infinity (a diverged run) is not written at all, so the file
+keeps the last good state.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ def _test_accuracy(
 
 def run_eval(cfg: DictConfig) -> dict[str, Any]:
     """Accuracy, size, latency and ONNX check of a `train.py` checkpoint; writes `eval.json`
-    (before raising, if the ONNX check fails) and returns its figures."""
+    (before raising, if the ONNX check fails) and returns what it holds."""
     if not cfg.get("ckpt_path"):
         raise ValueError(
             "pass ckpt_path=<a train.py checkpoint, e.g. outputs/train/<run>/checkpoints/last.ckpt>"
@@ -72,29 +72,29 @@ def run_eval(cfg: DictConfig) -> dict[str, Any]:
     expected = resolve_architecture(cfg.arch) if cfg.get("arch") else None
     net = load_trained_network(cfg.ckpt_path, expected, cfg.weights)
     arch, model = net.arch, net.model
-    figures: dict[str, Any] = {
+    summary: dict[str, Any] = {
         "checkpoint": str(cfg.ckpt_path),
         "architecture": arch.name,
         "weights": net.weights,
         "epoch": net.epoch,
     }
     if cfg.get("dataset"):
-        figures |= _test_accuracy(cfg, arch, model, progress)
+        summary |= _test_accuracy(cfg, arch, model, progress)
     model = model.cpu().float().eval()
     shape = (1, arch.in_channels, arch.input_size, arch.input_size)
-    figures |= {
+    summary |= {
         "params": sum(p.numel() for p in model.parameters()),
         "macs": count_macs(model, shape),
     }
     if cfg.get("hardware"):
-        figures["latency"] = latency_figures(
+        summary["latency"] = latency_figures(
             cfg.hardware, arch, model, cfg.paths.get("cache_dir"), progress
         )
     failure = None
     if cfg.onnx.export:
         path = export_onnx(model, shape, out / "model.onnx", cfg.onnx.opset)
         diff = check_onnx(path, model, shape)
-        figures["onnx"] = {
+        summary["onnx"] = {
             "file": str(path),
             "max_abs_diff": diff,
             "tolerance": cfg.onnx.tolerance,
@@ -109,25 +109,25 @@ def run_eval(cfg: DictConfig) -> dict[str, Any]:
                 f"{path}: onnxruntime differs from PyTorch by {diff:.3g}, "
                 f"above onnx.tolerance={cfg.onnx.tolerance}"
             )
-    write_json(out / "eval.json", figures)
-    print(format_eval(figures))
+    write_json(out / "eval.json", summary)
+    print(format_eval(summary))
     print(f"\nWrote {out / 'eval.json'}")
     if failure is not None:
         raise failure
-    return figures
+    return summary
 
 
-def format_eval(figures: dict[str, Any]) -> str:
+def format_eval(summary: dict[str, Any]) -> str:
     lines = [
-        f"{figures['architecture']} ({figures['weights']} weights, epoch {figures['epoch']}): "
-        f"{figures['params']:,} parameters, {figures['macs'] / 1e6:.1f} M multiply-adds"
+        f"{summary['architecture']} ({summary['weights']} weights, epoch {summary['epoch']}): "
+        f"{summary['params']:,} parameters, {summary['macs'] / 1e6:.1f} M multiply-adds"
     ]
-    if "test_top1" in figures:
+    if "test_top1" in summary:
         lines.append(
-            f"test top-1 {figures['test_top1']:.4f}, top-5 {figures['test_top5']:.4f} "
-            f"({figures['test_images']} images)"
+            f"test top-1 {summary['test_top1']:.4f}, top-5 {summary['test_top5']:.4f} "
+            f"({summary['test_images']} images)"
         )
-    lat = figures.get("latency")
+    lat = summary.get("latency")
     if lat:
         measured = (
             f"measured {lat['measured']:.3f} {lat['unit']}"

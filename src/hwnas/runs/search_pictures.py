@@ -17,13 +17,14 @@ from hwnas.util.files import write_json
 PROB_HISTORY_FILE = "arch_probs.json"
 
 
-def arch_subtitle(figures: dict[str, Any]) -> str:
-    """`2.49 ms on mobile, test accuracy 95.3%, 248,018 parameters`."""
-    unit = figures["cost_unit"]
-    parts = [f"{figures['derived_cost']:.3g} {unit} on {figures['hardware']}"]
-    if figures.get("test_acc") is not None and not math.isnan(figures["test_acc"]):
-        parts.append(f"test accuracy {100 * figures['test_acc']:.1f}%")
-    parts.append(f"{figures['params']:,} parameters")
+def arch_subtitle(summary: dict[str, Any]) -> str:
+    """The line under the net's name, from the run's `summary.json` values: e.g.
+    `2.49 ms on mobile, test accuracy 95.3%, 248,018 parameters`."""
+    unit = summary["cost_unit"]
+    parts = [f"{summary['derived_cost']:.3g} {unit} on {summary['hardware']}"]
+    if summary.get("test_acc") is not None and not math.isnan(summary["test_acc"]):
+        parts.append(f"test accuracy {100 * summary['test_acc']:.1f}%")
+    parts.append(f"{summary['params']:,} parameters")
     return ", ".join(parts)
 
 
@@ -44,12 +45,13 @@ def write_search_pictures(
     arch: Architecture,
     indices: list[int],
     expected: ExpectedCost,
-    figures: dict[str, Any],
+    summary: dict[str, Any],
     probs: dict[str, Any],
 ) -> dict[str, Path]:
-    """Draw the three pictures from the run's own data; returns {name: path of the PNG}."""
+    """Draw the three pictures from the run's own data (`summary`: its `summary.json` values);
+    returns {name: path of the PNG}."""
     written: dict[str, Path] = {}
-    fig = draw_architecture(arch, arch_subtitle(figures))
+    fig = draw_architecture(arch, arch_subtitle(summary))
     written["arch"] = save_figure(fig, out / "arch", ("png", "svg"))[0]
     fig = draw_prob_history(
         probs["history"],
@@ -63,7 +65,7 @@ def write_search_pictures(
         costs,
         expected.fixed,
         expected.unit,
-        f"{arch.name} on {figures['hardware']}: {figures['derived_cost']:.3g} "
+        f"{arch.name} on {summary['hardware']}: {summary['derived_cost']:.3g} "
         f"{expected.unit} in all (fixed: stem, first block, head and any "
         "per-network intercept)",
     )

@@ -125,7 +125,7 @@ def stops_loudly(
     """A SIGTERM (how SLURM and other schedulers stop a job) or Ctrl-C ends Lightning's fit,
     test or validation with exit status 0 or a bare 1 and no results; here it ends the run with
     status 1 and a message saying what was kept and how to resume (`results`: the file whose
-    presence means the figures were written)."""
+    presence means the results were written)."""
     try:
         yield
     except SIGTERMException as stop:
@@ -163,8 +163,8 @@ def scalar_metrics(trainer: pl.Trainer) -> dict[str, float]:
 
 def fitted_metrics(trainer: pl.Trainer) -> dict[str, float]:
     """The scalars after `fit`; a fit resumed from the end of training validates nothing, so
-    its validation figures are the checkpoint's."""
-    kept = [c.figures for c in trainer.callbacks if isinstance(c, KeptValidation)]
+    its validation scalars are the checkpoint's."""
+    kept = [c.restored for c in trainer.callbacks if isinstance(c, KeptValidation)]
     return {**(kept[0] if kept else {}), **scalar_metrics(trainer)}
 
 

@@ -1,18 +1,17 @@
 """Depthwise convolutions whose weight gradient is fast on the small feature maps of a CPU search.
 
-On the CPU, oneDNN's weight gradient of a kernel-5 or -7 depthwise convolution costs 20-60
-times its forward on 4x4 maps (the last stages of a search on 28x28 or 32x32 images): 10-21 ms
-per call for 384 or 192 channels, batch 32, against 0.3-0.5 ms forward (AMD EPYC, two threads).
-On such maps the gradient is cheaper written out:
+On the CPU, oneDNN computes the weight gradient of a kernel-5 or -7 depthwise convolution on a
+tiny map (4x4 or smaller: the last stages of a search on 28x28 or 32x32 images) many times more
+slowly than its forward. On such maps the gradient is cheaper written out:
 
     m[a, b, c] = sum_n x[n, c, a] dy[n, c, b]            (input position a, output position b)
     dw[c, t]   = sum_b m[a(t, b), b, c]                  (a(t, b): the input that tap t of
                                                           output b reads; padding reads 0)
 
-a broadcast product over all position pairs (256 on a 4x4 map) and a fixed gather: 1.0 ms
-instead of 18.4 (384 channels, kernel 7), 0.5 instead of 9.5 (192 channels). The forward and the
-input gradient stay oneDNN's, the result is the same gradient up to float rounding, and the
-module is an `nn.Conv2d` with the same parameters and state-dict keys.
+a broadcast product over all position pairs (256 on a 4x4 map) and a fixed gather. The forward
+and the input gradient stay oneDNN's, the result is the same gradient up to float rounding, and
+the module is an `nn.Conv2d` with the same parameters and state-dict keys. benchmarks/README.md
+gives the measured timings.
 """
 
 from __future__ import annotations
@@ -24,12 +23,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 # Where the product form is used: at most 16 x 16 (input, output) position pairs (a 4x4 map at
-# stride 1, or smaller) and kernels of 5 or more. From 7x7 maps on oneDNN is faster (1.4 ms
-# against 3.7 for 240 channels, 7x7 to 4x4, kernel 5), and its kernel-3 gradient is fast on
-# 4x4 maps too (0.13 ms against 0.34).
+# stride 1, or smaller) and kernels of 5 or more. The product grows with the square of the map's
+# positions, so oneDNN's own gradient wins on larger maps; its kernel-3 gradient is fast on small
+# maps too.
 MAX_POSITION_PAIRS = 16 * 16
 MIN_KERNEL = 5
-PRODUCT_ELEMENTS = 1 << 23  # 32 MB of float32: 32 images x 256 pairs x 1024 channels
+PRODUCT_ELEMENTS = 1 << 23  # 32 MiB of float32: 32 images x 256 pairs x 1024 channels
 
 
 def depthwise_weight_grad(
@@ -40,7 +39,8 @@ def depthwise_weight_grad(
     ho, wo = grad_out.shape[-2:]
     xs = x.permute(0, 2, 3, 1).reshape(n, h * w, 1, c)  # views of channels_last tensors
     gs = grad_out.permute(0, 2, 3, 1).reshape(n, 1, ho * wo, c)
-    # A broadcast product, not torch.bmm over the channels: bmm pays ~20 us per channel here.
+    # A broadcast product, not torch.bmm over the channels: bmm's fixed cost per matrix
+    # outweighs products this small.
     # Images in chunks, so the product in flight stays under PRODUCT_ELEMENTS.
     step = max(1, PRODUCT_ELEMENTS // (h * w * ho * wo * c))
     products = sum((xs[i : i + step] * gs[i : i + step]).sum(0) for i in range(0, n, step))

@@ -53,7 +53,7 @@ class SearchSpace:
         head_channels: width of the 1x1 conv before pooling.
         width_mult: multiplies every width, rounded to multiples of 8 (the head only grows).
         dropout: before the classifier.
-        bn_eps: BatchNorm epsilon (1e-3 as in the original code).
+        bn_eps: BatchNorm epsilon (1e-3 as in the original code, REFERENCE A1).
         in_channels / input_size / num_classes: from the data set.
     """
 

@@ -94,7 +94,8 @@ def mobilenet_v2_ops(
 
 def reference_nets(held_out: bool = False) -> list[ReferenceNet]:
     """The four nets of REFERENCE A4 the model is fitted to; with `held_out`, also
-    MobileNetV2 (1.4), whose published 143 ms is kept out of the fit as a check."""
+    MobileNetV2 (1.4), whose published latency (MobileNetV2 paper, Table 4) is kept out of the
+    fit as a check."""
     nets = [
         ReferenceNet(
             "MobileNetV1 (1.0, 224)",

@@ -29,8 +29,8 @@ class CudaProfiler(Profiler):
         channels_last: NHWC weights and inputs (the layout of cuDNN's fast kernels).
         dtype: `float32`, `float16` or `bfloat16`.
         Others as in `Profiler`; the host threads do not matter here and are recorded as 0.
-        The estimate stays the 10% quantile by default and `min_span` 0: neither the minimum
-        nor a span has been measured on a shared GPU.
+        The estimate is the 10% quantile by default and `min_span` 0: the minimum and a span
+        (see `Profiler`) answer the slow phases of a CPU core shared with other processes.
 
     Raises:
         RuntimeError: where CUDA is not available.

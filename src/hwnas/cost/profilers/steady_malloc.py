@@ -2,10 +2,11 @@
 
 By default glibc serves large blocks (over 128 KiB, a dynamic threshold) with mmap and gives
 freed heap memory back to the OS, so eager PyTorch page-faults fresh pages for its
-activations on many runs. Which runs do depends on the allocator's history: on this project's
-2-core machine the same network measured twice in a row differed by 7% on average (up to 18%),
-against 1-2% once the heap is kept. Deployed CPU inference uses a caching allocator
-(jemalloc, tcmalloc or a runtime's arena) for the same reason.
+activations on many runs. Which runs do depends on the allocator's history, so two
+measurements of the same network can disagree by the cost of those page faults; with the heap kept,
+every run reuses the same pages. Deployed CPU inference uses a caching allocator (jemalloc,
+tcmalloc or a runtime's arena) for the same reason. benchmarks/README.md gives the measured
+spread with and without it.
 """
 
 from __future__ import annotations

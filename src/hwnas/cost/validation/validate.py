@@ -1,6 +1,6 @@
 """Validation of a latency model against end-to-end measurement: random architectures of a
 space are measured as whole networks on the device and compared with the sum of the table's
-op latencies (issue: "proof they predict real latency")."""
+op latencies, the check that a table predicts real latency."""
 
 from __future__ import annotations
 
