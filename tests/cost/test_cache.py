@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -20,12 +19,12 @@ def _profiler(threads: int = 1) -> TorchCpuProfiler:
     return TorchCpuProfiler(threads=threads, warmup=2, min_run_time=0.02)
 
 
-def test_tiny_space_cpu_table_builds_in_seconds(tmp_path: Path, tiny_space) -> None:
-    start = time.perf_counter()
+def test_tiny_space_cpu_table_is_built_with_every_op_timed(tmp_path: Path, tiny_space) -> None:
+    """Every op of the space gets an estimate, the fastest of its blocks (quantile 0, so never
+    above their median), from at least one timed block in each of the 3 rounds."""
     table = load_or_build(_profiler(), tiny_space, tmp_path, progress=False)
-    assert time.perf_counter() - start < 20
     assert set(table.entries) == set(space_ops(tiny_space))
-    assert all(0 < e.ms < 100 and e.count >= 5 for e in table.entries.values())
+    assert all(0 < e.ms <= e.median_ms and e.count >= 3 for e in table.entries.values())
     fp = table.fingerprint
     assert fp.runtime == "torch-eager" and fp.threads == 1 and fp.batch_size == 1
     assert fp.runtime_version == torch.__version__

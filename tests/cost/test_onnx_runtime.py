@@ -9,8 +9,8 @@ from pathlib import Path
 import onnx
 import onnxruntime as ort
 import pytest
+from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 from hwnas.cost.onnx_export import export_onnx
 from hwnas.cost.op_modules import op_input_shape, op_module
@@ -18,7 +18,7 @@ from hwnas.cost.op_shapes import OpShape
 from hwnas.cost.profilers import OnnxRuntimeProfiler
 from hwnas.cost.profilers.base import Timing, blocked_autorange
 
-HARDWARE_CONF = Path(__file__).resolve().parents[2] / "conf" / "hardware"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 SMALL = OpShape("conv", 16, 3, 8, 3, 2)
 LARGE = OpShape("expanded_conv", 56, 24, 24, 7, 1, 6.0, True)
 
@@ -102,7 +102,8 @@ def test_export_names_input_and_output_and_warns_nothing(tmp_path) -> None:
 
 
 def test_config_builds_the_profiler() -> None:
-    cfg = OmegaConf.load(HARDWARE_CONF / "onnxruntime.yaml")
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="latency", overrides=["hardware=onnxruntime"]).hardware
     assert cfg.name == "onnxruntime"
     profiler = instantiate(cfg.cost_model.profiler)
     assert isinstance(profiler, OnnxRuntimeProfiler)

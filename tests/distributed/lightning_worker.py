@@ -1,5 +1,6 @@
-"""Run under torchrun by test_strategy.py: several short `train.py` fits (tiny net, synthetic
-data) in one pair of processes, one per arm; every rank saves its final weights per arm.
+"""Short `train.py` fits (tiny net, synthetic data) for test_strategy.py, one per arm, run under
+torchrun by fits_worker.py (or, for the NCCL test, by itself) in one pair of processes; every rank
+saves its final weights per arm.
 
 Arms: Lightning's DDP; DTS with delay 0 (synchronous SGD); DTS with delay 3 over two epochs,
 unbroken, stopped after the first epoch, and resumed from that stop's last.ckpt; the sparse
@@ -59,15 +60,15 @@ SAME_DATA = {"same_data_t0", "same_data_t3", "same_data_stale"}
 BROADCASTS = [0]  # torch.distributed.broadcast calls so far
 
 
-def _counted(broadcast):
+def count_broadcasts() -> None:
+    """From now on, count this process's torch.distributed.broadcast calls in BROADCASTS."""
+    broadcast = torch.distributed.broadcast
+
     def counting(*args, **kwargs):
         BROADCASTS[0] += 1
         return broadcast(*args, **kwargs)
 
-    return counting
-
-
-torch.distributed.broadcast = _counted(torch.distributed.broadcast)
+    torch.distributed.broadcast = counting
 
 
 class CountBroadcasts(pl.Callback):
@@ -148,6 +149,7 @@ def fit(out: Path, arm: str) -> None:
 
 def main(out_dir: str, arms: list[str]) -> None:
     torch.set_num_threads(1)
+    count_broadcasts()
     for arm in arms:
         fit(Path(out_dir), arm)
 

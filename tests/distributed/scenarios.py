@@ -4,14 +4,20 @@ what its test checks. Not a test module."""
 
 from __future__ import annotations
 
-import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.distributed as dist
+from link_scenarios import (
+    collective_beside_exchanges,
+    delivery_times,
+    fifo_bandwidth,
+    synchronous_step_times,
+)
 from torch.distributed.algorithms.model_averaging.averagers import PeriodicModelAverager
+from toy_model import LR, backward, gather, toy_model
 
 from hwnas.distributed import (
     DelayedGradients,
@@ -24,28 +30,6 @@ from hwnas.distributed import (
 )
 from hwnas.distributed.flat import flatten, set_grads
 from hwnas.distributed.settings import check_same_on_every_rank
-
-LR = 0.1
-
-
-def toy_model(seed: int = 0) -> torch.nn.Module:
-    """A small MLP, identical on every rank."""
-    torch.manual_seed(seed)
-    return torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
-
-
-def backward(model: torch.nn.Module, rank: int, step: int) -> None:
-    """Gradients of this rank's batch at this step (batches differ between ranks and steps)."""
-    g = torch.Generator().manual_seed(1000 * step + rank)
-    x, y = torch.randn(8, 6, generator=g), torch.randint(0, 3, (8,), generator=g)
-    model.zero_grad(set_to_none=True)
-    torch.nn.functional.cross_entropy(model(x), y).backward()
-
-
-def gather(tensor: torch.Tensor) -> list[torch.Tensor]:
-    everyone = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
-    dist.all_gather(everyone, tensor.contiguous())
-    return everyone
 
 
 # --- B1: delayed gradients ----------------------------------------------------------------
@@ -302,59 +286,6 @@ def compressed_exchanges(rank: int, compress: str, steps: int) -> dict[str, Any]
     }
 
 
-# --- the link -----------------------------------------------------------------------------
-def delivery_times(rank: int, latency_ms: float, messages: int) -> dict[str, Any]:
-    """Deliveries against the latest issue time over the ranks, with uneven gaps between."""
-    link = EmulatedLink(latency_ms)
-    issued, delivered = [], []
-    for i in range(messages):
-        time.sleep(0.001 * ((i * 7 + rank * 3) % 5))  # ranks issue at different moments
-        issued.append(time.perf_counter())
-        message = link.all_reduce_mean(torch.ones(1000))
-        message.wait()
-        delivered.append(time.perf_counter())
-    latest = torch.stack(gather(torch.tensor(issued, dtype=torch.float64))).max(0).values
-    return {
-        "after_latest_issue_s": torch.tensor(delivered, dtype=torch.float64) - latest,
-        "link_late_s": list(link.stats.late_s),
-    }
-
-
-def fifo_bandwidth(
-    rank: int, latency_ms: float, bandwidth_mbps: float, messages: int, numel: int
-) -> dict[str, Any]:
-    """Back-to-back messages: each must wait for the one before it to cross."""
-    link = EmulatedLink(latency_ms, bandwidth_mbps)
-    start = time.perf_counter()
-    sent = [link.all_reduce_mean(torch.ones(numel)) for _ in range(messages)]
-    done = []
-    for message in sent:
-        message.wait()
-        done.append(time.perf_counter())
-    latest_start = float(max(gather(torch.tensor([start], dtype=torch.float64))))
-    return {"done_s": [t - latest_start for t in done], "transfer_s": link.transfer_s(numel * 4)}
-
-
-def synchronous_step_times(rank: int, latency_ms: float | None, steps: int) -> list[float]:
-    """Step times of synchronous SGD (delay 0) over a link of `latency_ms`; None: no exchange
-    at all, the step's compute alone."""
-    model = toy_model()
-    params = list(model.parameters())
-    opt = torch.optim.SGD(params, lr=LR)
-    exchange = None
-    if latency_ms is not None:
-        exchange = DelayedGradients(params, EmulatedLink(latency_ms), delay=0)
-    times = []
-    for step in range(steps):
-        start = time.perf_counter()
-        backward(model, rank, step)
-        if exchange is not None:
-            exchange.exchange()
-        opt.step()
-        times.append(time.perf_counter() - start)
-    return times
-
-
 # --- settings -----------------------------------------------------------------------------
 def mismatched_settings(rank: int) -> str:
     try:
@@ -381,11 +312,11 @@ SCENARIOS: dict[str, tuple[Callable[..., Any], tuple]] = {
     "outer_p3_t2": (periodic, (3, 2, 11, True)),
     "delayed_diloco_p3_t2": (delayed_diloco_reference, (3, 2, 11)),
     "diloco_drain_still_window": (diloco_drain_of_a_still_window, (4, 8)),
-    "delivery_20ms": (delivery_times, (20.0, 15)),
-    "fifo_10ms_100mbps": (fifo_bandwidth, (10.0, 100.0, 4, 100_000)),
-    "compute_only": (synchronous_step_times, (None, 6)),
-    "ssgd_0ms": (synchronous_step_times, (0.0, 6)),
-    "ssgd_50ms": (synchronous_step_times, (50.0, 6)),
+    "delivery_20ms": (delivery_times, (20.0, 15, True)),
+    "fifo_10ms_100mbps": (fifo_bandwidth, (10.0, 100.0, 4, 100_000, True)),
+    "compute_only": (synchronous_step_times, (None, 6, True)),
+    "ssgd_0ms": (synchronous_step_times, (0.0, 6, True)),
+    "ssgd_50ms": (synchronous_step_times, (50.0, 6, True)),
     "mismatched_settings": (mismatched_settings, ()),
     "compressed_bf16": (compressed_exchanges, ("bf16", 200)),
     "compressed_fp16": (compressed_exchanges, ("fp16", 50)),
@@ -393,13 +324,16 @@ SCENARIOS: dict[str, tuple[Callable[..., Any], tuple]] = {
     "delayed_t2_full": (delayed, (2, 12)),
     "periodic_p4_t2_bf16": (periodic, (4, 2, 10, True, "bf16")),
     "periodic_p4_t2_outer": (periodic, (4, 2, 10, True)),
+    "beside_exchanges": (collective_beside_exchanges, (3, 3)),  # last: a deadlock stalls the rest
 }
 
 
-def run_all(rank: int) -> dict[str, Any]:
+def run_all(
+    rank: int, scenarios: dict[str, tuple[Callable[..., Any], tuple]] = SCENARIOS
+) -> dict[str, Any]:
     """Every scenario on this rank; a scenario that raises returns its traceback."""
     results = {}
-    for name, (fn, args) in SCENARIOS.items():
+    for name, (fn, args) in scenarios.items():
         try:
             results[name] = fn(rank, *args)
         except Exception:  # noqa: BLE001 - reported by the scenario's test

@@ -1,5 +1,6 @@
-"""Run under torchrun by test_search.py: short `search.py` fits (tiny space, synthetic data) in
-one pair of processes, one per arm; every rank saves its final state and the paths it sampled.
+"""Short `search.py` fits (tiny space, synthetic data) for test_search.py, one per arm, run under
+torchrun by fits_worker.py in one pair of processes; every rank saves its final state and the
+paths it sampled.
 
 Arms: Lightning's DDP; DTS with delay 0; DTS with delay 2 over two epochs, unbroken, stopped
 after the first epoch, and resumed from that stop's last.ckpt; the sparse update (period 3,

@@ -4,19 +4,14 @@ unbroken one."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
-from rank_launcher import run_arms
-
-WORKER = Path(__file__).with_name("search_worker.py")
-ARMS = ["ddp", "dts_t0", "unbroken", "broken", "resumed", "sparse"]
 
 
-@pytest.fixture(scope="module")
-def arms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
-    return run_arms(WORKER, tmp_path_factory.mktemp("dts_search"), ARMS)
+@pytest.fixture
+def arms(dts_fits: dict[str, dict[str, list[dict]]]) -> dict[str, list[dict]]:
+    """Every arm of search_worker.py: what rank 0 and rank 1 saved."""
+    return dts_fits["search"]
 
 
 def _parameters(run: dict) -> dict[str, torch.Tensor]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 from pytorch_lightning.plugins.precision import MixedPrecision
 from torch.utils.data import DataLoader, TensorDataset
+from virtual_clock import VirtualClock
 
 from hwnas.distributed import DTSSettings, DTSStrategy, smallest_hiding_delay
 from hwnas.distributed.auto_delay import bandwidth_bound_note
@@ -48,14 +48,16 @@ def _cfg(name: str, out: Path, *overrides: str):
 
 
 class SlowLinear(pl.LightningModule):
-    """A linear model whose every step takes `step_s` of compute."""
+    """A linear model whose every step takes `step_s` of compute on `clock` (with no clock,
+    only the real time it takes)."""
 
-    def __init__(self, step_s: float = 0.0) -> None:
+    def __init__(self, step_s: float = 0.0, clock: VirtualClock | None = None) -> None:
         super().__init__()
-        self.net, self.step_s = torch.nn.Linear(4, 2), step_s
+        self.net, self.step_s, self.clock = torch.nn.Linear(4, 2), step_s, clock
 
     def training_step(self, batch, batch_idx):
-        time.sleep(self.step_s)
+        if self.clock is not None:
+            self.clock.advance(self.step_s)
         x, y = batch
         return torch.nn.functional.cross_entropy(self.net(x), y)
 
@@ -212,30 +214,35 @@ def test_fp16_compression_names_the_value_it_cannot_send() -> None:
 
 def test_the_wall_time_counts_the_pauses_the_steady_state_leaves_out() -> None:
     """A pause (a sync point, a validation) is outside every step, but inside the wall time."""
-    timer = StepTimer()
+    clock = VirtualClock()
+    timer = StepTimer(clock=clock)
     for pause in (False, True, False):
         if pause:
-            time.sleep(0.05)
+            clock.advance(0.05)
             timer.reset()
         timer.start_step(0.0)
-        time.sleep(0.01)
+        clock.advance(0.01)
         timer.end_step(0.0)
     assert timer.steps == 1  # the first step of each series has no start
     assert timer.optimizer_steps == 3
-    assert timer.wall_s >= 0.05 + 0.03
-    assert timer.total_step_s < 0.05
+    assert timer.wall_s == pytest.approx(0.05 + 0.03)
+    assert timer.total_step_s == pytest.approx(0.01)
 
 
 def test_a_steps_wait_spans_the_step_including_exchanges_between_steps() -> None:
     """A search waits for its architecture exchange between two weight steps: that wait
     belongs to the next step, as its time does; after a pause the series starts afresh."""
-    timer = StepTimer()
+    clock = VirtualClock()
+    timer = StepTimer(clock=clock)
     timer.start_step(0.0)
+    clock.advance(0.01)
     assert timer.end_step(0.01) == (None, pytest.approx(0.01))  # the first step: no span yet
     # 0.05 s waited between the steps (an architecture exchange), 0.02 s inside the step
+    clock.advance(0.05)
     timer.start_step(0.06)
+    clock.advance(0.02)
     step, wait = timer.end_step(0.08)
-    assert step is not None and wait == pytest.approx(0.07)
+    assert step == pytest.approx(0.07) and wait == pytest.approx(0.07)
     timer.reset()
     timer.start_step(1.0)  # a sync point's wait before the next series is not the step's
     assert timer.end_step(1.5) == (None, pytest.approx(0.5))
@@ -264,22 +271,26 @@ def test_an_exchange_longer_than_the_steps_between_two_suggests_a_longer_period(
     assert note is not None and "250 ms" in note and "dts.period=3 or more" in note
 
 
-def test_auto_delay_hides_the_measured_latency(tmp_path: Path) -> None:
-    """Compute ~10 ms per step over a 35 ms link: after the warm-up the chosen delay covers the
-    wait, and the steps that follow wait (almost) nothing."""
+def test_auto_delay_hides_the_measured_latency(tmp_path: Path, virtual_clock) -> None:
+    """10 ms of compute per step over a 35 ms link: the synchronous warm-up waits the whole
+    35 ms each step, so t = ceil(35 / 10) = 4 covers the wait, and the steps that follow wait
+    nothing."""
     strategy = DTSStrategy(delay="auto", latency_ms=35, auto_warmup_exchanges=4)
-    _trainer(tmp_path, strategy, max_steps=16).fit(SlowLinear(step_s=0.01), _loader())
+    module = SlowLinear(step_s=0.01, clock=virtual_clock)
+    _trainer(tmp_path, strategy, max_steps=16).fit(module, _loader())
     engine = strategy.engine
     tuned = engine.tuning
-    assert tuned is not None and tuned["wait_s"] >= 0.034  # from just after the issue
-    t = engine.delay
-    assert t * tuned["compute_s"] >= tuned["wait_s"] > (t - 1) * tuned["compute_s"]
+    assert tuned is not None
+    assert tuned["compute_s"] == pytest.approx(0.01) and tuned["wait_s"] == pytest.approx(0.035)
+    assert engine.delay == 4
     waits = [wait for _, wait in engine.timer.history]
-    assert min(waits[:3]) >= 0.034  # synchronous warm-up: every step pays the latency
-    assert sum(waits[-6:]) / 6 < 0.005  # delayed: hidden
+    assert waits[:3] == pytest.approx([0.035] * 3)  # synchronous warm-up: each pays the latency
+    assert waits[-6:] == pytest.approx([0.0] * 6, abs=1e-9)  # delayed: hidden
 
 
-def test_sync_warmup_steps_run_synchronously_then_the_chosen_delay(tmp_path: Path) -> None:
+def test_sync_warmup_steps_run_synchronously_then_the_chosen_delay(
+    tmp_path: Path, virtual_clock
+) -> None:
     """`dts.delay=auto` measures during the synchronous warm-up; its delay starts only after
     `sync_warmup_steps`, so those steps all pay the link's latency, and the later ones do not."""
     strategy = DTSStrategy(
@@ -292,26 +303,27 @@ def test_sync_warmup_steps_run_synchronously_then_the_chosen_delay(tmp_path: Pat
             delays.append(strategy.engine.delay_in_effect)
 
     trainer = _trainer(tmp_path, strategy, max_steps=16, callbacks=[RecordDelay()])
-    trainer.fit(SlowLinear(step_s=0.01), _loader())
+    trainer.fit(SlowLinear(step_s=0.01, clock=virtual_clock), _loader())
     engine = strategy.engine
-    tuning = engine.tuning  # chosen after 3 exchanges, by the rule, whatever this CPU's speed
-    assert tuning is not None and engine.delay >= 1
+    tuning = engine.tuning  # chosen after 3 exchanges, by the rule
+    assert tuning is not None and engine.delay == 4
     assert engine.delay == smallest_hiding_delay(tuning["compute_s"], tuning["wait_s"], 64)
     assert delays[:7] == [0] * 7 and delays[7:] == [engine.delay] * 9
     history = list(engine.timer.history)  # from step 1 (step 0 has no start)
-    # tuned at step 3, still synchronous until step 7: each of those steps spans the link's whole
-    # 35 ms (a loaded CPU may overlap some of it with work after the issue, so not the wait alone)
-    assert min(step for step, _ in history[:6]) >= 0.035
-    assert sum(wait for _, wait in history[-4:]) / 4 < 0.35 * 0.035  # the delay hides the latency
+    # tuned at step 3, still synchronous until step 7: each of those steps is 10 ms of compute
+    # and the link's whole 35 ms; the delay then hides the latency
+    assert [step for step, _ in history[:6]] == pytest.approx([0.045] * 6)
+    assert [wait for _, wait in history[-4:]] == pytest.approx([0.0] * 4, abs=1e-9)
 
 
 def test_a_delayed_run_logs_its_drift_limit(tmp_path: Path, caplog) -> None:
     """At a fixed delay the run states, once, the step size its replicas' drift tolerates."""
     with caplog.at_level(logging.INFO):
         _trainer(tmp_path, DTSStrategy(delay=2), max_steps=2).fit(SlowLinear(), _loader())
-    notes = [r.getMessage() for r in caplog.records if "drift stays bounded" in r.getMessage()]
-    assert len(notes) == 1 and "at delay 2 (SGD, momentum 0)" in notes[0]
-    assert "< 1, 0.50 of synchronous SGD's 2" in notes[0]
+    notes = [r.getMessage() for r in caplog.records if "drift from their mean" in r.getMessage()]
+    assert len(notes) == 1 and "at delay 2 " in notes[0]
+    assert "(plain SGD: below 1 against 2;" in notes[0]
+    assert "dts_stability.py --momentum 0 --delays 0 2 " in notes[0]
 
 
 def test_a_run_without_the_correction_logs_the_weights_limit(tmp_path: Path, caplog) -> None:
@@ -321,9 +333,9 @@ def test_a_run_without_the_correction_logs_the_weights_limit(tmp_path: Path, cap
         strategy = DTSStrategy(delay=2, correction=False)
         _trainer(tmp_path, strategy, max_steps=2).fit(SlowLinear(), _loader())
     messages = [r.getMessage() for r in caplog.records]
-    notes = [m for m in messages if "without the correction" in m]
-    assert len(notes) == 1 and "< 0.618, 0.31 of synchronous SGD's 2" in notes[0]
-    assert not any("drift stays bounded" in m for m in messages)
+    notes = [m for m in messages if "without the correction the weights" in m]
+    assert len(notes) == 1 and "(plain SGD: below 0.618 against 2;" in notes[0]
+    assert not any("drift from their mean" in m for m in messages)
 
 
 def test_train_summary_reports_the_exchange(tmp_path: Path) -> None:

@@ -4,31 +4,14 @@ and one model at the end of every run."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
-from rank_launcher import run_arms
-
-WORKER = Path(__file__).with_name("lightning_worker.py")
-ARMS = [
-    "ddp",
-    "dts_t0",
-    "unbroken",
-    "broken",
-    "resumed",
-    "sparse",
-    "warmup_all",
-    "warmup_sparse",
-    "same_data_t0",
-    "same_data_t3",
-    "same_data_stale",
-]
 
 
-@pytest.fixture(scope="module")
-def arms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
-    return run_arms(WORKER, tmp_path_factory.mktemp("dts_arms"), ARMS)
+@pytest.fixture
+def arms(dts_fits: dict[str, dict[str, list[dict]]]) -> dict[str, list[dict]]:
+    """Every arm of lightning_worker.py: what rank 0 and rank 1 saved."""
+    return dts_fits["train"]
 
 
 def test_delay_zero_period_one_gives_ddp_weights_to_the_bit(arms) -> None:

@@ -146,3 +146,17 @@ def test_a_run_that_logged_no_scalars_says_why(tmp_path: Path) -> None:
         "wandb/offline-run-* (logger=WandbLogger (online: its scalars are on the wandb "
         "server)); log them with logger=csv or logger=wandb",
     )
+
+
+@pytest.mark.parametrize("logger", ["csv", "wandb"])
+def test_the_search_notebook_reads_the_scalars_of_a_csv_and_a_wandb_run(
+    debug_sweep: dict, logger: str
+) -> None:
+    """What search_run.ipynb plots: the weight steps' loss and the expected cost, from the CSV
+    logger or the wandb offline run of a real search."""
+    run = next(r for r in debug_sweep["runs"] if (r / "wandb").is_dir() == (logger == "wandb"))
+    metrics, source = logged_scalars(run)
+    expected = "CSV" if logger == "csv" else "wandb offline run "
+    assert source.startswith(expected)
+    assert metrics["train/loss"].notna().any()
+    assert any(c.startswith("arch/expected_") and metrics[c].notna().any() for c in metrics)

@@ -1,21 +1,25 @@
 """Every notebook runs from top to bottom (nbclient) on the output of real runs (`debug=fast`
-searches, a one-process `train.py distributed=dts` run), shows their figures, and the
-committed notebooks carry no outputs."""
+searches, one-process `train.py distributed=dts` runs), shows their figures, and the
+committed notebooks carry no outputs. Kernels and runs get one thread each (ONE_THREAD): they
+then take as long on a busy machine as on an idle one."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = {p.stem: p for p in sorted((ROOT / "notebooks").glob("*.ipynb"))}
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 
 def test_there_are_the_search_latency_and_dts_notebooks() -> None:
@@ -34,7 +38,7 @@ def _client(
     name: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> tuple[nbformat.NotebookNode, nbclient.NotebookClient]:
     """The notebook and a client to run it in notebooks/ with `env` set."""
-    for key, value in env.items():
+    for key, value in {**ONE_THREAD, **env}.items():
         monkeypatch.setenv(key, value)
     book = nbformat.read(NOTEBOOKS[name], as_version=4)
     client = nbclient.NotebookClient(
@@ -85,7 +89,9 @@ def _first_error(
     return cell.id, "\n".join(error["traceback"])
 
 
-@pytest.mark.parametrize("logger", ["csv", "wandb"])
+# the same cells on a wandb run; what it reads there is checked by test_notebook_inputs.py's
+# test_the_search_notebook_reads_the_scalars_of_a_csv_and_a_wandb_run
+@pytest.mark.parametrize("logger", ["csv", pytest.param("wandb", marks=pytest.mark.slow)])
 def test_search_run_notebook_reads_a_csv_and_a_wandb_run(
     debug_sweep: dict, logger: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -102,26 +108,45 @@ def test_latency_and_pareto_notebook(debug_sweep: dict, monkeypatch: pytest.Monk
 
 
 @pytest.fixture(scope="module")
-def dts_train_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real one-process DTS training run over an emulated 20 ms link."""
-    out = tmp_path_factory.mktemp("dts_run")
+def dts_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+    """Real one-process DTS training runs over an emulated 20 ms link, of 8 steps (2 epochs of
+    4), in one `train.py -m` multirun: by how often they log, every step and every 10 steps."""
+    sweep = tmp_path_factory.mktemp("dts_runs")
     done = subprocess.run(
         [
             sys.executable,
             "train.py",
+            "-m",
             "debug=train_fast",
             "distributed=dts",
             "trainer.devices=1",
             "wan.latency_ms=20",
-            "trainer.log_every_n_steps=1",
-            f"hydra.run.dir={out}",
+            "trainer.log_every_n_steps=1,10",
+            f"hydra.sweep.dir={sweep}",
         ],
         cwd=ROOT,
         capture_output=True,
         text=True,
+        env={**os.environ, **ONE_THREAD},
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return out
+    runs = {}
+    for config in sweep.glob("*/config.yaml"):
+        runs[OmegaConf.load(config).trainer.log_every_n_steps] = config.parent
+    assert sorted(runs) == [1, 10], runs
+    return runs
+
+
+@pytest.fixture
+def dts_train_run(dts_runs: dict[int, Path]) -> Path:
+    """The DTS run that logs every step."""
+    return dts_runs[1]
+
+
+@pytest.fixture
+def short_dts_run(dts_runs: dict[int, Path]) -> Path:
+    """The DTS run that logs every 10 steps: too short to log a step."""
+    return dts_runs[10]
 
 
 def test_dts_notebook(dts_train_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -159,30 +184,6 @@ def test_dts_notebook_on_a_search_run_says_what_it_reads(
         f"NotebookInputError: HWNAS_DTS_RUN={search} is a search.py run "
         "(notebooks/search_run.ipynb reads it), not a train.py run; set it to a DTS training run"
     )
-
-
-@pytest.fixture(scope="module")
-def short_dts_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real DTS run of 8 steps (2 epochs of 4) logging every 10 steps: no step logged."""
-    out = tmp_path_factory.mktemp("short_dts_run")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "train.py",
-            "debug=train_fast",
-            "distributed=dts",
-            "trainer.devices=1",
-            "epochs=2",
-            "trainer.limit_train_batches=4",
-            "trainer.log_every_n_steps=10",
-            f"hydra.run.dir={out}",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return out
 
 
 def test_dts_notebook_on_a_run_too_short_to_log_a_step_shows_the_summary_and_why(

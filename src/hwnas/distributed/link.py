@@ -17,7 +17,9 @@ comparison between them is like for like.
 The issue times travel inside the exchanged buffer (two float32 slots per rank holding the
 high and low parts of that rank's clock), so every rank derives the same arrival times without
 an extra message. The clock is `time.perf_counter`, shared by processes on one host: the
-emulation is meant for one machine, where `wan.latency_ms` stands for the distance.
+emulation is meant for one machine, where `wan.latency_ms` stands for the distance. Links and
+step timers read it through `Clock` (`CLOCK` unless given another), so that a clock whose time
+moves only when told to (a virtual clock) replays the emulation exactly.
 """
 
 from __future__ import annotations
@@ -59,6 +61,20 @@ def sleep_until(deadline: float) -> None:
             time.sleep(remaining - SPIN_S)
 
 
+class Clock:
+    """The time the emulated link and the step timer read: the host's `time.perf_counter`,
+    and a wait until a deadline on it."""
+
+    def now(self) -> float:
+        return time.perf_counter()
+
+    def sleep_until(self, deadline: float) -> None:
+        sleep_until(deadline)
+
+
+CLOCK = Clock()  # what a link or step timer reads unless it is given another clock
+
+
 @dataclass
 class LinkStats:
     """What the link has carried: messages, bytes, and the time spent waiting for them."""
@@ -87,7 +103,7 @@ class Message:
         self.clocks = buffer[size:] if clocks is None else clocks  # issue times, float32 pairs
         self.sent = sent  # compressed: this rank's contribution as it travelled, decoded
         self.result: Tensor | None = None
-        self.arrival: float | None = None  # perf_counter time the emulated link delivers it
+        self.arrival: float | None = None  # the clock's time the emulated link delivers it
 
     def wait(self) -> Tensor:
         """Block until the average has arrived over the emulated link (earlier messages first:
@@ -111,6 +127,7 @@ class EmulatedLink:
             groups, and named in the error.
         channels: how many exchanges may be in flight without one waiting for another
             (`ensure_channels` adds more later).
+        clock: the time issues, deliveries and waits are read on (None: `CLOCK`).
 
     Exchanges never run on `group` itself: each goes, in turn, over one of `channels` process
     groups of the same ranks made for the link. A gloo group runs at most two collectives at
@@ -126,6 +143,7 @@ class EmulatedLink:
         group: dist.ProcessGroup | None = None,
         timeout_s: float | None = None,
         channels: int = 1,
+        clock: Clock | None = None,
     ) -> None:
         if latency_ms < 0 or (bandwidth_mbps is not None and bandwidth_mbps < 0):
             raise ValueError(
@@ -135,6 +153,7 @@ class EmulatedLink:
         self.latency_s = latency_ms / 1e3
         self.bits_per_s = bandwidth_mbps * 1e6 if bandwidth_mbps else None
         self.group, self.timeout_s = group, timeout_s
+        self.clock = CLOCK if clock is None else clock
         distributed = dist.is_available() and dist.is_initialized()
         self.world = dist.get_world_size(group) if distributed else 1
         self.rank = dist.get_rank(group) if distributed else 0
@@ -184,7 +203,7 @@ class EmulatedLink:
             ready = torch.cuda.Event()
             ready.record(torch.cuda.current_stream(payload.device))
             ready.synchronize()
-        now = time.perf_counter() - self.origin  # issued when handed over
+        now = self.clock.now() - self.origin  # issued when handed over
         dtype = torch.float64 if payload.dtype == torch.float64 else torch.float32
         n = payload.numel()
         clocks, sent = None, None
@@ -219,16 +238,16 @@ class EmulatedLink:
             self.in_flight[-1].wait()
 
     def _deliver_up_to(self, message: Message) -> None:
-        start = time.perf_counter()
+        start = self.clock.now()
         while True:
             head = self.in_flight.popleft()
             self._deliver(head)
             if head is message:
                 break
-        self.stats.wait_s += time.perf_counter() - start
+        self.stats.wait_s += self.clock.now() - start
 
     def _deliver(self, message: Message) -> None:
-        began = time.perf_counter()
+        began = time.perf_counter()  # the real collective's wait, against its real timeout
         for work in message.works:
             try:
                 work.wait()
@@ -244,10 +263,10 @@ class EmulatedLink:
         self.free_at = begin + self.transfer_s(size_bytes)
         message.arrival = self.origin + self.free_at + self.latency_s
         if self.emulated:
-            before = time.perf_counter()
-            sleep_until(message.arrival)
-            self.stats.emulated_s += time.perf_counter() - before
-        self.stats.late_s.append(time.perf_counter() - message.arrival)
+            before = self.clock.now()
+            self.clock.sleep_until(message.arrival)
+            self.stats.emulated_s += self.clock.now() - before
+        self.stats.late_s.append(self.clock.now() - message.arrival)
         message.result = buffer[:n]
 
     def _failure(self, message: Message, error: RuntimeError, waited_s: float) -> str:
@@ -269,7 +288,7 @@ class EmulatedLink:
 
     def _shared_origin(self, distributed: bool) -> float:
         """Rank 0's clock at start-up, so issue times fit float32 halves for days."""
-        origin = torch.tensor([time.perf_counter()], dtype=torch.float64)
+        origin = torch.tensor([self.clock.now()], dtype=torch.float64)
         if distributed and self.world > 1:
             backend = dist.get_backend(self.group)
             device = "cuda" if backend == "nccl" else "cpu"

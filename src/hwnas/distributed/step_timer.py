@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from collections import deque
+
+from hwnas.distributed import link
 
 
 class StepTimer:
@@ -11,9 +12,16 @@ class StepTimer:
     counts as compute), and its wait is what the link waited over the same span (so a search's
     architecture exchange between two weight steps counts); a pause in between (validation, a
     sync point) starts afresh, and counts only in the wall time: from the start of the first
-    step to the end of the last, pauses included."""
+    step to the end of the last, pauses included.
 
-    def __init__(self, history: int = 10_000) -> None:
+    Args:
+        history: how many (step, wait) pairs `history` keeps.
+        clock: the time steps are read on (None: the link's `CLOCK`, which its waits are
+            read on too).
+    """
+
+    def __init__(self, history: int = 10_000, clock: link.Clock | None = None) -> None:
+        self.clock = link.CLOCK if clock is None else clock
         self.steps, self.total_step_s, self.total_wait_s = 0, 0.0, 0.0
         self.history: deque[tuple[float, float]] = deque(maxlen=history)  # (step s, wait s)
         self._last_end: float | None = None
@@ -30,13 +38,13 @@ class StepTimer:
 
     def start_step(self, wait_total_s: float) -> None:
         if self.first_start is None:
-            self.first_start = time.perf_counter()
+            self.first_start = self.clock.now()
         self._begin = self._last_end
         self._wait_before = self._wait_at_end if self._begin is not None else wait_total_s
 
     def end_step(self, wait_total_s: float) -> tuple[float | None, float]:
         """(step seconds or None for the first step of a series, exposed wait seconds)."""
-        now = time.perf_counter()
+        now = self.clock.now()
         wait = wait_total_s - self._wait_before
         step = None if self._begin is None else now - self._begin
         self._last_end, self._wait_at_end = now, wait_total_s
