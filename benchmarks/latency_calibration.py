@@ -6,7 +6,7 @@ For one hardware and space, each repeat builds the table from scratch with its c
 with the table), then takes N other random architectures (seed 1, stratified over the space's
 latency range, none of them a calibration network) and compares, for each, the latency a search
 reports for it (the calibrated table sum: `summary.json`'s `derived_cost`) with eval.py's
-measurement (`hwnas.evaluation.latency_figures`, what `python eval.py hardware=cpu` calls: the
+measurement (`hwnas.evaluation.latency_summary`, what `python eval.py hardware=cpu` calls: the
 network timed end to end on its own). No refit anywhere: the calibration is the stored one.
 The last column measures every judged net with eval.py a second time and compares the two
 measurements: the spread of the measurement itself, which no prediction can beat.
@@ -37,7 +37,7 @@ from hwnas.cost.from_config import build_cost_model
 from hwnas.cost.model import ExpectedCost
 from hwnas.cost.sample_networks import sample_architectures
 from hwnas.cost.statistics import Agreement
-from hwnas.evaluation import latency_figures
+from hwnas.evaluation import latency_summary
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 SHAPES = {
@@ -94,7 +94,7 @@ def run_once(args: argparse.Namespace, cache: Path) -> tuple[list[str], float, l
     raw_sums, reported, measured, again = [], [], [], []
     for choice in judged:
         arch = derive_architecture(space, choice)
-        figures = latency_figures(hardware, arch, build_timm_model(arch).eval(), cache)
+        figures = latency_summary(hardware, arch, build_timm_model(arch).eval(), cache)
         search_figure = reported_by_search.of_paths(choice)
         if abs(figures["predicted"] - search_figure) > 1e-6 * search_figure:
             raise SystemExit(
@@ -107,7 +107,7 @@ def run_once(args: argparse.Namespace, cache: Path) -> tuple[list[str], float, l
     for choice in judged:
         arch = derive_architecture(space, choice)  # eval.py once more: the measurement's own spread
         again.append(
-            latency_figures(hardware, arch, build_timm_model(arch).eval(), cache)["measured"]
+            latency_summary(hardware, arch, build_timm_model(arch).eval(), cache)["measured"]
         )
     nets = [
         {"arch": choice, "raw_sum_ms": r, "reported_ms": p, "measured_ms": m, "again_ms": a}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -26,9 +27,14 @@ def _load_space(
     )
 
 
+# One thread per process: on two shared cores, a second thread of every test's tensor ops only
+# contends with the other processes (a subprocess inherits OMP_NUM_THREADS).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
 @pytest.fixture(autouse=True)
 def _few_threads() -> None:
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

@@ -134,11 +134,14 @@ def test_a_sweep_runs_jobs_at_once_and_records_each_run() -> None:
 def test_a_failed_run_stops_the_sweep_and_keeps_the_finished_runs() -> None:
     """The run going beside the failed one finishes and is recorded; none starts after it."""
     started, recorded = [], []
+    failing = threading.Event()
 
     def run(seed: int, arm: str) -> dict:
         started.append((seed, arm))
         if seed == 0:
+            failing.set()
             raise SystemExit("cifar10 ssgd seed 0 failed: out of memory")
+        failing.wait(timeout=60)  # finish only once the failure is on its way
         time.sleep(0.2)
         return {"seed": seed, "arm": arm}
 

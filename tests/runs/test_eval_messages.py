@@ -13,7 +13,7 @@ from omegaconf import DictConfig, open_dict
 from hwnas.architecture import build_timm_model, resolve_architecture
 from hwnas.cost.op_shapes import architecture_ops
 from hwnas.cost.profilers import TorchCpuProfiler
-from hwnas.evaluation import latency_figures
+from hwnas.evaluation import latency_summary
 from hwnas.runs.eval_run import run_eval
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
@@ -86,7 +86,7 @@ def test_timing_says_what_it_times_for_how_long_and_the_figure(
     model = build_timm_model(arch).eval()
     hardware = eval_cfg(tmp_path, "ckpt_path=x").hardware
     with caplog.at_level("INFO"):
-        figures = latency_figures(hardware, arch, model, tmp_path / "cache", progress=False)
+        figures = latency_summary(hardware, arch, model, tmp_path / "cache", progress=False)
     device = TorchCpuProfiler(threads=1, rounds=2).fingerprint().describe()
     started = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Timing tiny")]
     ops = len(architecture_ops(arch))

@@ -5,6 +5,6 @@ from __future__ import annotations
 
 from hwnas.evaluation.accuracy import top_k_accuracy
 from hwnas.evaluation.checkpoint import TrainedNetwork, load_trained_network
-from hwnas.evaluation.latency import latency_figures
+from hwnas.evaluation.latency import latency_summary
 
-__all__ = ["TrainedNetwork", "latency_figures", "load_trained_network", "top_k_accuracy"]
+__all__ = ["TrainedNetwork", "latency_summary", "load_trained_network", "top_k_accuracy"]

@@ -65,7 +65,7 @@ def time_network(
     return table, timing
 
 
-def latency_figures(
+def latency_summary(
     hardware: DictConfig,
     arch: Architecture,
     model: nn.Module,

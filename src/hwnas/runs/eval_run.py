@@ -15,7 +15,7 @@ from hwnas.architecture.macs import count_macs
 from hwnas.architecture.timm_model import resolve_architecture
 from hwnas.cost.calibration import check_calibration_networks
 from hwnas.cost.onnx_export import check_onnx, export_onnx
-from hwnas.evaluation import latency_figures, load_trained_network, top_k_accuracy
+from hwnas.evaluation import latency_summary, load_trained_network, top_k_accuracy
 from hwnas.util.files import write_json
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def run_eval(cfg: DictConfig) -> dict[str, Any]:
         "macs": count_macs(model, shape),
     }
     if cfg.get("hardware"):
-        summary["latency"] = latency_figures(
+        summary["latency"] = latency_summary(
             cfg.hardware, arch, model, cfg.paths.get("cache_dir"), progress
         )
     failure = None
