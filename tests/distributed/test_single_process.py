@@ -321,9 +321,9 @@ def test_a_delayed_run_logs_its_drift_limit(tmp_path: Path, caplog) -> None:
     with caplog.at_level(logging.INFO):
         _trainer(tmp_path, DTSStrategy(delay=2), max_steps=2).fit(SlowLinear(), _loader())
     notes = [r.getMessage() for r in caplog.records if "drift from their mean" in r.getMessage()]
-    assert len(notes) == 1 and "at delay 2 " in notes[0]
-    assert "(plain SGD: below 1 against 2;" in notes[0]
-    assert "dts_stability.py --momentum 0 --delays 0 2 " in notes[0]
+    assert len(notes) == 1 and "at delay 2, " in notes[0]
+    assert "while lr x curvature is below 1 (synchronous SGD: 2)" in notes[0]
+    assert "dts_stability.py --momentum 0 --delays 0 2`" in notes[0]
 
 
 def test_a_run_without_the_correction_logs_the_weights_limit(tmp_path: Path, caplog) -> None:
@@ -333,8 +333,8 @@ def test_a_run_without_the_correction_logs_the_weights_limit(tmp_path: Path, cap
         strategy = DTSStrategy(delay=2, correction=False)
         _trainer(tmp_path, strategy, max_steps=2).fit(SlowLinear(), _loader())
     messages = [r.getMessage() for r in caplog.records]
-    notes = [m for m in messages if "without the correction the weights" in m]
-    assert len(notes) == 1 and "(plain SGD: below 0.618 against 2;" in notes[0]
+    notes = [m for m in messages if "without the correction, the weights" in m]
+    assert len(notes) == 1 and "is below 0.618 (synchronous SGD: 2)" in notes[0]
     assert not any("drift from their mean" in m for m in messages)
 
 

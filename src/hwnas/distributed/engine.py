@@ -227,14 +227,14 @@ class DTSEngine:
             return
         t, momentum = self.delay, float(optimizer.param_groups[0].get("momentum", 0.0))
         if self.settings.correction:
-            what, limit = "the replicas' drift from their mean tolerates", 1.0
+            what, limit = "the replicas' drift from their mean stays", 1.0
         else:
-            what = "without the correction the weights tolerate"
+            what = "without the correction, the weights stay"
             limit = 2 * math.sin(math.pi / (2 * (2 * t + 1)))
         rank_zero_info(
-            f"DTS: at delay {t} {what} a smaller lr x curvature than synchronous SGD (plain "
-            f"SGD: below {limit:.3g} against 2; python benchmarks/dts_stability.py --momentum "
-            f"{momentum:g} --delays 0 {t} gives the limits at this run's momentum)"
+            f"DTS: at delay {t}, {what} bounded under plain SGD while lr x curvature is below "
+            f"{limit:.3g} (synchronous SGD: 2); `python benchmarks/dts_stability.py --momentum "
+            f"{momentum:g} --delays 0 {t}` gives the limit at this run's momentum"
         )
 
     def _guard(self, exchange: Callable[[], None]) -> None:
